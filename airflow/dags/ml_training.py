@@ -1,0 +1,135 @@
+"""### ml_training: fine-tune a text classifier, register it, promote it if it beats the champion
+
+Load Training Data → Train Model → Evaluate Model → Save Trained Model (register as
+`challenger`) → Promote (alias `champion` when the new version wins on the promotion metric).
+
+Each task is one `python -m ml <step>` call (see `docs/steps.md`), launched by `ML_LAUNCHER`
+(`docker` by default). Manual trigger only; the params below default to the worker's
+environment (`ML_DATASET_URI`, `ML_BASE_MODEL`, `ML_EPOCHS`, ...). Every path a step writes is
+derived from the run id, so several runs at once never share files.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import DAG, Param
+from ml_launch import ml_task, optional_param, xcom
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value else default
+
+
+def _env_float(name: str) -> float | None:
+    value = os.environ.get(name, "").strip()
+    return float(value) if value else None
+
+
+URI_PATTERN = r"^(s3://[^/\s]+/\S+|https?://\S+|file://\S+|/\S+)$"
+
+with DAG(
+    dag_id="ml_training",
+    description="Fine-tune, evaluate, register and promote a text classifier (ml image steps).",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=8,
+    tags=["ml", "training"],
+    doc_md=__doc__,
+    params={
+        "dataset_uri": Param(
+            os.environ.get("ML_DATASET_URI") or "s3://datasets/demo/train.csv",
+            type="string",
+            pattern=URI_PATTERN,
+            title="Dataset URI",
+            description="Labelled CSV, JSONL or Parquet: s3://bucket/key, http(s)://, file:// or an absolute path.",
+        ),
+        "base_model": Param(
+            os.environ.get("ML_BASE_MODEL") or "tiny",
+            type="string",
+            minLength=1,
+            title="Base model",
+            description="'tiny' (offline preset), a model folder (local or s3://) or a hub id.",
+        ),
+        "epochs": Param(
+            _env_int("ML_EPOCHS", 3), type="integer", minimum=1, maximum=100, title="Epochs"
+        ),
+        "learning_rate": Param(
+            _env_float("ML_LEARNING_RATE"),
+            type=["null", "number"],
+            exclusiveMinimum=0,
+            exclusiveMaximum=1,
+            title="Learning rate",
+            description="Empty: the model's default (1e-3 for tiny, 5e-5 otherwise).",
+        ),
+        "batch_size": Param(
+            _env_int("ML_BATCH_SIZE", 32), type="integer", minimum=1, maximum=4096, title="Batch size"
+        ),
+        "seed": Param(_env_int("ML_SEED", 42), type="integer", minimum=0, title="Seed"),
+        "max_train_samples": Param(
+            _env_int("ML_MAX_TRAIN_SAMPLES", 0) or None,
+            type=["null", "integer"],
+            minimum=1,
+            title="Max training samples",
+            description="Cap the training split for a quick run; empty: use all rows.",
+        ),
+    },
+) as dag:
+    load_training_data = ml_task(
+        "load-training-data",
+        task_id="load_training_data",
+        options={"dataset-uri": "{{ params.dataset_uri }}"},
+        timeout=timedelta(minutes=30),
+        doc_md="Validate the dataset, drop bad rows, split train/validation/test into the run workspace.",
+    )
+    train_model = ml_task(
+        "train",
+        task_id="train_model",
+        options={
+            "data-uri": xcom("load_training_data", "data_uri"),
+            "base-model": "{{ params.base_model }}",
+            "epochs": "{{ params.epochs }}",
+            "learning-rate": optional_param("learning_rate"),
+            "batch-size": "{{ params.batch_size }}",
+            "seed": "{{ params.seed }}",
+            "max-train-samples": optional_param("max_train_samples"),
+        },
+        timeout=timedelta(hours=6),
+        doc_md="Fine-tune the base model (GPU when the launcher grants one), tracked in MLflow.",
+    )
+    evaluate_model = ml_task(
+        "evaluate",
+        task_id="evaluate_model",
+        options={
+            "data-uri": xcom("load_training_data", "data_uri"),
+            "model-uri": xcom("train_model", "model_uri"),
+            "mlflow-run-id": xcom("train_model", "mlflow_run_id"),
+        },
+        timeout=timedelta(hours=1),
+        doc_md="Score the held-out test split; metrics and plots go to the MLflow run.",
+    )
+    save_trained_model = ml_task(
+        "register",
+        task_id="save_trained_model",
+        options={
+            "model-uri": xcom("train_model", "model_uri"),
+            "mlflow-run-id": xcom("train_model", "mlflow_run_id"),
+        },
+        timeout=timedelta(minutes=30),
+        doc_md="Register the model as a new version with alias `challenger`.",
+    )
+    promote_model = ml_task(
+        "promote",
+        task_id="promote_model",
+        options={
+            "model-name": xcom("save_trained_model", "model_name"),
+            "version": xcom("save_trained_model", "version"),
+        },
+        timeout=timedelta(minutes=15),
+        doc_md="Move alias `champion` to the new version when it beats the current champion.",
+    )
+
+    load_training_data >> train_model >> evaluate_model >> save_trained_model >> promote_model

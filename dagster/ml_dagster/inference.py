@@ -1,0 +1,106 @@
+"""Inference assets: inference_data and production_model -> predictions -> published_predictions.
+
+production_model resolves the alias to ONE version; predictions and published_predictions use
+that version, so a promotion in the middle of a run cannot mix two models.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from ml_dagster.config import InferenceDataConfig, ProductionModelConfig, PublishConfig, env_default
+from ml_dagster.io_manager import VALIDATION_ERROR_KEY
+from ml_dagster.metadata import link
+from ml_dagster.resources import MlflowResource, StorageResource
+from ml_dagster.runner import STEP_RETRY_POLICY, run_loading_step, run_step
+
+GROUP = "inference"
+
+
+@dg.asset(group_name=GROUP, kinds={"python", "s3"}, retry_policy=STEP_RETRY_POLICY)
+def inference_data(
+    context: dg.AssetExecutionContext, config: InferenceDataConfig, storage: StorageResource
+) -> dg.Output[dict[str, Any]]:
+    """The texts to label, validated and staged (id, text) in the run's workspace."""
+    uri = env_default(config.input_uri, "ML_INFERENCE_INPUT_URI", "input_uri")
+    out = run_loading_step(context, "load_inference_data", input_uri=uri)
+    metadata: dict[str, Any] = {"input_uri": dg.MetadataValue.path(uri), **storage.describe()}
+    if VALIDATION_ERROR_KEY in out:
+        return dg.Output(out, metadata={**metadata, "valid": False, "error": out[VALIDATION_ERROR_KEY]})
+    return dg.Output(
+        out,
+        metadata={
+            **metadata,
+            "valid": True,
+            "data_uri": dg.MetadataValue.path(out["data_uri"]),
+            "dagster/row_count": out["rows"],
+            "dropped_rows": out["dropped_rows"],
+            "fingerprint": out["fingerprint"],
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"mlflow"}, retry_policy=STEP_RETRY_POLICY)
+def production_model(
+    context: dg.AssetExecutionContext, config: ProductionModelConfig, mlflow: MlflowResource
+) -> dg.Output[dict[str, Any]]:
+    """The one registered model version this run uses (the alias, resolved once, or a given version)."""
+    version = str(config.model_version) if config.model_version is not None else None
+    out = run_step(context, "load_model", version=version, alias=config.alias)
+    return dg.Output(
+        out,
+        metadata={
+            "model_name": out["model_name"],
+            "model_version": out["version"],
+            "model_uri": out["model_uri"],
+            "alias": out["alias"] or "(explicit version)",
+            "mlflow_run_id": out.get("mlflow_run_id") or "",
+            **link("mlflow_model_version", mlflow.model_version_url(out["model_name"], out["version"])),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"pytorch"}, retry_policy=STEP_RETRY_POLICY)
+def predictions(
+    context: dg.AssetExecutionContext, inference_data: dict[str, Any], production_model: dict[str, Any]
+) -> dg.Output[dict[str, Any]]:
+    """Predictions of that exact model version, staged (Parquet) in the run's workspace."""
+    out = run_step(
+        context,
+        "predict",
+        data_uri=inference_data["data_uri"],
+        model_name=production_model["model_name"],
+        version=production_model["version"],
+    )
+    return dg.Output(
+        out,
+        metadata={
+            "predictions_uri": dg.MetadataValue.path(out["predictions_uri"]),
+            "dagster/row_count": out["rows"],
+            "model_name": out["model_name"],
+            "model_version": out["model_version"],
+            "device": out["device"],
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, kinds={"parquet", "s3"}, retry_policy=STEP_RETRY_POLICY)
+def published_predictions(
+    context: dg.AssetExecutionContext, config: PublishConfig, predictions: dict[str, Any]
+) -> dg.Output[dict[str, Any]]:
+    """The predictions published atomically where readers look (all rows or nothing)."""
+    out = run_step(context, "save_predictions", predictions_uri=predictions["predictions_uri"], output_uri=config.output_uri)
+    return dg.Output(
+        out,
+        metadata={
+            "output_uri": dg.MetadataValue.path(out["output_uri"]),
+            "dagster/row_count": out["rows"],
+            "model_name": out["model_name"],
+            "model_version": str(out["model_version"]),
+        },
+    )
+
+
+INFERENCE_ASSETS = [inference_data, production_model, predictions, published_predictions]

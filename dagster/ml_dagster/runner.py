@@ -1,0 +1,50 @@
+"""Calls one `ml` step for an asset: the run id and orchestrator name go with every call.
+
+The failure policy is the contract's (docs/steps.md): bad input fails at once and is never
+retried; a transient fault or any other error propagates to the asset's `RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dagster as dg
+
+from ml_dagster.io_manager import VALIDATION_ERROR_KEY
+
+# Transient faults (object store or MLflow down after ml's own retries) and bugs: retried twice
+# with exponential backoff, like the Airflow tasks.
+STEP_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def _call(context: dg.AssetExecutionContext, step: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    import ml.steps
+
+    args = {key: value for key, value in kwargs.items() if value is not None}
+    context.log.info(f"ml step {step}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
+    return getattr(ml.steps, step)(run_id=context.run_id, orchestrator="dagster", **args)
+
+
+def run_step(context: dg.AssetExecutionContext, step: str, **kwargs: Any) -> dict[str, Any]:
+    """`ml.steps.<step>(run_id=<Dagster run id>, orchestrator="dagster", **kwargs)`; None args omitted."""
+    from ml.errors import BadInputError
+
+    try:
+        return _call(context, step, kwargs)
+    except BadInputError as exc:
+        raise dg.Failure(description=f"error: {exc}", allow_retries=False) from exc
+
+
+def run_loading_step(context: dg.AssetExecutionContext, step: str, **kwargs: Any) -> dict[str, Any]:
+    """Like `run_step`, but input that `ml` rejects becomes a recorded validation failure.
+
+    The asset then materializes that result (`validation_error` plus the inputs), its blocking
+    data-validation check fails with ml's one-line reason, and nothing downstream runs.
+    """
+    from ml.errors import BadInputError
+
+    try:
+        return _call(context, step, kwargs)
+    except BadInputError as exc:
+        context.log.error(f"error: {exc}")
+        return {VALIDATION_ERROR_KEY: str(exc), **kwargs}

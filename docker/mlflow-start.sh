@@ -1,0 +1,37 @@
+#!/bin/sh
+# Start the MLflow server from the environment (compose passes it): create the artifact bucket if
+# it is missing, then serve. Why a script: the database URI is assembled from the password at run
+# time, so no secret is written into compose.yaml or the image.
+set -eu
+: "${MLFLOW_DB_PASSWORD:?error: MLFLOW_DB_PASSWORD is not set; copy .env.example to .env or run make up}"
+: "${MLFLOW_S3_ENDPOINT_URL:?error: MLFLOW_S3_ENDPOINT_URL is not set (e.g. http://minio:9000)}"
+: "${MLFLOW_ARTIFACTS_DESTINATION:=s3://mlflow/artifacts}"
+
+python - <<'PY'
+import os, sys, time
+import boto3
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+bucket = os.environ["MLFLOW_ARTIFACTS_DESTINATION"].removeprefix("s3://").split("/", 1)[0]
+s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
+for attempt in range(30):
+    try:
+        try:
+            s3.head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in ("404", "NoSuchBucket"):
+                raise
+            s3.create_bucket(Bucket=bucket)
+            print(f"created bucket {bucket}", file=sys.stderr)
+        break
+    except (EndpointConnectionError, ClientError) as exc:
+        if attempt == 29:
+            sys.exit(f"error: cannot reach bucket {bucket} at {os.environ['MLFLOW_S3_ENDPOINT_URL']}: {exc}")
+        time.sleep(2)
+PY
+
+exec mlflow server \
+  --backend-store-uri "postgresql+psycopg2://${MLFLOW_DB_USER:-mlflow}:${MLFLOW_DB_PASSWORD}@${MLFLOW_DB_HOST:-postgres}:5432/${MLFLOW_DB_NAME:-mlflow}" \
+  --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" \
+  --host 0.0.0.0 --port 5000 \
+  --workers "${MLFLOW_WORKERS:-2}"

@@ -1,0 +1,66 @@
+"""Turning texts into padded tensor batches with as little padding as possible.
+
+Why: transformer cost grows with the padded length, so batches of texts of similar length
+(length-grouped for training, length-sorted under a token budget for inference) do far less
+wasted work than fixed batches padded to a global maximum.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase
+
+
+def tokenize(tokenizer: "PreTrainedTokenizerBase", texts: list[str], max_length: int) -> list[list[int]]:
+    """Token ids per text, truncated, unpadded (padding happens per batch)."""
+    return tokenizer(texts, truncation=True, max_length=max_length, padding=False)["input_ids"]
+
+
+def length_grouped_batches(lengths: list[int], batch_size: int, seed: int, group_factor: int = 50) -> list[list[int]]:
+    """Training batches: shuffled, then sorted by length inside large groups, then batch order shuffled.
+
+    Keeps the randomness SGD needs while most batches hold texts of similar length.
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    group = batch_size * group_factor
+    batches: list[list[int]] = []
+    for start in range(0, len(order), group):
+        chunk = sorted(order[start : start + group], key=lambda i: lengths[i], reverse=True)
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+def token_budget_batches(lengths: list[int], max_tokens: int, max_batch_size: int) -> list[list[int]]:
+    """Inference batches: rows sorted by length, each batch at most `max_tokens` padded tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for index in order:
+        longest = lengths[current[0]] if current else lengths[index]
+        if current and (len(current) + 1) * longest > max_tokens or len(current) == max_batch_size:
+            batches.append(current)
+            current = []
+        current.append(index)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def collate(token_ids: list[list[int]], pad_id: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """Pad to the longest sequence of this batch: (input_ids, attention_mask)."""
+    import torch
+
+    width = max(len(ids) for ids in token_ids)
+    input_ids = torch.full((len(token_ids), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(token_ids), width), dtype=torch.long)
+    for row, ids in enumerate(token_ids):
+        input_ids[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        mask[row, : len(ids)] = 1
+    return input_ids, mask

@@ -1,0 +1,156 @@
+"""`python -m ml <command>`: one sub-command per step, generated from the step's signature.
+
+Contract (docs/steps.md): logs go to stderr; the LAST stdout line is one JSON object (the step's
+outputs); failures print one `error: ...` line and exit 2 (bad input, do not retry), 75
+(transient, retry) or 1 (anything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import inspect
+import json
+import logging
+import sys
+import traceback
+import types
+import typing
+from collections.abc import Callable
+from typing import Any
+
+from ml import __version__
+from ml.errors import EXIT_BAD_INPUT, EXIT_FAILURE, MLError
+
+
+def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed: int = 7) -> dict[str, Any]:
+    """Write the built-in SYNTHETIC demo dataset (CSV) to a local path or s3:// URI."""
+    import csv
+    import tempfile
+    from pathlib import Path
+
+    from ml import demo, storage
+
+    records = demo.rows(rows, seed=seed, with_labels=labelled)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "demo.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(records[0]))
+            writer.writeheader()
+            writer.writerows(records)
+        storage.publish(path, output_uri)
+    return {"output_uri": output_uri, "rows": rows, "labelled": labelled, "synthetic": True}
+
+
+def init_storage() -> dict[str, Any]:
+    """Create the buckets the settings name (idempotent); local mode creates the folders."""
+    from pathlib import Path
+
+    from ml import storage
+    from ml.config import get_settings
+
+    s = get_settings()
+    if not s.uses_s3:
+        for uri in (s.work_uri, s.results_uri):
+            Path(uri).mkdir(parents=True, exist_ok=True)
+        return {"mode": "local", "created": [s.work_uri, s.results_uri]}
+    names = storage.bucket_names(s)
+    return {"mode": "s3", "buckets": names, "created": storage.ensure_buckets(names)}
+
+
+def show_settings() -> dict[str, Any]:
+    """The effective settings (environment + defaults), secrets masked."""
+    from ml.config import get_settings
+
+    return get_settings().public()
+
+
+def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
+    from ml import pipeline, steps
+
+    step_names = ["load_training_data", "train", "evaluate", "register", "promote",
+                  "load_inference_data", "load_model", "predict", "save_predictions"]
+    table: dict[str, tuple[Callable[..., dict[str, Any]], str]] = {
+        name.replace("_", "-"): (getattr(steps, name), "step") for name in step_names
+    }
+    table.update({
+        "run-training": (pipeline.run_training, "helper"),
+        "run-inference": (pipeline.run_inference, "helper"),
+        "demo-data": (demo_data, "helper"),
+        "init-storage": (init_storage, "helper"),
+        "settings": (show_settings, "helper"),
+    })
+    return table
+
+
+def _scalar_type(annotation: Any) -> type:
+    """`int | None` -> int; the CLI only passes scalars."""
+    if isinstance(annotation, str):
+        annotation = eval(annotation, {"Any": Any})  # annotations are postponed (from __future__)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation if annotation in (int, float, str, bool) else str
+
+
+def _add_options(parser: argparse.ArgumentParser, fn: Callable[..., Any]) -> None:
+    for name, param in inspect.signature(fn).parameters.items():
+        flag = "--" + name.replace("_", "-")
+        kind = _scalar_type(param.annotation)
+        required = param.default is inspect.Parameter.empty
+        if kind is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+                                default=None if required else param.default)
+        else:
+            parser.add_argument(flag, dest=name, type=kind, required=required,
+                                default=None if required else param.default, metavar=name.upper())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ml", description="Text-classification pipeline steps.")
+    parser.add_argument("--version", action="version", version=f"ml {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+    for command, (fn, kind) in _commands().items():
+        summary = (inspect.getdoc(fn) or "").splitlines()[0]
+        child = sub.add_parser(command, help=f"[{kind}] {summary}", description=inspect.getdoc(fn))
+        child.set_defaults(_fn=fn)
+        _add_options(child, fn)
+    return parser
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("urllib3", "botocore", "git", "filelock", "httpx"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("_fn", "command", "verbose")}
+    stdout = sys.stdout
+    try:
+        # Libraries sometimes print to stdout; keep it clean for the one JSON line.
+        with contextlib.redirect_stdout(sys.stderr):
+            result = args._fn(**kwargs)
+    except MLError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return EXIT_FAILURE
+    except Exception as exc:  # a bug or an unexpected fault: full traceback, then the one line
+        traceback.print_exc(file=sys.stderr)
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"error: {args.command} failed: {type(exc).__name__}: {first}", file=sys.stderr)
+        return EXIT_FAILURE
+    stdout.write(json.dumps(result, default=str) + "\n")
+    stdout.flush()
+    return 0
+
+
+__all__ = ["main", "build_parser", "EXIT_BAD_INPUT"]

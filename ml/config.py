@@ -1,0 +1,109 @@
+"""All configuration, typed and validated in one place.
+
+Every field reads an environment variable (`ML_<FIELD>`, plus the standard `MLFLOW_TRACKING_URI`).
+The defaults make the *embedded mode* work with no services: storage under `ML_HOME` and MLflow
+in a local SQLite file. Setting `ML_S3_ENDPOINT` switches storage to an S3-compatible server.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Pipeline settings; `python -m ml settings` prints them (secrets masked)."""
+
+    model_config = SettingsConfigDict(env_prefix="ML_", extra="ignore", validate_default=True, populate_by_name=True)
+
+    # --- storage -----------------------------------------------------------------------------
+    home: Path = Field(Path(".ml"), description="Embedded mode: root folder for storage and MLflow.")
+    s3_endpoint: str = Field("", description="host:port or URL of an S3 server; empty = local storage.")
+    s3_access_key: SecretStr = Field(SecretStr(""), description="S3 access key.")
+    s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
+    s3_region: str = Field("us-east-1", description="S3 region (MinIO ignores it).")
+    data_bucket: str = Field("datasets", description="Bucket holding input datasets.")
+    work_uri: str = Field("", description="Run workspaces; default s3://ml-work or <home>/work.")
+    results_uri: str = Field("", description="Published predictions; default s3://predictions or <home>/predictions.")
+
+    # --- tracking and registry ---------------------------------------------------------------
+    mlflow_tracking_uri: str = Field(
+        "",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "ML_MLFLOW_TRACKING_URI"),
+        description="MLflow server; default sqlite:///<home>/mlflow.db.",
+    )
+    mlflow_public_uri: str = Field("", description="MLflow URL for links shown to people (UI).")
+    experiment_name: str = Field("text-classification", description="MLflow experiment.")
+    model_name: str = Field("text-classifier", description="Registered model name.")
+    promotion_metric: str = Field("test_macro_f1", description="Metric that decides the champion.")
+
+    # --- data ------------------------------------------------------------------------------
+    text_column: str = Field("text", description="Column holding the input text.")
+    label_column: str = Field("label", description="Column holding the class label.")
+    id_column: str = Field("id", description="Row id column; generated when absent.")
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+
+    # --- model and training ----------------------------------------------------------------
+    base_model: str = Field("tiny", description="'tiny' (offline preset), hub id, local folder or s3:// folder.")
+    epochs: int = Field(3, ge=1, le=100)
+    learning_rate: float | None = Field(None, gt=0, lt=1, description="Default: 1e-3 for tiny, 5e-5 otherwise.")
+    batch_size: int = Field(32, ge=1, le=4096)
+    max_length: int = Field(128, ge=8, le=8192, description="Tokens per text (longer texts are truncated).")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.01, ge=0, lt=1)
+    max_grad_norm: float = Field(1.0, gt=0)
+    early_stopping_patience: int = Field(2, ge=1, description="Epochs without validation gain before stopping.")
+    max_train_samples: int | None = Field(None, ge=1, description="Cap the training split (quick runs).")
+    max_eval_samples: int | None = Field(None, ge=1, description="Cap validation and test splits.")
+    seed: int = Field(42, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when present.")
+
+    # --- inference -------------------------------------------------------------------------
+    predict_batch_tokens: int = Field(8192, ge=64, description="Token budget per inference batch.")
+    predict_max_batch_size: int = Field(256, ge=1)
+    chunk_rows: int = Field(50_000, ge=1, description="Rows read per chunk when streaming input.")
+    num_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch default.")
+
+    # --- provenance ------------------------------------------------------------------------
+    orchestrator: str = Field("cli", description="Who runs the step (airflow, dagster, cli).")
+    image: str = Field("", description="Container image the step runs in (recorded as a tag).")
+    git_sha: str = Field("", description="Source revision (recorded as a tag).")
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _strip_endpoint(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> "Settings":
+        if not self.work_uri:
+            self.work_uri = "s3://ml-work" if self.s3_endpoint else str(self.home.resolve() / "work")
+        if not self.results_uri:
+            self.results_uri = "s3://predictions" if self.s3_endpoint else str(self.home.resolve() / "predictions")
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+        return self
+
+    @property
+    def uses_s3(self) -> bool:
+        return bool(self.s3_endpoint)
+
+    def public(self) -> dict[str, object]:
+        """Settings as JSON-able values, secrets masked: safe to print and to log as params."""
+        return self.model_dump(mode="json")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,29 @@
+"""Error types and the exit codes that tell orchestrators whether a retry can help."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # a bug or an unexpected fault: the default retry policy applies
+EXIT_BAD_INPUT = 2  # retrying cannot help (same code argparse uses for usage errors)
+EXIT_TRANSIENT = 75  # EX_TEMPFAIL from sysexits.h: worth retrying later
+
+
+class MLError(Exception):
+    """Base class of the errors this package raises on purpose."""
+
+    exit_code = EXIT_FAILURE
+
+
+class BadInputError(MLError):
+    """The input (data, URI, configuration, registry state) is wrong: fix it, do not retry.
+
+    The message is one line: what is wrong, where, and how to fix it.
+    """
+
+    exit_code = EXIT_BAD_INPUT
+
+
+class TransientError(MLError):
+    """A service (object store, MLflow) stayed unreachable after our own retries."""
+
+    exit_code = EXIT_TRANSIENT

@@ -1,0 +1,182 @@
+"""Building and loading sequence-classification models and their tokenizers.
+
+`base_model` may be:
+- `tiny`: an offline preset, a 2-layer BERT built from a config, with a WordPiece tokenizer
+  trained on the training texts (`tokenizers`), so a CPU run takes about a minute, no download;
+- a local folder or an `s3://` folder holding a Hugging Face checkpoint (`save_pretrained`);
+- a Hugging Face Hub id (needs network access to the Hub).
+The classification head always gets the labels of the data (`id2label`).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ml import storage
+from ml.errors import BadInputError, TransientError
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+log = logging.getLogger(__name__)
+
+TINY = "tiny"
+TINY_VOCAB_SIZE = 8000
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def resolve_device(requested: str) -> "torch.device":
+    """`auto` picks CUDA when a GPU is visible; asking for `cuda` without one is a bad input."""
+    import torch
+
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise BadInputError("ML_DEVICE=cuda but no CUDA device is visible; use ML_DEVICE=auto or cpu, or expose a GPU")
+    if requested == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def default_learning_rate(base_model: str) -> float:
+    """A from-scratch tiny model needs a far larger step than fine-tuning a pretrained one."""
+    return 1e-3 if base_model == TINY else 5e-5
+
+
+def label_maps(labels: list[str]) -> tuple[dict[int, str], dict[str, int]]:
+    id2label = dict(enumerate(labels))
+    return id2label, {label: i for i, label in id2label.items()}
+
+
+def build_tiny(texts: list[str], labels: list[str], max_length: int, seed: int) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+    """The offline preset: WordPiece trained on `texts` plus a small randomly initialised BERT."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
+
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    wordpiece.decoder = decoders.WordPiece()
+    wordpiece.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=TINY_VOCAB_SIZE, special_tokens=SPECIAL_TOKENS, show_progress=False)
+    )
+    cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
+    wordpiece.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=wordpiece,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_length,
+    )
+    id2label, label2id = label_maps(labels)
+    config = BertConfig(
+        vocab_size=wordpiece.get_vocab_size(),
+        hidden_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=512,
+        max_position_embeddings=max(512, max_length),
+        num_labels=len(labels),
+        id2label=id2label,
+        label2id=label2id,
+        pad_token_id=wordpiece.token_to_id("[PAD]"),
+    )
+    torch.manual_seed(seed)
+    model = BertForSequenceClassification(config)
+    return model, tokenizer
+
+
+def _local_checkpoint(base_model: str, workdir: Path) -> str:
+    """A path or hub id `from_pretrained` can open; `s3://` folders are downloaded first."""
+    if storage.is_s3(base_model):
+        bucket, prefix = storage.split_s3(base_model)
+        target = workdir / "base-model"
+        client_names = _list_s3_folder(base_model)
+        if not client_names:
+            raise BadInputError(f"{base_model} holds no files; upload a save_pretrained folder there")
+        for name in client_names:
+            storage.fetch(f"s3://{bucket}/{name}", target / name[len(prefix.rstrip('/')) + 1 :])
+        return str(target)
+    path = storage.local_path(base_model)
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise BadInputError(f"{path} has no config.json; point ML_BASE_MODEL at a save_pretrained folder")
+        return str(path)
+    if base_model.startswith((".", "/", "~")):
+        raise BadInputError(f"base model folder {base_model} does not exist; check ML_BASE_MODEL")
+    return base_model  # a Hub id
+
+
+def _list_s3_folder(uri: str) -> list[str]:
+    bucket, prefix = storage.split_s3(uri)
+    client = storage._client(storage.get_settings())
+    prefix = prefix.rstrip("/") + "/"
+    return storage._call_s3(
+        "list", uri, lambda: [o.object_name for o in client.list_objects(bucket, prefix, recursive=True)]
+    )
+
+
+def load_pretrained(base_model: str, labels: list[str], max_length: int) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+    """A pretrained checkpoint with a fresh classification head sized for `labels`."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    id2label, label2id = label_maps(labels)
+    with tempfile.TemporaryDirectory(prefix="ml-base-") as tmp:
+        source = _local_checkpoint(base_model, Path(tmp))
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(source, model_max_length=max_length)
+            model = AutoModelForSequenceClassification.from_pretrained(
+                source,
+                num_labels=len(labels),
+                id2label=id2label,
+                label2id=label2id,
+                ignore_mismatched_sizes=True,
+                attn_implementation="sdpa",
+            )
+        except OSError as exc:
+            if "connect" in str(exc).lower() or "offline" in str(exc).lower():
+                raise TransientError(f"cannot download base model {base_model!r} from the Hugging Face Hub: {exc}") from exc
+            raise BadInputError(
+                f"cannot load base model {base_model!r}: {str(exc).splitlines()[0]}; use 'tiny', a local or s3:// "
+                "save_pretrained folder, or a Hub id"
+            ) from exc
+    return model, tokenizer
+
+
+def build(base_model: str, texts: list[str], labels: list[str], max_length: int, seed: int) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+    """The model to fine-tune and its tokenizer, whatever `base_model` names."""
+    if base_model == TINY:
+        return build_tiny(texts, labels, max_length, seed)
+    return load_pretrained(base_model, labels, max_length)
+
+
+def save(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def load(folder: Path, device: "torch.device") -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+    """A trained model ready for inference on `device` (eval mode)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    if not (folder / "config.json").is_file():
+        raise BadInputError(f"{folder} holds no trained model (no config.json); re-run training")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa")
+    model.to(device).eval()
+    return model, tokenizer
+
+
+def labels_of(model: "PreTrainedModel") -> list[str]:
+    """Class names in output order (transformers keys `id2label` by int)."""
+    return [model.config.id2label[i] for i in range(model.config.num_labels)]

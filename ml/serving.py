@@ -1,0 +1,35 @@
+"""The MLflow pyfunc wrapper, so `mlflow models serve -m models:/<name>@champion` serves a version as is.
+
+It uses the same inference path as the batch `predict` step (length-sorted, token-budget batches).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow.pyfunc
+
+
+class TextClassifier(mlflow.pyfunc.PythonModel):
+    """Input: a DataFrame with a `text` column. Output: predicted_label, score, prob_<label>."""
+
+    def load_context(self, context: Any) -> None:
+        from ml.modeling import load, resolve_device
+        from pathlib import Path
+
+        self.model, self.tokenizer = load(Path(context.artifacts["model"]), resolve_device("auto"))
+
+    def predict(self, context, model_input, params=None):  # noqa: ANN001 - untyped on purpose: MLflow reads hints as a schema
+        import pandas as pd
+
+        from ml.modeling import labels_of
+        from ml.predict import predict_probs
+
+        texts = [str(t) for t in model_input["text"].tolist()]
+        labels = labels_of(self.model)
+        probs = predict_probs(self.model, self.tokenizer, texts, self.tokenizer.model_max_length)
+        best = probs.argmax(axis=1)
+        frame = pd.DataFrame({"predicted_label": [labels[i] for i in best], "score": probs.max(axis=1)})
+        for k, label in enumerate(labels):
+            frame[f"prob_{label}"] = probs[:, k]
+        return frame

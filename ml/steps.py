@@ -1,0 +1,352 @@
+"""The pipeline steps: the only functions orchestrators call (the CLI exposes each one).
+
+Every step takes keyword arguments (URIs, ids, small scalars), returns a small JSON-able dict,
+and writes only under its run's workspace (derived from `run_id`) or, for the final outputs,
+publishes atomically. Contract and outputs: docs/steps.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ml import storage, workspace
+from ml.config import Settings, get_settings
+from ml.errors import BadInputError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+
+
+def settings_for(orchestrator: str | None = None, **overrides: Any) -> Settings:
+    """The environment's settings with explicit step arguments on top (validated again)."""
+    base = get_settings()
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    if orchestrator:
+        updates["orchestrator"] = orchestrator
+    if not updates:
+        return base
+    return Settings.model_validate({**base.model_dump(), **updates})
+
+
+def _tmpdir() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="ml-step-")
+
+
+# --- training ---------------------------------------------------------------------------------
+
+
+def load_training_data(*, run_id: str, dataset_uri: str, orchestrator: str | None = None) -> dict[str, Any]:
+    """Validate a labelled dataset and publish its stratified train/validation/test split."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from ml import data
+
+    s = settings_for(orchestrator)
+    with _tmpdir() as tmp:
+        table, digest = data.read_labelled(dataset_uri, s)
+        cleaned = data.clean_text_rows(table, s.text_column, dataset_uri, s.label_column)
+        label_values = data.label_strings(cleaned.table[s.label_column])
+        classes = data.sorted_labels(label_values)
+        if len(classes) < 2:
+            raise BadInputError(
+                f"{dataset_uri}: every row has the label {classes[0]!r} in {s.label_column!r}; "
+                "a classifier needs at least two classes"
+            )
+        table = data.ensure_ids(cleaned.table, s.id_column)
+        table = pa.table({
+            "id": table[s.id_column],
+            "text": table[s.text_column],
+            "label": pa.array(label_values, pa.string()),
+        })
+        splits = data.stratified_split(label_values, s.validation_fraction, s.test_fraction, s.seed)
+        data_uri = workspace.run_uri(s, run_id, "data")
+        for name in SPLITS:
+            local = Path(tmp) / f"{name}.parquet"
+            pq.write_table(table.take(splits[name]), local)
+            storage.publish(local, storage.join(data_uri, f"{name}.parquet"))
+    manifest = {
+        "dataset_uri": dataset_uri,
+        "fingerprint": digest,
+        "labels": classes,
+        "rows": {name: len(splits[name]) for name in SPLITS},
+        "dropped_rows": cleaned.dropped_empty_text + cleaned.dropped_missing_label,
+        "seed": s.seed,
+        "text_column": s.text_column,
+        "label_column": s.label_column,
+    }
+    storage.write_json(storage.join(data_uri, "manifest.json"), manifest)  # written last: marks the split complete
+    log.info("split %s into %s", dataset_uri, manifest["rows"])
+    return {"data_uri": data_uri, **{k: manifest[k] for k in ("dataset_uri", "fingerprint", "labels", "rows", "dropped_rows")}}
+
+
+def _read_split(data_uri: str, name: str, tmp: str, limit: int | None = None, seed: int = 0) -> tuple[list[str], list[str]]:
+    import pyarrow.parquet as pq
+
+    path = storage.fetch(storage.join(data_uri, f"{name}.parquet"), Path(tmp) / f"{name}.parquet")
+    table = pq.read_table(path)
+    if limit is not None and table.num_rows > limit:
+        import numpy as np
+
+        keep = np.sort(np.random.default_rng(seed).choice(table.num_rows, size=limit, replace=False))
+        table = table.take(keep)
+    return table["text"].to_pylist(), table["label"].to_pylist()
+
+
+def _manifest(data_uri: str) -> dict[str, Any]:
+    uri = storage.join(data_uri, "manifest.json")
+    if not storage.exists(uri):
+        raise BadInputError(f"{data_uri} has no manifest.json: it is not a finished load-training-data output")
+    return storage.read_json(uri)
+
+
+def train(
+    *,
+    run_id: str,
+    data_uri: str,
+    base_model: str | None = None,
+    epochs: int | None = None,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    max_train_samples: int | None = None,
+    orchestrator: str | None = None,
+) -> dict[str, Any]:
+    """Fine-tune the base model on the split; log params and per-epoch metrics to a new MLflow run."""
+    import mlflow
+
+    from ml import modeling, tracking
+    from ml.train import TrainParams, fit
+
+    s = settings_for(orchestrator, base_model=base_model, epochs=epochs, learning_rate=learning_rate,
+                     batch_size=batch_size, seed=seed, max_train_samples=max_train_samples)
+    manifest = _manifest(data_uri)
+    labels: list[str] = manifest["labels"]
+    index = {label: i for i, label in enumerate(labels)}
+    lr = s.learning_rate or modeling.default_learning_rate(s.base_model)
+    device = modeling.resolve_device(s.device)
+    if s.num_threads:
+        import torch
+
+        torch.set_num_threads(s.num_threads)
+    tracking.configure(s)
+    experiment = tracking.experiment_id(s)
+    with _tmpdir() as tmp:
+        train_texts, train_labels = _read_split(data_uri, "train", tmp, s.max_train_samples, s.seed)
+        val_texts, val_labels = _read_split(data_uri, "validation", tmp, s.max_eval_samples, s.seed)
+        log.info("training %s on %d rows (%d validation) on %s", s.base_model, len(train_texts), len(val_texts), device)
+        model, tokenizer = modeling.build(s.base_model, train_texts, labels, s.max_length, s.seed)
+        params = TrainParams(epochs=s.epochs, learning_rate=lr, batch_size=s.batch_size, max_length=s.max_length,
+                             warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
+                             patience=s.early_stopping_patience, seed=s.seed)
+        run = tracking.call("start run", lambda: mlflow.start_run(
+            experiment_id=experiment, run_name=f"{s.orchestrator}-{workspace.safe_run_name(run_id)}",
+            tags=_lineage_tags(s, run_id, manifest)), s)
+        try:
+            mlflow.log_params({
+                "base_model": s.base_model, "epochs": s.epochs, "learning_rate": lr, "batch_size": s.batch_size,
+                "max_length": s.max_length, "warmup_ratio": s.warmup_ratio, "weight_decay": s.weight_decay,
+                "seed": s.seed, "device": device.type, "train_rows": len(train_texts),
+                "validation_rows": len(val_texts), "labels": ",".join(labels), "data_uri": data_uri,
+                "dataset_uri": manifest["dataset_uri"], "num_parameters": sum(p.numel() for p in model.parameters()),
+            })
+            result = fit(model, tokenizer, (train_texts, [index[y] for y in train_labels]),
+                         (val_texts, [index[y] for y in val_labels]), labels, params, device,
+                         on_epoch=lambda epoch, metrics: mlflow.log_metrics(metrics, step=epoch))
+            mlflow.log_metrics({f"best_{k}": v for k, v in result.best_metrics.items() if k.startswith("val_")})
+            mlflow.log_metrics({"train_seconds": result.train_seconds, "train_samples_per_second": result.samples_per_second,
+                                "best_epoch": result.best_epoch})
+            model_uri = workspace.run_uri(s, run_id, "model")
+            storage.publish_dir(modeling.save(model, tokenizer, Path(tmp) / "model"), model_uri)
+            mlflow.end_run()
+        except BaseException:
+            mlflow.end_run(status="FAILED")
+            raise
+    return {
+        "model_uri": model_uri,
+        "mlflow_run_id": run.info.run_id,
+        "mlflow_run_url": tracking.run_link(s, experiment, run.info.run_id),
+        "device": device.type,
+        "epochs_run": result.epochs_run,
+        "best_epoch": result.best_epoch,
+        "metrics": {k: round(v, 6) for k, v in result.best_metrics.items()},
+    }
+
+
+def _lineage_tags(s: Settings, run_id: str, manifest: dict[str, Any]) -> dict[str, str]:
+    return {
+        "pipeline_run_id": run_id,
+        "orchestrator": s.orchestrator,
+        "data_fingerprint": manifest["fingerprint"],
+        "dataset_uri": manifest["dataset_uri"],
+        "base_model": s.base_model,
+        "git_sha": s.git_sha or "unknown",
+        "image": s.image or "none",
+    }
+
+
+def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, orchestrator: str | None = None) -> dict[str, Any]:
+    """Test-split metrics plus confusion-matrix and training-curve plots, logged to the training run."""
+    import mlflow
+    import numpy as np
+    from mlflow.tracking import MlflowClient
+
+    from ml import modeling, plots, tracking
+    from ml.metrics import classification_metrics, confusion
+    from ml.predict import predict_probs
+
+    s = settings_for(orchestrator)
+    tracking.configure(s)
+    manifest = _manifest(data_uri)
+    labels = manifest["labels"]
+    device = modeling.resolve_device(s.device)
+    with _tmpdir() as tmp:
+        folder = storage.fetch_dir(model_uri, Path(tmp) / "model")
+        model, tokenizer = modeling.load(folder, device)
+        texts, truth = _read_split(data_uri, "test", tmp, s.max_eval_samples, s.seed)
+    from ml.predict import prepare_for_inference
+
+    prepare_for_inference(model, device)
+    probs = predict_probs(model, tokenizer, texts, tokenizer.model_max_length, s.predict_batch_tokens, s.predict_max_batch_size)
+    index = {label: i for i, label in enumerate(labels)}
+    y_true, y_pred = np.asarray([index[y] for y in truth]), probs.argmax(axis=1)
+    metrics = classification_metrics(y_true, y_pred, labels, prefix="test_")
+    matrix = confusion(y_true, y_pred, len(labels))
+    client = MlflowClient()
+    history = {key: [(m.step, m.value) for m in tracking.call("metric history", lambda k=key: client.get_metric_history(mlflow_run_id, k), s)]
+               for key in ("train_loss", "val_accuracy", "val_macro_f1")}
+
+    def log_evaluation() -> None:
+        with mlflow.start_run(run_id=mlflow_run_id):
+            mlflow.log_metrics(metrics)
+            mlflow.log_figure(plots.confusion_matrix(matrix, labels, f"test split ({len(texts)} rows)"), "plots/confusion_matrix.png")
+            mlflow.log_figure(plots.training_curves(history), "plots/training_curves.png")
+            mlflow.log_dict({"labels": labels, "matrix": matrix.tolist()}, "eval/confusion_matrix.json")
+
+    tracking.call("log evaluation", log_evaluation, s)
+    log.info("test accuracy=%.4f macro_f1=%.4f on %d rows", metrics["test_accuracy"], metrics["test_macro_f1"], len(texts))
+    return {"mlflow_run_id": mlflow_run_id, "test_rows": len(texts), "metrics": {k: round(v, 6) for k, v in metrics.items()},
+            "plots": ["plots/confusion_matrix.png", "plots/training_curves.png"]}
+
+
+def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: str | None = None) -> dict[str, Any]:
+    """Log the model to MLflow (pyfunc, servable as is), register a version, tag it, alias `challenger`."""
+    from mlflow.tracking import MlflowClient
+
+    from ml import registry, tracking
+
+    s = settings_for(orchestrator)
+    tracking.configure(s)
+    run = tracking.call("get run", lambda: MlflowClient().get_run(mlflow_run_id), s)
+    metric = run.data.metrics.get(s.promotion_metric)
+    if metric is None:
+        raise BadInputError(f"MLflow run {mlflow_run_id} has no {s.promotion_metric}; run evaluate before register")
+    with _tmpdir() as tmp:
+        folder = storage.fetch_dir(model_uri, Path(tmp) / "model")
+        logged_uri = registry.log_model(folder, mlflow_run_id, s)
+    tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
+    tags.update({"mlflow_run_id": mlflow_run_id, "registered_by": s.orchestrator,
+                 registry.METRIC_TAG_PREFIX + s.promotion_metric: repr(metric)})
+    version = registry.register(logged_uri, tags, s)
+    log.info("registered %s version %s (%s=%.4f)", s.model_name, version, s.promotion_metric, metric)
+    return {"model_name": s.model_name, "version": version, "alias": registry.CHALLENGER,
+            "model_uri": f"models:/{s.model_name}/{version}", "metric": {s.promotion_metric: metric}}
+
+
+def promote(*, run_id: str, version: str, model_name: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+    """Move `champion` to the best evaluated version (race-safe, see ml.registry)."""
+    from ml import registry, tracking
+
+    s = settings_for(orchestrator, model_name=model_name)
+    tracking.configure(s)
+    outcome = registry.promote(str(version), s)
+    return {"model_name": s.model_name, "version": str(version), "promoted": outcome.promoted,
+            "champion_version": outcome.champion_version, "decision": outcome.decision}
+
+
+# --- inference ---------------------------------------------------------------------------------
+
+
+def load_inference_data(*, run_id: str, input_uri: str, orchestrator: str | None = None) -> dict[str, Any]:
+    """Validate texts to label and stage them (id, text) in the run workspace, streaming."""
+    from ml import data
+
+    s = settings_for(orchestrator)
+    with _tmpdir() as tmp:
+        staged = Path(tmp) / "input.parquet"
+        stats = data.stage_inference_input(input_uri, staged, s)
+        data_uri = workspace.run_uri(s, run_id, "inference", "input.parquet")
+        storage.publish(staged, data_uri)
+    log.info("staged %d rows from %s (%d dropped)", stats.rows, input_uri, stats.dropped)
+    return {"data_uri": data_uri, "input_uri": input_uri, "rows": stats.rows, "dropped_rows": stats.dropped,
+            "fingerprint": stats.fingerprint}
+
+
+def load_model(*, run_id: str, version: str | None = None, alias: str = "champion", model_name: str | None = None,
+               orchestrator: str | None = None) -> dict[str, Any]:
+    """Resolve an alias (or check an explicit version) to ONE concrete version for the whole run."""
+    from ml import registry, tracking
+
+    s = settings_for(orchestrator, model_name=model_name)
+    tracking.configure(s)
+    found = registry.resolve(s, version=str(version) if version else None, alias=alias)
+    log.info("run %s uses %s version %s", run_id, s.model_name, found.version)
+    return {"model_name": s.model_name, "version": str(found.version), "model_uri": f"models:/{s.model_name}/{found.version}",
+            "alias": None if version else alias, "mlflow_run_id": found.run_id}
+
+
+def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None = None,
+            orchestrator: str | None = None) -> dict[str, Any]:
+    """Score the staged input with that exact version; stage predictions in the run workspace."""
+    from ml import modeling, registry, tracking
+    from ml.predict import predict_parquet, prepare_for_inference
+
+    s = settings_for(orchestrator, model_name=model_name)
+    tracking.configure(s)
+    device = modeling.resolve_device(s.device)
+    if s.num_threads:
+        import torch
+
+        torch.set_num_threads(s.num_threads)
+    with _tmpdir() as tmp:
+        folder = registry.download(s.model_name, str(version), Path(tmp) / "registry", s)
+        model, tokenizer = modeling.load(folder, device)
+        prepare_for_inference(model, device)
+        source = storage.fetch(data_uri, Path(tmp) / "input.parquet")
+        staged = Path(tmp) / "predictions.parquet"
+        rows = predict_parquet(
+            model, tokenizer, source, staged, text_column="text", id_column="id",
+            extra_columns={"model_name": s.model_name, "model_version": str(version), "pipeline_run_id": run_id},
+            max_length=tokenizer.model_max_length, max_tokens=s.predict_batch_tokens,
+            max_batch_size=s.predict_max_batch_size, chunk_rows=s.chunk_rows,
+        )
+        predictions_uri = workspace.run_uri(s, run_id, "inference", "predictions.parquet")
+        storage.publish(staged, predictions_uri)
+    return {"predictions_uri": predictions_uri, "rows": rows, "model_name": s.model_name, "model_version": str(version),
+            "device": device.type}
+
+
+def save_predictions(*, run_id: str, predictions_uri: str, output_uri: str | None = None,
+                     orchestrator: str | None = None) -> dict[str, Any]:
+    """Publish the staged predictions where readers look, atomically (all rows or nothing)."""
+    import pyarrow.parquet as pq
+
+    s = settings_for(orchestrator)
+    target = output_uri or workspace.results_uri(s, run_id)
+    with _tmpdir() as tmp:
+        local = storage.fetch(predictions_uri, Path(tmp) / "predictions.parquet")
+        meta = pq.ParquetFile(local)
+        required = {"predicted_label", "score", "model_name", "model_version", "pipeline_run_id"}
+        missing = required - set(meta.schema_arrow.names)
+        if missing:
+            raise BadInputError(f"{predictions_uri} is not a predict output (missing {sorted(missing)}); run predict first")
+        first = meta.read_row_group(0, columns=["model_name", "model_version"]) if meta.num_row_groups else None
+        storage.publish(local, target)
+    model_name = first["model_name"][0].as_py() if first is not None and first.num_rows else s.model_name
+    model_version = first["model_version"][0].as_py() if first is not None and first.num_rows else None
+    log.info("published %d predictions to %s", meta.metadata.num_rows, target)
+    return {"output_uri": target, "rows": meta.metadata.num_rows, "model_name": model_name, "model_version": model_version}

@@ -1,0 +1,103 @@
+"""MLflow connection: one place that points the client at the server and survives blips.
+
+MLflow's own HTTP client retries for minutes by default; we cap it and add our own bounded
+retry with backoff around whole calls, then fail with one clear line (`TransientError`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from ml.config import Settings
+from ml.errors import BadInputError, TransientError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ATTEMPTS = 4
+_UNREACHABLE = ("max retries exceeded", "connection refused", "failed to establish", "name or service not known",
+                "temporary failure in name resolution", "read timed out", "connection aborted", "bad gateway",
+                "service unavailable", "gateway timeout")
+
+
+def configure(settings: Settings) -> None:
+    """Point MLflow at the configured server (or the embedded SQLite file)."""
+    import mlflow
+
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "120")
+    if settings.mlflow_tracking_uri.startswith("sqlite:///"):
+        settings.home.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+
+
+def is_unreachable(exc: BaseException) -> bool:
+    import requests
+
+    if isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError)):
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in _UNREACHABLE)
+
+
+def call(what: str, fn: Callable[[], T], settings: Settings) -> T:
+    """Run an MLflow call, retrying only when the server is unreachable."""
+    from mlflow.exceptions import MlflowException
+    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+    try:
+        for attempt in Retrying(
+            stop=stop_after_attempt(ATTEMPTS),
+            wait=wait_exponential(multiplier=1, max=10),
+            retry=retry_if_exception(is_unreachable),
+            reraise=True,
+            before_sleep=lambda rs: log.warning("MLflow %s failed (%s); retrying", what, rs.outcome.exception()),
+        ):
+            with attempt:
+                return fn()
+    except Exception as exc:
+        if is_unreachable(exc):
+            raise TransientError(
+                f"MLflow at {settings.mlflow_tracking_uri} unreachable ({what}) after {ATTEMPTS} attempts; "
+                "check that the server runs and MLFLOW_TRACKING_URI"
+            ) from exc
+        if isinstance(exc, MlflowException) and exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            raise BadInputError(f"MLflow {what}: {str(exc).splitlines()[0]}") from exc
+        raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def experiment_id(settings: Settings) -> str:
+    """The experiment's id, created on first use."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+
+    def get_or_create() -> str:
+        found = client.get_experiment_by_name(settings.experiment_name)
+        if found is not None:
+            return found.experiment_id
+        # Embedded mode keeps artifacts beside the SQLite file instead of ./mlruns of the cwd.
+        location = None if settings.mlflow_tracking_uri.startswith("http") else (settings.home.resolve() / "artifacts").as_uri()
+        try:
+            return client.create_experiment(settings.experiment_name, artifact_location=location)
+        except Exception:  # another run created it between our two calls
+            again = client.get_experiment_by_name(settings.experiment_name)
+            if again is None:
+                raise
+            return again.experiment_id
+
+    return call("get experiment", get_or_create, settings)
+
+
+def run_link(settings: Settings, experiment: str, run_id: str) -> str:
+    """A link to the run in the MLflow UI (empty for the embedded SQLite store)."""
+    base = settings.mlflow_public_uri or settings.mlflow_tracking_uri
+    if not base.startswith("http"):
+        return ""
+    return f"{base.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"

@@ -1,0 +1,400 @@
+"""The two DAGs as Airflow parses them: import errors, parse time, structure, params, rendered args.
+
+No step runs here: these tests need neither the `ml` services nor a Docker daemon.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest
+
+RUN_ID = "manual__2026-11-25T06:34:22.842943+00:00"
+SECRETS = {
+    "ML_S3_ACCESS_KEY": "access-key-value-1234",
+    "ML_S3_SECRET_KEY": "secret-key-value-5678",
+    "MLFLOW_TRACKING_PASSWORD": "mlflow-password-9012",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret-value-3456",
+}
+PLAIN = {
+    "ML_S3_ENDPOINT": "http://minio:9000",
+    "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+    "ML_MODEL_NAME": "text-classifier",
+}
+DOCKER_ENV = {
+    "ML_LAUNCHER": "docker",
+    "ML_IMAGE": "registry.example/ml:1.2.3",
+    "ML_DOCKER_NETWORK": "mlpipe_default",
+    "ML_MEM_LIMIT": "6g",
+    "ML_SHM_SIZE": "1g",
+    **SECRETS,
+    **PLAIN,
+}
+
+#: One output of each upstream step, as docs/steps.md describes them.
+UPSTREAM = {
+    "load_training_data": {"data_uri": "s3://ml-work/r1/data", "rows": {"train": 8}},
+    "train_model": {"model_uri": "s3://ml-work/r1/model", "mlflow_run_id": "abc123"},
+    "save_trained_model": {"model_name": "text-classifier", "version": 7, "alias": "challenger"},
+    "load_inference_data": {"data_uri": "s3://ml-work/r2/input", "rows": 5},
+    "load_trained_model": {"model_name": "text-classifier", "version": 4, "alias": "champion"},
+    "run_inference": {"predictions_uri": "s3://ml-work/r2/predictions.parquet", "rows": 5},
+}
+
+
+@dataclass
+class Upstream:
+    """The `ti` of the template context: serves upstream XCom `return_value`s."""
+
+    results: dict[str, dict[str, Any]]
+
+    def xcom_pull(self, task_ids: str, key: str = "return_value", **_: Any) -> Any:
+        assert key == "return_value"
+        return self.results[task_ids]
+
+
+@dataclass
+class RunInfo:
+    """The `dag_run` of the template context (only the fields our templates read)."""
+
+    run_id: str = RUN_ID
+    run_after: datetime = datetime(2026, 11, 25, 6, 34, tzinfo=timezone.utc)
+    data_interval_start: datetime | None = None
+    data_interval_end: datetime | None = None
+    conf: dict[str, Any] = field(default_factory=dict)
+
+
+def render(task: Any, conf: dict[str, Any] | None = None, dag_run: RunInfo | None = None) -> Any:
+    """A copy of `task` with its template fields rendered as a run with `conf` would."""
+    dag = task.dag
+    params = copy.deepcopy(dag.params)
+    for name, value in (conf or {}).items():
+        params[name] = value  # validates, as a triggered run does
+    context = {
+        "run_id": RUN_ID,
+        "params": params.validate(),
+        "ti": Upstream(UPSTREAM),
+        "dag_run": dag_run or RunInfo(),
+    }
+    rendered = copy.deepcopy(task)
+    rendered.render_template_fields(context, dag.get_template_env())
+    return rendered
+
+
+def ml_args(step: str, **options: Any) -> list[str]:
+    argv = ["python", "-m", "ml", step, "--run-id", RUN_ID, "--orchestrator", "airflow"]
+    for name, value in options.items():
+        argv += [f"--{name.replace('_', '-')}", str(value)]
+    return argv
+
+
+# --- parsing ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("launcher", ["docker", "local"])
+def test_dagbag_loads_both_dags_fast_without_errors(load_dags, launcher):
+    started = time.perf_counter()
+    bag = load_dags(ML_LAUNCHER=launcher)
+    elapsed = time.perf_counter() - started
+    assert bag.import_errors == {}
+    assert set(bag.dags) == {"ml_training", "ml_inference"}
+    stats = {stat.file: stat.duration.total_seconds() for stat in bag.dagbag_stats}
+    assert set(stats) == {"ml_training.py", "ml_inference.py"}, "ml_launch.py must be ignored as a DAG file"
+    for file, seconds in stats.items():
+        assert seconds < 1.0, f"{file} took {seconds:.2f} s to parse"
+    assert elapsed < 2.0
+
+
+def test_dag_file_parse_is_cheap_in_a_fresh_interpreter(tmp_path):
+    """Parse time of each file in a new process: Airflow is imported, nothing else is preloaded."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import DAGS_FOLDER
+
+    code = (
+        "import sys, time, runpy; import airflow.sdk; sys.path.append(sys.argv[1]);"
+        "t = time.perf_counter(); runpy.run_path(sys.argv[2]); print(time.perf_counter() - t)"
+    )
+    for name in ("ml_training.py", "ml_inference.py"):
+        out = subprocess.run(
+            [sys.executable, "-c", code, str(DAGS_FOLDER), str(DAGS_FOLDER / name)],
+            env={**os.environ, "ML_LAUNCHER": "docker"},
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        seconds = float(out.stdout.strip().splitlines()[-1])
+        assert seconds < 1.0, f"{name} took {seconds:.2f} s in a fresh interpreter"
+
+
+def test_kubernetes_launcher_is_reserved_with_a_clear_error(load_dags):
+    bag = load_dags(ML_LAUNCHER="kubernetes")
+    assert set(bag.import_errors) == {"ml_training.py", "ml_inference.py"}
+    for error in bag.import_errors.values():
+        assert "ML_LAUNCHER=kubernetes" in error and "later release" in error
+
+
+def test_unknown_launcher_is_an_import_error(load_dags):
+    bag = load_dags(ML_LAUNCHER="ssh")
+    assert bag.dags == {}
+    assert all("ML_LAUNCHER='ssh' is not valid" in error for error in bag.import_errors.values())
+
+
+# --- structure --------------------------------------------------------------------------------
+
+
+def test_training_tasks_run_in_order(load_dags):
+    dag = load_dags().dags["ml_training"]
+    order = ["load_training_data", "train_model", "evaluate_model", "save_trained_model", "promote_model"]
+    assert sorted(dag.task_ids) == sorted(order)
+    for upstream, downstream in zip(order, order[1:]):
+        assert dag.get_task(upstream).downstream_task_ids == {downstream}
+    assert dag.get_task(order[0]).upstream_task_ids == set()
+    assert dag.schedule is None  # manual trigger only
+    assert dag.max_active_runs >= 5
+
+
+def test_inference_loads_data_and_model_in_parallel(load_dags):
+    dag = load_dags().dags["ml_inference"]
+    assert sorted(dag.task_ids) == sorted(
+        ["load_inference_data", "load_trained_model", "run_inference", "save_inference_results"]
+    )
+    assert dag.get_task("load_inference_data").upstream_task_ids == set()
+    assert dag.get_task("load_trained_model").upstream_task_ids == set()
+    assert dag.get_task("run_inference").upstream_task_ids == {"load_inference_data", "load_trained_model"}
+    assert dag.get_task("save_inference_results").upstream_task_ids == {"run_inference"}
+    assert dag.catchup is False
+    assert dag.max_active_runs >= 5
+    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
+    assert dag.timetable.expression == "0 0 * * *"  # @daily
+
+
+@pytest.mark.parametrize("dag_id", ["ml_training", "ml_inference"])
+def test_failure_policy_on_every_task(load_dags, dag_id):
+    dag = load_dags().dags[dag_id]
+    for task in dag.tasks:
+        assert task.retries == 2, task.task_id
+        assert task.retry_exponential_backoff == 2.0, task.task_id
+        assert task.execution_timeout is not None and task.execution_timeout.total_seconds() > 0
+
+
+@pytest.mark.parametrize("launcher", ["docker", "local"])
+def test_every_task_is_one_ml_call_with_the_run_id(load_dags, launcher):
+    bag = load_dags(ML_LAUNCHER=launcher)
+    steps = {
+        "load_training_data": "load-training-data",
+        "train_model": "train",
+        "evaluate_model": "evaluate",
+        "save_trained_model": "register",
+        "promote_model": "promote",
+        "load_inference_data": "load-inference-data",
+        "load_trained_model": "load-model",
+        "run_inference": "predict",
+        "save_inference_results": "save-predictions",
+    }
+    for dag in bag.dags.values():
+        for task in dag.tasks:
+            assert task.command[:8] == [
+                "python", "-m", "ml", steps[task.task_id], "--run-id", "{{ run_id }}", "--orchestrator", "airflow"
+            ]
+            assert type(task).__name__ == ("MlDockerOperator" if launcher == "docker" else "MlLocalOperator")
+
+
+# --- params -----------------------------------------------------------------------------------
+
+
+def test_training_param_defaults_come_from_the_environment(load_dags):
+    dag = load_dags(
+        ML_DATASET_URI="s3://datasets/reviews/train.parquet",
+        ML_BASE_MODEL="distilbert-base-uncased",
+        ML_EPOCHS="5",
+        ML_LEARNING_RATE="0.0001",
+        ML_BATCH_SIZE="16",
+        ML_SEED="7",
+    ).dags["ml_training"]
+    assert dag.params.validate() == {
+        "dataset_uri": "s3://datasets/reviews/train.parquet",
+        "base_model": "distilbert-base-uncased",
+        "epochs": 5,
+        "learning_rate": 0.0001,
+        "batch_size": 16,
+        "seed": 7,
+        "max_train_samples": None,
+    }
+
+
+def test_training_param_defaults_without_environment(load_dags):
+    params = load_dags().dags["ml_training"].params.validate()
+    assert params["epochs"] == 3 and params["batch_size"] == 32 and params["seed"] == 42
+    assert params["base_model"] == "tiny" and params["learning_rate"] is None
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "name", "value"),
+    [
+        ("ml_training", "dataset_uri", ""),
+        ("ml_training", "dataset_uri", "relative/train.csv"),
+        ("ml_training", "dataset_uri", "s3://bucket-only"),
+        ("ml_training", "epochs", 0),
+        ("ml_training", "epochs", "three"),
+        ("ml_training", "learning_rate", 0),
+        ("ml_training", "learning_rate", 1.5),
+        ("ml_training", "batch_size", -1),
+        ("ml_training", "seed", -3),
+        ("ml_training", "max_train_samples", 0),
+        ("ml_training", "base_model", ""),
+        ("ml_inference", "input_uri", "not a uri"),
+        ("ml_inference", "model_version", 0),
+        ("ml_inference", "model_version", "latest"),
+        ("ml_inference", "model_alias", "champion; rm -rf /"),
+        ("ml_inference", "output_uri", "ftp://x/y"),
+    ],
+)
+def test_params_reject_bad_values(load_dags, dag_id, name, value):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = copy.deepcopy(load_dags().dags[dag_id].params)
+    with pytest.raises(ParamValidationError):
+        params[name] = value
+
+
+@pytest.mark.parametrize(
+    ("dag_id", "conf"),
+    [
+        ("ml_training", {"dataset_uri": "/data/train.csv", "epochs": 1, "learning_rate": 0.01}),
+        ("ml_training", {"dataset_uri": "https://example.org/train.jsonl", "max_train_samples": 64}),
+        ("ml_inference", {"input_uri": "s3://datasets/inference/x.csv", "model_version": 3}),
+        ("ml_inference", {"input_uri": None, "model_version": None, "output_uri": "s3://predictions/x.parquet"}),
+    ],
+)
+def test_params_accept_good_values(load_dags, dag_id, conf):
+    params = copy.deepcopy(load_dags().dags[dag_id].params)
+    for name, value in conf.items():
+        params[name] = value
+    assert {name: params[name] for name in conf} == conf
+
+
+# --- rendered docker arguments ----------------------------------------------------------------
+
+
+def test_docker_task_renders_image_command_network_and_mounts(load_dags):
+    dag = load_dags(**DOCKER_ENV).dags["ml_training"]
+    task = render(dag.get_task("train_model"), conf={"epochs": 2, "max_train_samples": 100})
+    assert task.image == "registry.example/ml:1.2.3"
+    assert task.command == ml_args(
+        "train",
+        data_uri="s3://ml-work/r1/data",
+        base_model="tiny",
+        epochs=2,
+        learning_rate="",
+        batch_size=32,
+        seed=42,
+        max_train_samples=100,
+    )
+    assert task.network_mode == "mlpipe_default"
+    assert task.mount_tmp_dir is False
+    assert task.mem_limit == "6g"
+    assert task.shm_size == 1024**3
+    assert task.do_xcom_push is True
+    assert task.remove_container is True
+
+
+def test_docker_task_keeps_secrets_out_of_plain_environment_and_templates(load_dags):
+    dag = load_dags(**DOCKER_ENV).dags["ml_training"]
+    for source in dag.tasks:
+        task = render(source)
+        for name, value in SECRETS.items():
+            assert name not in task.environment
+            assert task._private_environment[name] == value
+            for field_name in task.template_fields:
+                assert value not in repr(getattr(task, field_name)), (task.task_id, field_name)
+        for name, value in PLAIN.items():
+            assert task.environment[name] == value
+        assert task.environment["ML_ORCHESTRATOR"] == "airflow"
+        assert "ML_LAUNCHER" not in task.environment
+
+
+def test_docker_task_requests_all_gpus_with_ml_gpus_all(load_dags):
+    dag = load_dags(**DOCKER_ENV, ML_GPUS="all").dags["ml_training"]
+    for task in dag.tasks:
+        assert task.gpus == "all"
+        (request,) = task.device_requests
+        assert request["Count"] == -1
+        assert request["Capabilities"] == [["gpu"]]
+
+
+@pytest.mark.parametrize("gpus", ["none", "auto"])
+def test_docker_task_has_no_device_requests_at_parse_time_otherwise(load_dags, gpus):
+    """`none` never requests GPUs; `auto` asks the daemon at run time, never while parsing."""
+    dag = load_dags(**DOCKER_ENV, ML_GPUS=gpus).dags["ml_training"]
+    for task in dag.tasks:
+        assert task.gpus == gpus
+        assert task.device_requests is None
+
+
+def test_bad_gpu_setting_is_an_import_error(load_dags):
+    bag = load_dags(**DOCKER_ENV, ML_GPUS="some")
+    assert all("ML_GPUS='some' is not valid" in error for error in bag.import_errors.values())
+
+
+def test_downstream_training_tasks_take_upstream_outputs(load_dags):
+    dag = load_dags(**DOCKER_ENV).dags["ml_training"]
+    assert render(dag.get_task("evaluate_model")).command == ml_args(
+        "evaluate", data_uri="s3://ml-work/r1/data", model_uri="s3://ml-work/r1/model", mlflow_run_id="abc123"
+    )
+    assert render(dag.get_task("save_trained_model")).command == ml_args(
+        "register", model_uri="s3://ml-work/r1/model", mlflow_run_id="abc123"
+    )
+    assert render(dag.get_task("promote_model")).command == ml_args(
+        "promote", model_name="text-classifier", version=7
+    )
+
+
+def test_inference_reads_the_data_interval_partition_by_default(load_dags):
+    dag = load_dags(**DOCKER_ENV).dags["ml_inference"]
+    scheduled = RunInfo(
+        run_id="scheduled__2026-11-24T00:00:00+00:00",
+        data_interval_start=datetime(2026, 11, 24, tzinfo=timezone.utc),
+        data_interval_end=datetime(2026, 11, 25, tzinfo=timezone.utc),
+    )
+    task = render(dag.get_task("load_inference_data"), dag_run=scheduled)
+    assert task.command == ml_args("load-inference-data", input_uri="s3://datasets/inference/2026-11-24.csv")
+    manual = render(dag.get_task("load_inference_data"), conf={"input_uri": "s3://datasets/x/today.jsonl"})
+    assert manual.command[-2:] == ["--input-uri", "s3://datasets/x/today.jsonl"]
+    no_interval = render(dag.get_task("load_inference_data"))
+    assert no_interval.command[-1] == "s3://datasets/inference/2026-11-25.csv"
+
+
+def test_inference_partition_template_comes_from_the_environment(load_dags):
+    dag = load_dags(**DOCKER_ENV, ML_INFERENCE_INPUT_TEMPLATE="s3://lake/texts/day={ds}/part.parquet").dags[
+        "ml_inference"
+    ]
+    run = RunInfo(data_interval_start=datetime(2026, 2, 3, tzinfo=timezone.utc))
+    task = render(dag.get_task("load_inference_data"), dag_run=run)
+    assert task.command[-1] == "s3://lake/texts/day=2026-02-03/part.parquet"
+
+
+def test_inference_model_version_is_optional(load_dags):
+    from ml_launch import drop_empty_options
+
+    dag = load_dags(**DOCKER_ENV).dags["ml_inference"]
+    by_alias = render(dag.get_task("load_trained_model"))
+    assert drop_empty_options(by_alias.command) == ml_args("load-model", alias="champion")
+    pinned = render(dag.get_task("load_trained_model"), conf={"model_version": 3})
+    assert drop_empty_options(pinned.command) == ml_args("load-model", version=3, alias="champion")
+    assert render(dag.get_task("run_inference")).command == ml_args(
+        "predict", data_uri="s3://ml-work/r2/input", model_name="text-classifier", version=4
+    )
+    save = render(dag.get_task("save_inference_results"), conf={"output_uri": "s3://predictions/p.parquet"})
+    assert save.command == ml_args(
+        "save-predictions",
+        predictions_uri="s3://ml-work/r2/predictions.parquet",
+        output_uri="s3://predictions/p.parquet",
+    )
