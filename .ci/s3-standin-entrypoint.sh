@@ -1,5 +1,6 @@
 #!/bin/bash
 # Entry point of the CI S3 stand-in: `weed mini` with its S3 API on :9000, keys from MINIO_ROOT_*.
+# MinIO's arguments (server /data --console-address ...) are accepted and ignored.
 set -euo pipefail
 : "${MINIO_ROOT_USER:?error: MINIO_ROOT_USER is not set}"
 : "${MINIO_ROOT_PASSWORD:?error: MINIO_ROOT_PASSWORD is not set}"

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     chunk_rows: int = Field(50_000, ge=1, description="Rows read per chunk when streaming input.")
     num_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch default.")
 
+    retry_attempts: int = Field(5, ge=1, le=20, description="Attempts for object-store and MLflow calls (backoff between).")
+
     # --- provenance ------------------------------------------------------------------------
     orchestrator: str = Field("cli", description="Who runs the step (airflow, dagster, cli).")
     image: str = Field("", description="Container image the step runs in (recorded as a tag).")

@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RETRY_ATTEMPTS = 5
 _TRANSIENT_S3_CODES = {"SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "XMinioServerNotInitialized"}
 
 
@@ -110,9 +109,10 @@ def _call_s3(what: str, uri: str, fn: Callable[[], T]) -> T:
     from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
     settings = get_settings()
+    attempts = settings.retry_attempts
     try:
         for attempt in Retrying(
-            stop=stop_after_attempt(RETRY_ATTEMPTS),
+            stop=stop_after_attempt(attempts),
             wait=wait_exponential(multiplier=0.5, max=8),
             retry=retry_if_exception(_is_transient),
             reraise=True,
@@ -130,12 +130,12 @@ def _call_s3(what: str, uri: str, fn: Callable[[], T]) -> T:
                 f"object store refused {what} {uri} ({exc.code}); check ML_S3_ACCESS_KEY / ML_S3_SECRET_KEY"
             ) from exc
         if _is_transient(exc):
-            raise TransientError(f"object store failed {what} {uri} after {RETRY_ATTEMPTS} attempts: {exc.code}") from exc
+            raise TransientError(f"object store failed {what} {uri} after {attempts} attempts: {exc.code}") from exc
         raise
     except Exception as exc:
         if _is_transient(exc):
             raise TransientError(
-                f"object store at {settings.s3_endpoint} unreachable ({what} {uri}) after {RETRY_ATTEMPTS} attempts; "
+                f"object store at {settings.s3_endpoint} unreachable ({what} {uri}) after {attempts} attempts; "
                 "check that it runs and ML_S3_ENDPOINT"
             ) from exc
         raise
@@ -188,9 +188,10 @@ def _fetch_http(uri: str, dest: Path) -> None:
     import requests
     from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+    attempts = get_settings().retry_attempts
     try:
         for attempt in Retrying(
-            stop=stop_after_attempt(RETRY_ATTEMPTS),
+            stop=stop_after_attempt(attempts),
             wait=wait_exponential(multiplier=0.5, max=8),
             retry=retry_if_exception_type((requests.ConnectionError, requests.Timeout)),
             reraise=True,
@@ -203,7 +204,7 @@ def _fetch_http(uri: str, dest: Path) -> None:
                     for block in resp.iter_content(1 << 20):
                         out.write(block)
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise TransientError(f"{uri} unreachable after {RETRY_ATTEMPTS} attempts: {exc}") from exc
+        raise TransientError(f"{uri} unreachable after {attempts} attempts: {exc}") from exc
 
 
 @contextmanager

@@ -17,7 +17,6 @@ from ml.errors import BadInputError, TransientError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-ATTEMPTS = 4
 _UNREACHABLE = ("max retries exceeded", "connection refused", "failed to establish", "name or service not known",
                 "temporary failure in name resolution", "read timed out", "connection aborted", "bad gateway",
                 "service unavailable", "gateway timeout")
@@ -52,7 +51,7 @@ def call(what: str, fn: Callable[[], T], settings: Settings) -> T:
 
     try:
         for attempt in Retrying(
-            stop=stop_after_attempt(ATTEMPTS),
+            stop=stop_after_attempt(settings.retry_attempts),
             wait=wait_exponential(multiplier=1, max=10),
             retry=retry_if_exception(is_unreachable),
             reraise=True,
@@ -63,7 +62,7 @@ def call(what: str, fn: Callable[[], T], settings: Settings) -> T:
     except Exception as exc:
         if is_unreachable(exc):
             raise TransientError(
-                f"MLflow at {settings.mlflow_tracking_uri} unreachable ({what}) after {ATTEMPTS} attempts; "
+                f"MLflow at {settings.mlflow_tracking_uri} unreachable ({what}) after {settings.retry_attempts} attempts; "
                 "check that the server runs and MLFLOW_TRACKING_URI"
             ) from exc
         if isinstance(exc, MlflowException) and exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):

@@ -5,7 +5,8 @@ The validation itself is ml's (`load_*_data` reject bad input with a one-line re
 by the asset as `validation_error`); the checks only turn the step output into a verdict.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Dagster reads the config and resource
+# annotations of these functions when they are decorated.
 
 import os
 from typing import Any

@@ -60,7 +60,7 @@ class ProductionModelConfig(dg.Config):
     """Config of `production_model`: an explicit version, or the alias to resolve once."""
 
     model_version: int | None = Field(None, ge=1, description="Registered version to use; None uses the alias.")
-    alias: str = Field("champion", min_length=1, description="Alias to resolve when no version is given.")
+    model_alias: str = Field("champion", pattern=r"^[A-Za-z0-9_-]+$", description="Alias resolved when no version is given.")
 
 
 class PublishConfig(dg.Config):

@@ -4,7 +4,8 @@ production_model resolves the alias to ONE version; predictions and published_pr
 that version, so a promotion in the middle of a run cannot mix two models.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Dagster reads the config and resource
+# annotations of these functions when they are decorated.
 
 from typing import Any
 
@@ -48,7 +49,7 @@ def production_model(
 ) -> dg.Output[dict[str, Any]]:
     """The one registered model version this run uses (the alias, resolved once, or a given version)."""
     version = str(config.model_version) if config.model_version is not None else None
-    out = run_step(context, "load_model", version=version, alias=config.alias)
+    out = run_step(context, "load_model", version=version, alias=config.model_alias)
     return dg.Output(
         out,
         metadata={

@@ -4,7 +4,8 @@ Each asset is one `ml` step call (two for registered_model: register, then promo
 value it returns is the step's small JSON dict, handed on by `StepOutputIOManager`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Dagster reads the config and resource
+# annotations of these functions when they are decorated.
 
 from typing import Any
 

@@ -1,0 +1,32 @@
+"""The code location: `dagster dev -m ml_dagster.definitions` locally, or the gRPC server in compose.
+
+Steps of a run execute in separate processes (Dagster's default multiprocess executor): each
+step starts clean (GPU memory is freed between train and evaluate) and the small step outputs
+travel through the instance's event log (see io_manager.py), which all processes share.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from ml_dagster.checks import CHECKS
+from ml_dagster.inference import INFERENCE_ASSETS
+from ml_dagster.io_manager import StepOutputIOManager
+from ml_dagster.jobs import inference_job, training_job
+from ml_dagster.resources import MlflowResource, StorageResource
+from ml_dagster.schedules import daily_inference_schedule
+from ml_dagster.training import TRAINING_ASSETS
+
+RESOURCES = {
+    "io_manager": StepOutputIOManager(),
+    "storage": StorageResource(),
+    "mlflow": MlflowResource(),
+}
+
+defs = dg.Definitions(
+    assets=[*TRAINING_ASSETS, *INFERENCE_ASSETS],
+    asset_checks=CHECKS,
+    jobs=[training_job, inference_job],
+    schedules=[daily_inference_schedule],
+    resources=RESOURCES,
+)

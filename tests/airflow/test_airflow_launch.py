@@ -1,0 +1,159 @@
+"""The launcher seam on its own: argv, environment split, exit-code policy, the local launcher.
+
+The local-launcher tests run the real `python -m ml` in its embedded mode (files under a
+temporary ML_HOME, no services) and call the operator's `execute` directly.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RUN_ID = "manual__2026-11-25T06:34:22.842943+00:00"
+
+
+@pytest.fixture
+def launch(load_dags) -> Any:
+    """The `ml_launch` module, imported the way the DAG files import it (DAG folder on sys.path)."""
+    load_dags()
+    import ml_launch
+
+    return ml_launch
+
+
+def test_argv_is_one_ml_call_with_run_id_and_orchestrator(launch):
+    assert launch.ml_argv("train", {"data-uri": "s3://w/d", "max_train_samples": "5"}) == [
+        "python", "-m", "ml", "train", "--run-id", "{{ run_id }}", "--orchestrator", "airflow",
+        "--data-uri", "s3://w/d", "--max-train-samples", "5",
+    ]
+
+
+def test_empty_options_are_dropped_after_rendering(launch):
+    argv = ["python", "-m", "ml", "load-model", "--run-id", "r", "--version", "", "--alias", "champion"]
+    assert launch.drop_empty_options(argv) == ["python", "-m", "ml", "load-model", "--run-id", "r", "--alias", "champion"]
+    assert launch.drop_empty_options(["x", "--a", "0", "--b", " "]) == ["x", "--a", "0"]
+
+
+def test_environment_split_keeps_secrets_private(launch):
+    plain, secret = launch.step_environment(
+        {
+            "ML_S3_ENDPOINT": "http://minio:9000",
+            "ML_S3_ACCESS_KEY": "ak",
+            "ML_S3_SECRET_KEY": "sk",
+            "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+            "MLFLOW_TRACKING_PASSWORD": "pw",
+            "AWS_SESSION_TOKEN": "tok",
+            "HF_HUB_OFFLINE": "1",
+            "ML_LAUNCHER": "docker",
+            "ML_GPUS": "all",
+            "ML_IMAGE": "ml:1",
+            "PATH": "/usr/bin",
+            "POSTGRES_PASSWORD": "not-forwarded",
+        }
+    )
+    assert plain == {
+        "ML_S3_ENDPOINT": "http://minio:9000",
+        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
+        "HF_HUB_OFFLINE": "1",
+        "ML_IMAGE": "ml:1",
+        "ML_ORCHESTRATOR": "airflow",
+    }
+    assert secret == {
+        "ML_S3_ACCESS_KEY": "ak",
+        "ML_S3_SECRET_KEY": "sk",
+        "MLFLOW_TRACKING_PASSWORD": "pw",
+        "AWS_SESSION_TOKEN": "tok",
+    }
+
+
+def test_bad_input_exit_code_fails_without_retry(launch):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    error = launch.step_failure("train", 2, ["INFO loading", "error: no label column in s3://d/x.csv; add it", ""])
+    assert isinstance(error, AirflowFailException)
+    assert str(error) == "ml train rejected its input (exit 2, not retried): error: no label column in s3://d/x.csv; add it"
+
+
+@pytest.mark.parametrize(("code", "words"), [(75, "a service stayed unreachable (exit 75, retried)"), (1, "failed (exit 1, retried)")])
+def test_other_exit_codes_are_retried(launch, code, words):
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    error = launch.step_failure("predict", code, ["Traceback ...", "error: predict failed: ValueError: x"])
+    assert isinstance(error, AirflowException) and not isinstance(error, AirflowFailException)
+    assert str(error) == f"ml predict {words}: error: predict failed: ValueError: x"
+
+
+def test_result_is_the_json_object_on_the_last_stdout_line(launch):
+    from airflow.sdk.exceptions import AirflowException
+
+    assert launch.parse_result("s", ["noise", '{"a": 1, "b": [2]}', ""]) == {"a": 1, "b": [2]}
+    with pytest.raises(AirflowException, match="not a JSON object"):
+        launch.parse_result("s", ['{"a": 1}', "trailing words"])
+    with pytest.raises(AirflowException, match="not a JSON object"):
+        launch.parse_result("s", ["[1, 2]"])
+
+
+def test_sizes_parse_to_bytes(launch):
+    assert launch.parse_size("2g") == 2 * 1024**3
+    assert launch.parse_size("512m") == 512 * 1024**2
+    assert launch.parse_size("") is None
+    with pytest.raises(ValueError, match="size 'lots' is not valid"):
+        launch.parse_size("lots")
+
+
+# --- the local launcher with the real ml CLI (embedded mode) ----------------------------------
+
+
+@pytest.fixture
+def embedded_ml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_cwd: Path) -> Path:
+    """ml in its embedded mode: storage and MLflow under a temporary ML_HOME."""
+    for name in list(os.environ):
+        if name.startswith(("ML_", "MLFLOW_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("ML_HOME", str(tmp_path / "ml-home"))
+    return tmp_path
+
+
+def local_operator(launch: Any, step: str, **options: str) -> Any:
+    command = [arg.replace("{{ run_id }}", RUN_ID) for arg in launch.ml_argv(step, options)]
+    return launch.MlLocalOperator(task_id=step.replace("-", "_"), step=step, command=command)
+
+
+def test_local_launcher_returns_the_json_of_the_last_stdout_line(launch, embedded_ml, caplog):
+    dataset = embedded_ml / "demo.csv"
+    subprocess.run(
+        [sys.executable, "-m", "ml", "demo-data", "--output-uri", str(dataset), "--rows", "60"],
+        check=True,
+        capture_output=True,
+    )
+    result = local_operator(launch, "load-training-data", dataset_uri=str(dataset)).execute(context={})
+    assert result["dataset_uri"] == str(dataset)
+    assert sum(result["rows"].values()) == 60
+    assert "manual__2026-11-25T06_34_22" in result["data_uri"]  # a path private to the run id
+
+
+def test_local_launcher_fails_bad_input_at_once(launch, embedded_ml):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    missing = embedded_ml / "missing.csv"
+    with pytest.raises(AirflowFailException) as failure:
+        local_operator(launch, "load-training-data", dataset_uri=str(missing)).execute(context={})
+    message = str(failure.value)
+    assert message.startswith("ml load-training-data rejected its input (exit 2, not retried): error: ")
+    assert str(missing) in message and "\n" not in message
+
+
+def test_local_launcher_retries_a_crash(launch, embedded_ml, monkeypatch):
+    """An interpreter that dies (exit 1, no output) is an ordinary, retried failure."""
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+    monkeypatch.setenv("ML_LOCAL_PYTHON", "/bin/false")
+    with pytest.raises(AirflowException) as failure:
+        local_operator(launch, "load-training-data", dataset_uri="/x.csv").execute(context={})
+    assert not isinstance(failure.value, AirflowFailException)
+    assert str(failure.value) == "ml load-training-data failed (exit 1, retried): (the step printed nothing)"

@@ -1,0 +1,65 @@
+"""The whole pipeline against a real S3 server and a real MLflow server (started by fixtures)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from ml import pipeline, steps, storage
+
+pytestmark = pytest.mark.integration
+
+
+def _read_parquet(uri: str):
+    import pyarrow.parquet as pq
+
+    with tempfile.TemporaryDirectory() as tmp:
+        return pq.read_table(storage.fetch(uri, Path(tmp) / "p.parquet"))
+
+
+def test_training_then_inference_through_every_step(live_env) -> None:
+    from mlflow.tracking import MlflowClient
+
+    run_id = "manual__2026-11-25T06:34:22.842943+00:00"
+    common = {"run_id": run_id, "orchestrator": "pytest"}
+    loaded = steps.load_training_data(dataset_uri=live_env.demo_dataset_uri, **common)
+    assert loaded["data_uri"].startswith("s3://ml-work/runs/manual__2026-11-25T06_34_22.842943_00_00-")
+    assert sum(loaded["rows"].values()) == 900 and len(loaded["fingerprint"]) == 64
+    trained = steps.train(data_uri=loaded["data_uri"], epochs=2, **common)
+    evaluated = steps.evaluate(data_uri=loaded["data_uri"], model_uri=trained["model_uri"],
+                               mlflow_run_id=trained["mlflow_run_id"], **common)
+    assert evaluated["metrics"]["test_accuracy"] > 0.6
+    registered = steps.register(model_uri=trained["model_uri"], mlflow_run_id=trained["mlflow_run_id"], **common)
+    promoted = steps.promote(version=registered["version"], **common)
+    assert promoted["promoted"] and promoted["champion_version"] == registered["version"]
+
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(registered["model_name"], "champion")
+    assert version.version == registered["version"]
+    assert version.tags["data_fingerprint"] == loaded["fingerprint"]
+    assert version.tags["pipeline_run_id"] == run_id
+    assert version.tags["orchestrator"] == "pytest"
+    assert "promoted" in version.tags["promotion_decision"]
+    artifacts = {a.path for a in client.list_artifacts(trained["mlflow_run_id"], "plots")}
+    assert artifacts == {"plots/confusion_matrix.png", "plots/training_curves.png"}
+
+    result = pipeline.run_inference(input_uri=live_env.demo_inference_uri, run_id="scheduled__2026-11-26", orchestrator="pytest")
+    assert result["output_uri"].startswith("s3://predictions/scheduled__2026-11-26-")
+    table = _read_parquet(result["output_uri"])
+    assert table.num_rows == 300 == result["rows"]
+    assert set(table.column("model_version").to_pylist()) == {registered["version"]}
+    assert set(table.column("pipeline_run_id").to_pylist()) == {"scheduled__2026-11-26"}
+    assert {"prob_negative", "prob_neutral", "prob_positive", "score", "predicted_label", "id"} <= set(table.column_names)
+
+
+def test_served_model_loads_with_pyfunc(live_env) -> None:
+    import mlflow
+    import pandas as pd
+
+    out = pipeline.run_training(dataset_uri=live_env.demo_dataset_uri, epochs=1)
+    loaded = mlflow.pyfunc.load_model(f"models:/{out['model_name']}@champion")
+    frame = loaded.predict(pd.DataFrame({"text": ["The blender is excellent. Highly recommended."]}))
+    assert list(frame.columns[:2]) == ["predicted_label", "score"]
+    assert frame.loc[0, "predicted_label"] in {"negative", "neutral", "positive"}
