@@ -30,6 +30,7 @@ COPY pyproject.toml README.md* /opt/ml/src/
 COPY ml/ /opt/ml/src/ml/
 RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+    [ -f /opt/ml/src/README.md ] || echo "# ml-pipelines" >/opt/ml/src/README.md; \
     pip install --no-deps /opt/ml/src -c /tmp/req/ml.constraints.txt \
     && pip check \
     && rm -rf /opt/ml/src

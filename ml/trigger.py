@@ -104,11 +104,11 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 class Http:
     """A `requests` session with timeouts, retries on connection errors, and one-line errors."""
 
-    def __init__(self, base_url: str, name: str, *, timeout: float = 30, retries: int = 5) -> None:
+    def __init__(self, base_url: str, name: str, *, timeout: float = 30, retries: int | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.name = name
         self.timeout = timeout
-        self.retries = retries
+        self.retries = int(os.environ.get("ML_TRIGGER_RETRIES", "5")) if retries is None else retries
         self.session = requests.Session()
 
     def request(self, method: str, path: str, *, ok: Sequence[int] = (200,), **kwargs: Any) -> requests.Response:

@@ -124,7 +124,7 @@ def local_operator(launch: Any, step: str, **options: str) -> Any:
     return launch.MlLocalOperator(task_id=step.replace("-", "_"), step=step, command=command)
 
 
-def test_local_launcher_returns_the_json_of_the_last_stdout_line(launch, embedded_ml, caplog):
+def test_local_launcher_returns_the_json_of_the_last_stdout_line(launch, embedded_ml):
     dataset = embedded_ml / "demo.csv"
     subprocess.run(
         [sys.executable, "-m", "ml", "demo-data", "--output-uri", str(dataset), "--rows", "60"],

@@ -1,0 +1,132 @@
+"""The Dagster jobs, run in-process against a real S3 server and a real MLflow server.
+
+Training then inference share one Dagster instance, as in a deployment, so later runs also
+exercise loading an upstream asset's step output from an earlier run.
+"""
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+
+@pytest.fixture
+def defs() -> dg.Definitions:
+    from ml_dagster.definitions import defs
+
+    return defs
+
+
+def _run(defs: dg.Definitions, job: str, instance: dg.DagsterInstance, ops: dict[str, Any],
+         selection: list[str] | None = None) -> dg.ExecuteInProcessResult:
+    return defs.resolve_job_def(job).execute_in_process(
+        run_config={"ops": ops},
+        instance=instance,
+        asset_selection=[dg.AssetKey(key) for key in selection] if selection else None,
+        raise_on_error=False,
+    )
+
+
+def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events()}
+
+
+def _checks(result: dg.ExecuteInProcessResult) -> dict[str, Any]:
+    return {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data for e in result.all_events
+            if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION}
+
+
+def test_training_then_inference_registers_a_champion_and_labels_with_it(live_env: Any, defs: dg.Definitions) -> None:
+    import mlflow
+    import pyarrow.parquet as pq
+
+    from ml import storage
+    from ml.config import get_settings
+
+    instance = dg.DagsterInstance.ephemeral()
+    training = _run(defs, "training_job", instance, {
+        "training_data": {"config": {"dataset_uri": live_env.demo_dataset_uri}},
+        "trained_model": {"config": {"epochs": 2, "seed": 7}},
+    })
+    assert training.success, [e.message for e in training.all_events if e.is_failure]
+    assert _materialized(training) == {"training_data", "trained_model", "model_evaluation", "registered_model"}
+    checks = _checks(training)
+    assert checks["training_data_is_valid"].passed and checks["test_macro_f1_above_minimum"].passed
+    registered = training.output_for_node("registered_model")
+    version = registered["register"]["version"]
+    assert registered["promote"]["promoted"] is True
+
+    # the registry really holds that version with alias champion, tagged as Dagster's
+    s = get_settings()
+    client = mlflow.MlflowClient(s.mlflow_tracking_uri)
+    champion = client.get_model_version_by_alias(s.model_name, "champion")
+    assert champion.version == version
+    assert champion.tags["orchestrator"] == "dagster"
+    assert champion.tags["pipeline_run_id"] == training.run_id
+
+    # metadata carries row counts, metrics, model version, the MLflow run link and URIs
+    events = {e.asset_key.to_user_string(): e.materialization.metadata for e in
+              (ev.event_specific_data for ev in training.get_asset_materialization_events())}
+    assert events["training_data"]["dagster/row_count"].value == 900
+    assert events["model_evaluation"]["test_macro_f1"].value == checks["test_macro_f1_above_minimum"].metadata["test_macro_f1"].value
+    assert events["trained_model"]["mlflow_run"].value.startswith(s.mlflow_tracking_uri)
+    assert events["registered_model"]["model_version"].value == version
+    assert events["trained_model"]["model_uri"].value.startswith("s3://ml-work/runs/")
+
+    # a stricter threshold (a later run reusing this run's upstream outputs) keeps the model out
+    score = checks["test_macro_f1_above_minimum"].metadata["test_macro_f1"].value
+    assert score < 1.0
+    strict = _run(defs, "training_job", instance, {
+        "model_evaluation_test_macro_f1_above_minimum": {"config": {"min_test_macro_f1": 1.0}},
+    }, selection=["model_evaluation", "registered_model"])
+    assert not strict.success
+    assert _materialized(strict) == {"model_evaluation"}
+    assert not _checks(strict)["test_macro_f1_above_minimum"].passed
+    assert client.get_model_version_by_alias(s.model_name, "champion").version == version
+
+    inference = _run(defs, "inference_job", instance, {
+        "inference_data": {"config": {"input_uri": live_env.demo_inference_uri}},
+    })
+    assert inference.success, [e.message for e in inference.all_events if e.is_failure]
+    assert _materialized(inference) == {"inference_data", "production_model", "predictions", "published_predictions"}
+    assert inference.output_for_node("production_model")["version"] == version
+    published = inference.output_for_node("published_predictions")
+    assert published["output_uri"].startswith("s3://predictions/") and published["rows"] == 300
+    with tempfile.TemporaryDirectory() as tmp:
+        table = pq.read_table(storage.fetch(published["output_uri"], Path(tmp) / "p.parquet"))
+    assert table.num_rows == 300
+    assert set(table["model_version"].to_pylist()) == {version}
+    assert set(table["model_name"].to_pylist()) == {s.model_name}
+    assert set(table["pipeline_run_id"].to_pylist()) == {inference.run_id}
+
+
+def test_bad_dataset_fails_the_blocking_check_and_nothing_downstream_runs(
+    bad_dataset_uri: str, defs: dg.Definitions
+) -> None:
+    result = _run(defs, "training_job", dg.DagsterInstance.ephemeral(), {
+        "training_data": {"config": {"dataset_uri": bad_dataset_uri}},
+    })
+    assert not result.success
+    check = _checks(result)["training_data_is_valid"]
+    assert not check.passed
+    assert "label" in check.description and "\n" not in check.description  # ml's one-line reason
+    assert _materialized(result) == {"training_data"}  # the validation record, nothing downstream
+    skipped = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SKIPPED}
+    assert {"trained_model", "model_evaluation", "registered_model"} <= skipped
+
+
+def test_input_without_a_text_column_fails_inference_validation(live_env: Any, defs: dg.Definitions) -> None:
+    from ml import storage
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "no-text.csv"
+        path.write_text("id,body\n1,hello\n2,world\n")
+        uri = storage.publish(path, "s3://datasets/bad/no-text.csv")
+    result = _run(defs, "inference_job", dg.DagsterInstance.ephemeral(), {
+        "inference_data": {"config": {"input_uri": uri}},
+    })
+    assert not result.success
+    assert not _checks(result)["inference_data_is_valid"].passed
+    assert not {"predictions", "published_predictions"} & _materialized(result)
