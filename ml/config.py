@@ -11,8 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ml.errors import BadInputError
 
 
 class Settings(BaseSettings):
@@ -100,10 +102,28 @@ class Settings(BaseSettings):
         return self.model_dump(mode="json")
 
 
+def _one_line(exc: ValidationError, source: str) -> str:
+    first = exc.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "?"
+    where = f"ML_{name.upper()}" if source == "env" else name
+    return f"invalid setting {where}={first.get('input')!r}: {first['msg']}; fix the {source} value"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings, read from the environment once."""
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise BadInputError(_one_line(exc, "env")) from exc
+
+
+def with_overrides(base: Settings, updates: dict[str, object]) -> Settings:
+    """`base` with explicit values (CLI options, DAG params) on top, validated like the environment."""
+    try:
+        return Settings.model_validate({**base.model_dump(), **updates})
+    except ValidationError as exc:
+        raise BadInputError(_one_line(exc, "argument")) from exc
 
 
 def reset_settings() -> None:

@@ -82,6 +82,7 @@ def iter_batches(path: Path, fmt: str, uri: str, chunk_rows: int = 50_000) -> It
 
 
 def _iter_csv(path: Path, delimiter: str) -> Iterator["pa.RecordBatch"]:
+    import pyarrow as pa
     import pyarrow.csv as pacsv
 
     reader = pacsv.open_csv(
@@ -92,6 +93,10 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator["pa.RecordBatch"]:
         convert_options=pacsv.ConvertOptions(check_utf8=True, strings_can_be_null=True, auto_dict_encode=False),
     )
     for batch in reader:
+        # Arrow types a column with invalid UTF-8 as binary instead of failing: refuse it here.
+        for name, column_type in zip(batch.schema.names, batch.schema.types):
+            if pa.types.is_binary(column_type) or pa.types.is_large_binary(column_type):
+                raise UnicodeError(f"column {name!r} is not valid UTF-8 text")
         yield batch
 
 

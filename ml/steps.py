@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ml import storage, workspace
-from ml.config import Settings, get_settings
+from ml.config import Settings, get_settings, with_overrides
 from ml.errors import BadInputError
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def settings_for(orchestrator: str | None = None, **overrides: Any) -> Settings:
         updates["orchestrator"] = orchestrator
     if not updates:
         return base
-    return Settings.model_validate({**base.model_dump(), **updates})
+    return with_overrides(base, updates)
 
 
 def _tmpdir() -> tempfile.TemporaryDirectory[str]:

@@ -195,7 +195,7 @@ class AirflowClient:
     def get(self, path: str, **params: Any) -> Any:
         return self.http.request("GET", path, params=params or None).json()
 
-    def wait_for_dag(self, dag_id: str, timeout: float) -> dict[str, Any]:
+    def wait_for_dag(self, dag_id: str, timeout: float, poll: float = 3.0) -> dict[str, Any]:
         """The DAG, once the dag-processor has parsed it; unpaused so that runs start."""
         deadline = time.monotonic() + timeout
         while True:
@@ -208,7 +208,7 @@ class AirflowClient:
                 hint = f"; import errors: {errors[0].get('stack_trace', '')[-300:]}" if errors else ""
                 raise TriggerError(f"Airflow has no DAG {dag_id!r} after {timeout:.0f} s{hint}")
             log(f"[airflow] waiting for DAG {dag_id} to be parsed ...")
-            time.sleep(3)
+            time.sleep(poll)
         if dag.get("is_paused"):
             log(f"[airflow] DAG {dag_id} is paused; unpausing it")
             self.http.request("PATCH", f"/api/v2/dags/{quote(dag_id)}", json={"is_paused": False})
@@ -295,7 +295,7 @@ def run_airflow(
     """Trigger the pipeline's DAG, print task states as they change, collect results."""
     dag_id = AIRFLOW_DAGS[pipeline]
     client.login()
-    client.wait_for_dag(dag_id, timeout=min(timeout, 300))
+    client.wait_for_dag(dag_id, timeout=min(timeout, 300), poll=max(poll, 0.01))
     started = time.monotonic()
     run_id = client.trigger(dag_id, params)
     link = client.ui_link(dag_id, run_id)
@@ -442,7 +442,7 @@ class DagsterClient:
             raise TriggerError(f"Dagster GraphQL error: {body['errors'][0].get('message', body['errors'][0])}")
         return body["data"]
 
-    def find_job(self, job: str, location: str, timeout: float) -> str:
+    def find_job(self, job: str, location: str, timeout: float, poll: float = 3.0) -> str:
         """The repository name that holds `job` in `location` (waits for the code location)."""
         deadline = time.monotonic() + timeout
         while True:
@@ -457,7 +457,7 @@ class DagsterClient:
             if time.monotonic() > deadline:
                 raise TriggerError(f"Dagster: {problem} after {timeout:.0f} s")
             log(f"[dagster] waiting: {problem}")
-            time.sleep(3)
+            time.sleep(poll)
 
     def launch(self, repository: str, location: str, job: str, run_config: Mapping[str, Any],
                tags: Mapping[str, str]) -> str:
@@ -574,10 +574,10 @@ def run_dagster(
 ) -> Outcome:
     """Launch the pipeline's job, print step states as they change, collect asset metadata."""
     job = DAGSTER_JOBS[pipeline]
-    repository = client.find_job(job, location, timeout=min(timeout, 300))
+    run_config = run_config_builder(pipeline, params)  # bad params fail before any API call
+    repository = client.find_job(job, location, timeout=min(timeout, 300), poll=max(poll, 0.01))
     started = time.monotonic()
-    run_id = client.launch(repository, location, job, run_config_builder(pipeline, params),
-                           {"ml/triggered_by": "ml.trigger"})
+    run_id = client.launch(repository, location, job, run_config, {"ml/triggered_by": "ml.trigger"})
     link = client.ui_link(run_id)
     log(f"[dagster] launched {job} run {run_id}\n[dagster] {link}")
     outcome = Outcome("dagster", pipeline, run_id, "QUEUED", False, 0.0, links={"run": link})

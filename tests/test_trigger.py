@@ -380,7 +380,7 @@ def test_dagster_rejected_config_is_usage_error(dagster_env: None, monkeypatch: 
     assert "Dagster rejected the run config" in capsys.readouterr().err
 
 
-def test_unknown_dagster_param_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_dagster_param_is_usage_error(dagster_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert trigger.main(["train", "-o", "dagster", "--param", "bogus=1"]) == 2
     assert "unknown train parameter 'bogus'" in capsys.readouterr().err
 
