@@ -15,13 +15,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 RUN python3 -m venv /opt/venv
 
-COPY docker/dagster.requirements.txt docker/dagster.constraints.txt /tmp/req/
-COPY dagster/requirements.txt /tmp/req/location.requirements.txt
+# dagster/requirements.txt (what the code location's launcher module needs) is optional.
+COPY docker/dagster.requirements.txt docker/dagster.constraints.txt dagster/requirements.tx[t] /tmp/req/
 # The optional CA bundle (secret id "ca") is used for this step only and never lands in a layer.
 RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
-    pip install -r /tmp/req/dagster.requirements.txt -r /tmp/req/location.requirements.txt \
-        -c /tmp/req/dagster.constraints.txt \
+    extra=""; if [ -f /tmp/req/requirements.txt ]; then extra="-r /tmp/req/requirements.txt"; fi; \
+    pip install -r /tmp/req/dagster.requirements.txt $extra -c /tmp/req/dagster.constraints.txt \
     && pip check
 
 # Same uid as the ml image's user: both write the shared compute-log volume.

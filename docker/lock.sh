@@ -22,7 +22,8 @@ for image in "${images[@]}"; do
     ml)      "$tmp/venv/bin/python" docker/pyproject-deps.py pyproject.toml dagster >"$tmp/ml.txt"
              reqs=(-r docker/ml.requirements.txt -r "$tmp/ml.txt") ;;
     airflow) reqs=(-r docker/airflow.requirements.txt -r airflow/requirements.txt) ;;
-    dagster) reqs=(-r docker/dagster.requirements.txt -r dagster/requirements.txt) ;;
+    dagster) reqs=(-r docker/dagster.requirements.txt)
+             if [ -f dagster/requirements.txt ]; then reqs+=(-r dagster/requirements.txt); fi ;;
     mlflow)  reqs=(-r docker/mlflow.requirements.txt) ;;
     *) echo "error: unknown image '$image', expected ml, airflow, dagster or mlflow" >&2; exit 2 ;;
   esac

@@ -50,19 +50,38 @@ def label_maps(labels: list[str]) -> tuple[dict[int, str], dict[str, int]]:
     return id2label, {label: i for i, label in id2label.items()}
 
 
+def wordpiece_vocab(tokenizer: "Tokenizer", texts: list[str], size: int = TINY_VOCAB_SIZE) -> dict[str, int]:
+    """A WordPiece vocabulary from the training texts: every character (so nothing is unknown)
+    plus the most frequent words.
+
+    Why not `tokenizers`' WordPiece trainer: it breaks ties between equally frequent merges in
+    hash order, which changes from process to process, so the same seed would give different
+    models. Counting words with an explicit tie-break (count, then the word) is reproducible.
+    """
+    from collections import Counter
+
+    words: Counter[str] = Counter()
+    for text in texts:
+        normalized = tokenizer.normalizer.normalize_str(text)
+        words.update(piece for piece, _ in tokenizer.pre_tokenizer.pre_tokenize_str(normalized))
+    chars = sorted({ch for word in words for ch in word})
+    pieces = SPECIAL_TOKENS + chars + [f"##{ch}" for ch in chars]
+    budget = max(0, size - len(pieces))
+    frequent = [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])) if len(w) > 1][:budget]
+    return {token: i for i, token in enumerate(pieces + frequent)}
+
+
 def build_tiny(texts: list[str], labels: list[str], max_length: int, seed: int) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
     """The offline preset: WordPiece trained on `texts` plus a small randomly initialised BERT."""
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertForSequenceClassification, PreTrainedTokenizerFast
 
     wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
     wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     wordpiece.decoder = decoders.WordPiece()
-    wordpiece.train_from_iterator(
-        texts, trainers.WordPieceTrainer(vocab_size=TINY_VOCAB_SIZE, special_tokens=SPECIAL_TOKENS, show_progress=False)
-    )
+    wordpiece.model = models.WordPiece(vocab=wordpiece_vocab(wordpiece, texts), unk_token="[UNK]")
     cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
     wordpiece.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]

@@ -40,6 +40,7 @@ def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _clear_ml_env(monkeypatch)
     monkeypatch.setenv("ML_HOME", str(tmp_path / ".ml"))
     monkeypatch.setenv("ML_EPOCHS", "2")
+    monkeypatch.setenv("ML_BATCH_SIZE", "16")  # enough optimizer steps for `tiny` on 600 rows
     monkeypatch.setenv("ML_RETRY_ATTEMPTS", "2")
     monkeypatch.chdir(tmp_path)
     return tmp_path

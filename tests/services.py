@@ -171,6 +171,7 @@ class Services:
             "MLFLOW_TRACKING_URI": mlflow.url,
             "ML_HOME": str(root / "home"),
             "ML_EPOCHS": "2",
+            "ML_BATCH_SIZE": "16",
             "ML_RETRY_ATTEMPTS": "3",
         }
         return services

@@ -4,7 +4,8 @@ Load Data for Inference ‖ Load Trained Model → Run Inference → Save Infere
 
 Scheduled `@daily` with data intervals (no catchup): the run at 00:00 UTC on day D+1 labels
 the partition of day D, `ML_INFERENCE_INPUT_TEMPLATE` with `{ds}` replaced by that date
-(default `s3://datasets/inference/{ds}.csv`). A manual run may name any `input_uri`, a model
+(default `s3://datasets/inference/{ds}.csv`); a manual run labels the last complete day before its
+logical date (or before the trigger time). A manual run may also name any `input_uri`, a model
 `model_version` (default: the version that alias `model_alias`, `champion`, points to when the
 run starts) and an `output_uri` (default: derived from the run id by `ml`).
 
@@ -23,9 +24,13 @@ from ml_launch import ml_task, optional_param, xcom
 URI_PATTERN = r"^(s3://[^/\s]+/\S+|https?://\S+|file://\S+|/\S+)$"
 INPUT_TEMPLATE = os.environ.get("ML_INFERENCE_INPUT_TEMPLATE") or "s3://datasets/inference/{ds}.csv"
 
-# The data interval's start date (the day the partition covers); a manual run without a logical
-# date has no data interval and takes the day it was triggered for.
-PARTITION_DATE = "{{ (dag_run.data_interval_start or dag_run.run_after) | ds }}"
+# The day the partition covers: the data interval's start (for a scheduled run and a manual run
+# with a logical date); a manual run without a logical date has no data interval and takes the
+# last complete day before it was triggered, as a scheduled run at that time would.
+PARTITION_DATE = (
+    "{{ dag_run.data_interval_start | ds if dag_run.data_interval_start"
+    " else macros.ds_add(dag_run.run_after | ds, -1) }}"
+)
 INPUT_URI = (
     "{% if params.input_uri %}{{ params.input_uri }}{% else %}"
     + INPUT_TEMPLATE.replace("{ds}", PARTITION_DATE)

@@ -91,6 +91,16 @@ def is_secret(name: str) -> bool:
     return any(marker in upper for marker in SECRET_MARKERS)
 
 
+def masks_in_logs(name: str) -> bool:
+    """Secrets whose values are also masked in task logs.
+
+    An S3 access key id is an identifier, often a plain word such as the project name: it stays
+    private but is not masked, or every log line with that word would read `***`.
+    """
+    upper = name.upper()
+    return is_secret(name) and not upper.endswith(("ACCESS_KEY", "ACCESS_KEY_ID"))
+
+
 def step_environment(environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """Split the forwarded worker environment into (plain, secret) dicts for the step."""
     environ = os.environ if environ is None else environ
@@ -190,7 +200,7 @@ class MlLocalOperator(BaseOperator):
         argv = drop_empty_options(self.command)
         argv[0] = os.environ.get("ML_LOCAL_PYTHON") or sys.executable
         env = {**os.environ, **self.environment}
-        self.log.info("Launcher local: running %s", " ".join(argv[1:]))
+        self.log.info("Launcher local: %s -m ml %s", argv[0], " ".join(argv[3:]))
         proc = self._proc = subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -300,7 +310,7 @@ def docker_operator_class() -> type[BaseOperator]:
             from airflow.sdk.log import mask_secret
 
             for name, value in self._private_environment.items():
-                if value:
+                if value and masks_in_logs(name):
                     mask_secret(value, name)
             self.command = drop_empty_options(self.command)
             self._choose_device()

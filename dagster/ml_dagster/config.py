@@ -1,13 +1,15 @@
 """Typed run config, mirroring the Airflow DAG params.
 
-Unset (None/empty) values fall back to the environment, read when the step runs: the URIs to
-`ML_TRAINING_DATASET_URI` / `ML_INFERENCE_INPUT_URI` (as in Airflow), everything else to the
-`ml` settings (`ML_BASE_MODEL`, `ML_EPOCHS`, ...), so there is one place for defaults.
+Unset (None/empty) values fall back to the environment, read when the step runs, as in the
+Airflow DAGs: `dataset_uri` to `ML_DATASET_URI`; `input_uri` to the day's partition of
+`ML_INFERENCE_INPUT_TEMPLATE`; everything else to the `ml` settings (`ML_BASE_MODEL`,
+`ML_EPOCHS`, ...), so there is one place for defaults.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import date
 
 import dagster as dg
 from pydantic import Field
@@ -23,11 +25,20 @@ def env_default(value: str, env_var: str, what: str) -> str:
     return resolved
 
 
+DEFAULT_INPUT_TEMPLATE = "s3://datasets/inference/{ds}.csv"
+
+
+def input_uri_for(day: date) -> str:
+    """The input partition of `day`: `ML_INFERENCE_INPUT_TEMPLATE` with `{ds}` = YYYY-MM-DD."""
+    template = os.environ.get("ML_INFERENCE_INPUT_TEMPLATE") or DEFAULT_INPUT_TEMPLATE
+    return template.replace("{ds}", day.isoformat())
+
+
 class TrainingDataConfig(dg.Config):
     """Config of `training_data`."""
 
     dataset_uri: str = Field(
-        "", description="Labelled data: CSV/TSV/Parquet/JSONL, s3://, path or http(s). Default: $ML_TRAINING_DATASET_URI."
+        "", description="Labelled data: CSV/TSV/Parquet/JSONL, s3://, path or http(s). Default: $ML_DATASET_URI."
     )
 
 
@@ -53,7 +64,9 @@ class EvaluationThresholdConfig(dg.Config):
 class InferenceDataConfig(dg.Config):
     """Config of `inference_data`."""
 
-    input_uri: str = Field("", description="Texts to label (CSV/Parquet/JSONL). Default: $ML_INFERENCE_INPUT_URI.")
+    input_uri: str = Field(
+        "", description="Texts to label (CSV/Parquet/JSONL). Default: today's (UTC) partition of $ML_INFERENCE_INPUT_TEMPLATE."
+    )
 
 
 class ProductionModelConfig(dg.Config):

@@ -7,11 +7,12 @@ that version, so a promotion in the middle of a run cannot mix two models.
 # No `from __future__ import annotations` here: Dagster reads the config and resource
 # annotations of these functions when they are decorated.
 
+from datetime import datetime, timezone
 from typing import Any
 
 import dagster as dg
 
-from ml_dagster.config import InferenceDataConfig, ProductionModelConfig, PublishConfig, env_default
+from ml_dagster.config import InferenceDataConfig, ProductionModelConfig, PublishConfig, input_uri_for
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY
 from ml_dagster.metadata import link
 from ml_dagster.resources import MlflowResource, StorageResource
@@ -25,7 +26,7 @@ def inference_data(
     context: dg.AssetExecutionContext, config: InferenceDataConfig, storage: StorageResource
 ) -> dg.Output[dict[str, Any]]:
     """The texts to label, validated and staged (id, text) in the run's workspace."""
-    uri = env_default(config.input_uri, "ML_INFERENCE_INPUT_URI", "input_uri")
+    uri = config.input_uri or input_uri_for(datetime.now(timezone.utc).date())
     out = run_loading_step(context, "load_inference_data", input_uri=uri)
     metadata: dict[str, Any] = {"input_uri": dg.MetadataValue.path(uri), **storage.describe()}
     if VALIDATION_ERROR_KEY in out:

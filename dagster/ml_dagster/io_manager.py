@@ -17,6 +17,7 @@ from typing import Any
 
 import dagster as dg
 from dagster._core.errors import DagsterInvariantViolationError
+from dagster._core.execution.context.output import RUN_ID_PLACEHOLDER
 
 STEP_OUTPUT_KEY = "step_output"
 VALIDATION_ERROR_KEY = "validation_error"
@@ -63,9 +64,11 @@ def _source_run_id(context: dg.InputContext) -> str | None:
     if upstream is None:
         return None
     try:
-        return upstream.run_id
+        run_id = upstream.run_id
     except DagsterInvariantViolationError:
         return None
+    # an upstream asset outside the run gets a stand-in output context with a placeholder id
+    return None if run_id == RUN_ID_PLACEHOLDER else run_id
 
 
 class StepOutputIOManager(dg.ConfigurableIOManager):

@@ -6,24 +6,17 @@ interval does): `ML_INFERENCE_INPUT_TEMPLATE` with `{ds}` replaced by D as YYYY-
 once per tick even if the daemon evaluates the tick again.
 """
 
-import os
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import dagster as dg
 
+from ml_dagster.config import input_uri_for
 from ml_dagster.jobs import inference_job
 
-DEFAULT_INPUT_TEMPLATE = "s3://datasets/inference/{ds}.csv"
 
-
-def partition_date(scheduled: datetime) -> str:
-    """The day a tick labels: the day before the tick (YYYY-MM-DD)."""
-    return (scheduled - timedelta(days=1)).strftime("%Y-%m-%d")
-
-
-def input_uri_for(day: str) -> str:
-    template = os.environ.get("ML_INFERENCE_INPUT_TEMPLATE") or DEFAULT_INPUT_TEMPLATE
-    return template.replace("{ds}", day)
+def partition_date(scheduled: datetime) -> date:
+    """The day a tick labels: the day before the tick."""
+    return (scheduled - timedelta(days=1)).date()
 
 
 @dg.schedule(
@@ -37,7 +30,7 @@ def daily_inference_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReq
     """One inference run per day, on that day's input partition."""
     day = partition_date(context.scheduled_execution_time)
     return dg.RunRequest(
-        run_key=day,
+        run_key=day.isoformat(),
         run_config={"ops": {"inference_data": {"config": {"input_uri": input_uri_for(day)}}}},
-        tags={"ml/partition_date": day},
+        tags={"ml/partition_date": day.isoformat()},
     )

@@ -25,7 +25,7 @@ def training_data(
     context: dg.AssetExecutionContext, config: TrainingDataConfig, storage: StorageResource
 ) -> dg.Output[dict[str, Any]]:
     """The labelled dataset, validated and split train/validation/test in the run's workspace."""
-    uri = env_default(config.dataset_uri, "ML_TRAINING_DATASET_URI", "dataset_uri")
+    uri = env_default(config.dataset_uri, "ML_DATASET_URI", "dataset_uri")
     out = run_loading_step(context, "load_training_data", dataset_uri=uri)
     metadata: dict[str, Any] = {"dataset_uri": dg.MetadataValue.path(uri), **storage.describe()}
     if VALIDATION_ERROR_KEY in out:
@@ -124,6 +124,7 @@ def registered_model(
             "model_name": registered["model_name"],
             "model_version": registered["version"],
             "model_uri": registered["model_uri"],
+            "alias": registered["alias"],
             **link("mlflow_model_version", url),
             "promoted": promotion["promoted"],
             "champion_version": str(promotion["champion_version"]),

@@ -71,6 +71,14 @@ def test_environment_split_keeps_secrets_private(launch):
     }
 
 
+def test_secret_values_are_masked_in_logs_but_access_key_ids_are_not(launch):
+    for name in ("ML_S3_SECRET_KEY", "MLFLOW_TRACKING_PASSWORD", "AWS_SESSION_TOKEN", "HF_TOKEN", "OPENAI_API_KEY"):
+        assert launch.is_secret(name) and launch.masks_in_logs(name), name
+    for name in ("ML_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"):
+        assert launch.is_secret(name) and not launch.masks_in_logs(name), name
+    assert not launch.is_secret("ML_S3_ENDPOINT")
+
+
 def test_bad_input_exit_code_fails_without_retry(launch):
     from airflow.sdk.exceptions import AirflowFailException
 

@@ -102,8 +102,8 @@ def test_bad_dataset_fails_load_training_data_once_and_stops(
         assert states[task_id] == ("upstream_failed", 0), states
 
     # One attempt, no retry, and the step's one-line reason in the task log.
-    assert log.count("Launcher local: running load-training-data") == 1
+    assert log.count(" -m ml load-training-data --run-id") == 1, log[-3000:]
     failure = [line for line in log.splitlines() if "rejected its input (exit 2, not retried): error:" in line]
     assert failure, log[-3000:]
     assert bad_dataset_uri in failure[0] or "label" in failure[0]
-    assert "Launcher local: running train" not in log
+    assert " -m ml train --run-id" not in log

@@ -4,12 +4,22 @@ Training then inference share one Dagster instance, as in a deployment, so later
 exercise loading an upstream asset's step output from an earlier run.
 """
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def inference_job_for_subprocesses() -> dg.JobDefinition:
+    """The deployed inference job, importable by the multiprocess executor's step processes."""
+    from ml_dagster.definitions import defs
+
+    return defs.resolve_job_def("inference_job")
 
 
 @pytest.fixture
@@ -67,8 +77,8 @@ def test_training_then_inference_registers_a_champion_and_labels_with_it(live_en
     assert champion.tags["pipeline_run_id"] == training.run_id
 
     # metadata carries row counts, metrics, model version, the MLflow run link and URIs
-    events = {e.asset_key.to_user_string(): e.materialization.metadata for e in
-              (ev.event_specific_data for ev in training.get_asset_materialization_events())}
+    events = {ev.asset_key.to_user_string(): ev.event_specific_data.materialization.metadata
+              for ev in training.get_asset_materialization_events()}
     assert events["training_data"]["dagster/row_count"].value == 900
     assert events["model_evaluation"]["test_macro_f1"].value == checks["test_macro_f1_above_minimum"].metadata["test_macro_f1"].value
     assert events["trained_model"]["mlflow_run"].value.startswith(s.mlflow_tracking_uri)
@@ -102,6 +112,50 @@ def test_training_then_inference_registers_a_champion_and_labels_with_it(live_en
     assert set(table["pipeline_run_id"].to_pylist()) == {inference.run_id}
 
 
+def _run_multiprocess(ops: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> tuple[bool, dict[str, Any], str]:
+    """Run the inference job as deployed: multiprocess executor (one process per step) on a
+    persistent instance, so step outputs must travel through the instance's event log."""
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "dagster"), str(REPO)]))
+    with dg.instance_for_test() as instance:
+        with dg.execute_job(dg.reconstructable(inference_job_for_subprocesses), instance=instance,
+                            run_config={"ops": ops}, raise_on_error=False) as result:
+            outputs = {}
+            for event in result.get_asset_materialization_events():
+                metadata = event.event_specific_data.materialization.metadata
+                outputs[event.asset_key.to_user_string()] = metadata["step_output"].value
+            return result.success, outputs, result.run_id
+
+
+def test_inference_across_processes_with_an_explicit_version(
+    live_env: Any, defs: dg.Definitions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Train once (in-process), then infer with the deployed executor and `model_version` set."""
+    import pyarrow.parquet as pq
+
+    from ml import storage
+
+    training = _run(defs, "training_job", dg.DagsterInstance.ephemeral(), {
+        "training_data": {"config": {"dataset_uri": live_env.demo_dataset_uri}},
+        "trained_model": {"config": {"epochs": 1, "max_train_samples": 200}},
+        "model_evaluation_test_macro_f1_above_minimum": {"config": {"min_test_macro_f1": 0.0}},
+    })
+    assert training.success
+    version = training.output_for_node("registered_model")["register"]["version"]
+    out_uri = f"s3://predictions/dagster-test/{training.run_id}.parquet"
+    ok, outputs, run_id = _run_multiprocess({
+        "inference_data": {"config": {"input_uri": live_env.demo_inference_uri}},
+        "production_model": {"config": {"model_version": int(version)}},
+        "published_predictions": {"config": {"output_uri": out_uri}},
+    }, monkeypatch)
+    assert ok
+    assert outputs["production_model"]["version"] == version and outputs["production_model"]["alias"] is None
+    assert outputs["published_predictions"]["output_uri"] == out_uri
+    with tempfile.TemporaryDirectory() as tmp:
+        table = pq.read_table(storage.fetch(out_uri, Path(tmp) / "p.parquet"))
+    assert set(table["model_version"].to_pylist()) == {version}
+    assert set(table["pipeline_run_id"].to_pylist()) == {run_id}
+
+
 def test_bad_dataset_fails_the_blocking_check_and_nothing_downstream_runs(
     bad_dataset_uri: str, defs: dg.Definitions
 ) -> None:
@@ -113,8 +167,9 @@ def test_bad_dataset_fails_the_blocking_check_and_nothing_downstream_runs(
     assert not check.passed
     assert "label" in check.description and "\n" not in check.description  # ml's one-line reason
     assert _materialized(result) == {"training_data"}  # the validation record, nothing downstream
-    skipped = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_SKIPPED}
-    assert {"trained_model", "model_evaluation", "registered_model"} <= skipped
+    started = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
+    assert "training_data" in started
+    assert not {"trained_model", "model_evaluation", "registered_model"} & started
 
 
 def test_input_without_a_text_column_fails_inference_validation(live_env: Any, defs: dg.Definitions) -> None:
@@ -128,5 +183,7 @@ def test_input_without_a_text_column_fails_inference_validation(live_env: Any, d
         "inference_data": {"config": {"input_uri": uri}},
     })
     assert not result.success
-    assert not _checks(result)["inference_data_is_valid"].passed
-    assert not {"predictions", "published_predictions"} & _materialized(result)
+    check = _checks(result)["inference_data_is_valid"]
+    assert not check.passed and "text" in check.description
+    started = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
+    assert not {"predictions", "published_predictions"} & started

@@ -1,0 +1,81 @@
+"""The docker launcher against a real Docker engine and the real `ml` image.
+
+Runs only where a Docker engine answers and the `ml` image is built (`ML_TEST_IMAGE`, default
+`mlpipes/ml:local`, the compose build); elsewhere these tests are skipped. The step containers
+use the host network so that they reach the loopback S3 and MLflow servers of `live_env`; the
+S3 credentials reach them only through `private_environment`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+IMAGE = os.environ.get("ML_TEST_IMAGE", "mlpipes/ml:local")
+DOWNSTREAM = "train_model|evaluate_model|save_trained_model|promote_model"
+
+
+def _docker_client():
+    try:
+        import docker
+
+        client = docker.from_env(timeout=10)
+        client.ping()
+        client.images.get(IMAGE)
+        return client
+    except Exception as exc:  # no engine, no image: nothing to test here
+        pytest.skip(f"needs a Docker engine with the image {IMAGE}: {exc.__class__.__name__}")
+
+
+@pytest.fixture
+def docker_client():
+    return _docker_client()
+
+
+def step_containers(client) -> set[str]:
+    return {c.id for c in client.containers.list(all=True, filters={"label": "ml.orchestrator=airflow"})}
+
+
+def test_docker_step_runs_in_the_image_and_returns_its_json(
+    airflow_home, load_dags, live_env, docker_client, repo_cwd, capfd
+):
+    before = step_containers(docker_client)
+    dag = load_dags(clear=False, ML_LAUNCHER="docker", ML_IMAGE=IMAGE, ML_DOCKER_NETWORK="host", ML_GPUS="auto").dags[
+        "ml_training"
+    ]
+    task = dag.get_task("load_training_data")
+    assert "ML_S3_SECRET_KEY" not in task.environment and task._private_environment["ML_S3_SECRET_KEY"]
+
+    dag_run = dag.test(run_conf={"dataset_uri": live_env.demo_dataset_uri}, mark_success_pattern=DOWNSTREAM)
+    log = "\n".join(capfd.readouterr())
+    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
+    assert states["load_training_data"] == "success", log[-4000:]
+
+    from test_airflow_pipeline import xcom_results
+
+    result = xcom_results(dag_run)["load_training_data"]
+    assert result["dataset_uri"] == live_env.demo_dataset_uri
+    assert result["data_uri"].startswith("s3://")
+    assert "Launcher docker: CPU (no GPU requested, ML_GPUS=auto)" in log or "Launcher docker: GPU" in log
+    assert live_env.env["ML_S3_SECRET_KEY"] not in log
+    assert step_containers(docker_client) == before  # the step container was removed
+
+
+def test_docker_bad_input_fails_at_once_and_removes_the_container(
+    airflow_home, load_dags, live_env, bad_dataset_uri, docker_client, repo_cwd, capfd
+):
+    before = step_containers(docker_client)
+    dag = load_dags(clear=False, ML_LAUNCHER="docker", ML_IMAGE=IMAGE, ML_DOCKER_NETWORK="host", ML_GPUS="none").dags[
+        "ml_training"
+    ]
+    capfd.readouterr()
+    dag_run = dag.test(run_conf={"dataset_uri": bad_dataset_uri})
+    log = "\n".join(capfd.readouterr())
+
+    states = {ti.task_id: (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
+    assert states["load_training_data"] == ("failed", 1), states
+    assert states["train_model"] == ("upstream_failed", 0)
+    assert "ml load-training-data rejected its input (exit 2, not retried): error: " in log
+    assert log.count("Starting docker container from image") == 1
+    assert step_containers(docker_client) == before
