@@ -28,6 +28,7 @@ while IFS= read -r line || [ -n "$line" ]; do
   case "$line" in
     AIRFLOW_FERNET_KEY=)         echo "AIRFLOW_FERNET_KEY=$(fernet)" ;;
     DOCKER_GID=)                 echo "DOCKER_GID=$docker_gid" ;;
+    MINIO_ROOT_USER=)            echo "MINIO_ROOT_USER=s3admin$(hex 6)" ;;
     *PASSWORD=|*SECRET=|*SECRET_KEY=|*_KEY=) echo "${line}$(hex 24)" ;;
     *) echo "$line" ;;
   esac

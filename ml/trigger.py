@@ -313,7 +313,7 @@ def run_airflow(
             if seen.get(ti["task_id"]) != state:
                 seen[ti["task_id"]] = state
                 elapsed = time.monotonic() - started
-                log(f"[airflow] {elapsed:7.1f}s  {ti['task_id']:<26} {state}")
+                log(f"[airflow] {elapsed:7.1f}s  {ti['task_id']:<40} {state}")
         state = run.get("state") or "unknown"
         if state in AIRFLOW_TERMINAL:
             break
@@ -388,6 +388,10 @@ query RunFailures($runId: ID!) {
         ... on MessageEvent { message stepKey }
         ... on ExecutionStepFailureEvent { stepKey error { message } }
         ... on RunFailureEvent { message }
+        ... on AssetCheckEvaluationEvent {
+          stepKey
+          evaluation { checkName success description assetKey { path } }
+        }
       }
     }
     ... on PythonError { message }
@@ -488,7 +492,13 @@ class DagsterClient:
         first: str | None = None
         for event in data["events"]:
             text = None
-            if event["__typename"] == "ExecutionStepFailureEvent":
+            if event["__typename"] == "AssetCheckEvaluationEvent":
+                evaluation = event.get("evaluation") or {}
+                if not evaluation.get("success"):
+                    asset = "/".join((evaluation.get("assetKey") or {}).get("path") or [])
+                    description = evaluation.get("description") or "failed"
+                    return f"check {asset}:{evaluation.get('checkName')} failed: {description}"
+            elif event["__typename"] == "ExecutionStepFailureEvent":
                 text = (event.get("error") or {}).get("message") or event.get("message")
                 reason = failure_reason(text or "")
                 if reason:
@@ -590,12 +600,12 @@ def run_dagster(
         run = client.run(run_id)
         if run["status"] != last_status:
             last_status = run["status"]
-            log(f"[dagster] {time.monotonic() - started:7.1f}s  {'(run)':<26} {last_status}")
+            log(f"[dagster] {time.monotonic() - started:7.1f}s  {'(run)':<40} {last_status}")
         for step in sorted(run.get("stepStats") or [], key=lambda s: s.get("startTime") or 9e18):
             status = step.get("status") or "PENDING"
             if seen.get(step["stepKey"]) != status:
                 seen[step["stepKey"]] = status
-                log(f"[dagster] {time.monotonic() - started:7.1f}s  {step['stepKey']:<26} {status}")
+                log(f"[dagster] {time.monotonic() - started:7.1f}s  {step['stepKey']:<40} {status}")
         if run["status"] in DAGSTER_TERMINAL:
             break
         if time.monotonic() > deadline:
@@ -671,7 +681,7 @@ def print_summary(outcome: Outcome, summary: Mapping[str, Any]) -> None:
         f"in {outcome.wall_s:.1f}s")
     for step, info in outcome.steps.items():
         duration = info.get("duration_s")
-        log(f"  {step:<28} {str(info.get('state')):<10} {'' if duration is None else f'{duration:.1f}s'}")
+        log(f"  {step:<44} {str(info.get('state')):<16} {'' if duration is None else f'{duration:.1f}s'}")
     if outcome.error:
         log(f"  reason: {outcome.error}")
     for key, value in summary.items():
@@ -698,6 +708,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Inputs that default to the stack's seeded demo data (from the environment) when not given,
+#: so both orchestrators get the same input without extra flags.
+DEFAULT_INPUTS = {"train": ("dataset_uri", "ML_DATASET_URI"), "infer": ("input_uri", "ML_INFERENCE_URI")}
+
+
+def with_default_inputs(pipeline: str, params: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """`params` plus the pipeline's input URI from the environment when the caller gave none."""
+    key, variable = DEFAULT_INPUTS[pipeline]
+    merged = dict(params)
+    if "run_config" not in merged and not merged.get(key) and env.get(variable):
+        merged[key] = env[variable]
+    return merged
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
@@ -705,7 +729,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     env = os.environ
     try:
-        params = parse_params(args.param)
+        params = with_default_inputs(args.pipeline, parse_params(args.param), env)
         if args.orchestrator == "airflow":
             client = AirflowClient(
                 env.get("AIRFLOW_URL", "http://localhost:8080"),

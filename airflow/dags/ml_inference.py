@@ -16,7 +16,7 @@ take that version, so a promotion during the run cannot mix two models.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from ml_launch import ml_task, optional_param, xcom
@@ -41,7 +41,7 @@ with DAG(
     dag_id="ml_inference",
     description="Label a partition of texts with the champion (or a chosen) model version.",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=8,
     tags=["ml", "inference"],

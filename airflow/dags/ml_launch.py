@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -166,9 +166,7 @@ def parse_result(step: str, stdout_lines: Sequence[str]) -> dict[str, Any]:
     except ValueError:
         result = None
     if not isinstance(result, dict):
-        raise AirflowException(
-            f"ml {step} exited 0 but its last stdout line is not a JSON object: {last[:200]!r}"
-        )
+        raise AirflowException(f"ml {step} exited 0 but its last stdout line is not a JSON object: {last[:200]!r}")
     return result
 
 
@@ -184,7 +182,7 @@ class MlLocalOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("command", "environment")
-    template_fields_renderers = {"command": "py", "environment": "json"}
+    template_fields_renderers: ClassVar[dict[str, str]] = {"command": "py", "environment": "json"}
     ui_color = "#e8f4e8"
 
     def __init__(
@@ -286,6 +284,7 @@ def docker_operator_class() -> type[BaseOperator]:
     """`MlDockerOperator`, defined on first use so that the Docker SDK loads only for this launcher."""
     from airflow.providers.docker.exceptions import DockerContainerFailedException
     from airflow.providers.docker.operators.docker import DockerOperator
+    from docker.errors import APIError
 
     class MlDockerOperator(DockerOperator):
         """`DockerOperator` that returns the step's JSON result and maps its exit code to a policy.
@@ -295,7 +294,10 @@ def docker_operator_class() -> type[BaseOperator]:
         container is removed after every run, once its exit code has been read.
         """
 
-        template_fields_renderers = {**DockerOperator.template_fields_renderers, "command": "py"}
+        template_fields_renderers: ClassVar[dict[str, str]] = {
+            **DockerOperator.template_fields_renderers,
+            "command": "py",
+        }
         ui_color = "#e3eefa"
 
         def __init__(self, *, step: str, gpus: str = "auto", **kwargs: Any) -> None:
@@ -348,7 +350,7 @@ def docker_operator_class() -> type[BaseOperator]:
         def _exit_code(self) -> int:
             try:
                 return int(self.cli.inspect_container(self._container_id())["State"]["ExitCode"])
-            except Exception:  # the container is gone: treat as an ordinary (retryable) failure
+            except (APIError, KeyError, TypeError, ValueError):  # container gone: an ordinary, retried failure
                 return 1
 
         def _remove(self) -> None:
@@ -356,7 +358,7 @@ def docker_operator_class() -> type[BaseOperator]:
             if cid and self.remove_container:
                 try:
                     self.cli.remove_container(cid, force=True)
-                except Exception as exc:  # never hide the step's own outcome
+                except APIError as exc:  # never hide the step's own outcome
                     self.log.warning("Could not remove container %s: %s", cid[:12], exc)
 
         def on_kill(self) -> None:

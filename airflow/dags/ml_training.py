@@ -12,7 +12,7 @@ derived from the run id, so several runs at once never share files.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Param
 from ml_launch import ml_task, optional_param, xcom
@@ -34,7 +34,7 @@ with DAG(
     dag_id="ml_training",
     description="Fine-tune, evaluate, register and promote a text classifier (ml image steps).",
     schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=timezone.utc),
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=8,
     tags=["ml", "training"],
@@ -54,9 +54,7 @@ with DAG(
             title="Base model",
             description="'tiny' (offline preset), a model folder (local or s3://) or a hub id.",
         ),
-        "epochs": Param(
-            _env_int("ML_EPOCHS", 3), type="integer", minimum=1, maximum=100, title="Epochs"
-        ),
+        "epochs": Param(_env_int("ML_EPOCHS", 3), type="integer", minimum=1, maximum=100, title="Epochs"),
         "learning_rate": Param(
             _env_float("ML_LEARNING_RATE"),
             type=["null", "number"],
@@ -65,9 +63,7 @@ with DAG(
             title="Learning rate",
             description="Empty: the model's default (1e-3 for tiny, 5e-5 otherwise).",
         ),
-        "batch_size": Param(
-            _env_int("ML_BATCH_SIZE", 32), type="integer", minimum=1, maximum=4096, title="Batch size"
-        ),
+        "batch_size": Param(_env_int("ML_BATCH_SIZE", 32), type="integer", minimum=1, maximum=4096, title="Batch size"),
         "seed": Param(_env_int("ML_SEED", 42), type="integer", minimum=0, title="Seed"),
         "max_train_samples": Param(
             _env_int("ML_MAX_TRAIN_SAMPLES", 0) or None,

@@ -87,8 +87,15 @@ class MlDockerRunLauncher(DockerRunLauncher):
         """Ask the Docker daemon once whether it can run NVIDIA GPU containers."""
         if self._nvidia_runtime is None:
             import docker
+            import docker.errors
 
-            runtimes = docker.client.from_env().info().get("Runtimes") or {}
+            try:
+                runtimes = docker.client.from_env().info().get("Runtimes") or {}
+            except docker.errors.DockerException as exc:
+                raise RuntimeError(
+                    f"ML_GPUS=auto: cannot ask the Docker daemon for its runtimes ({exc}); "
+                    "mount the Docker socket or set ML_GPUS to none/all"
+                ) from exc
             self._nvidia_runtime = "nvidia" in runtimes
         return self._nvidia_runtime
 

@@ -80,6 +80,7 @@ def airflow_home() -> Path:
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
     if result.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
@@ -112,3 +113,30 @@ def repo_cwd(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Run from the repo root, so `python -m ml` finds the package in the local launcher."""
     monkeypatch.chdir(REPO)
     yield REPO
+
+
+def _task_states(dag_run: Any) -> dict[str, tuple[str | None, int]]:
+    return {ti.task_id: (str(ti.state) if ti.state else None, ti.try_number) for ti in dag_run.get_task_instances()}
+
+
+def _xcom_results(dag_run: Any) -> dict[str, Any]:
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.scalars(
+            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, key="return_value")
+        ).all()
+        return {row.task_id: XComModel.deserialize_value(row) for row in rows}
+
+
+@pytest.fixture
+def task_states() -> Callable[[Any], dict[str, tuple[str | None, int]]]:
+    """dag_run -> {task_id: (state, try_number)}."""
+    return _task_states
+
+
+@pytest.fixture
+def xcom_results() -> Callable[[Any], dict[str, Any]]:
+    """dag_run -> {task_id: XCom `return_value`}, read from the metadata DB."""
+    return _xcom_results

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "airflow" / "dags"
 RUN_ID = "manual__2026-11-25T06:34:22.842943+00:00"
 SECRETS = {
     "ML_S3_ACCESS_KEY": "access-key-value-1234",
@@ -61,7 +64,7 @@ class RunInfo:
     """The `dag_run` of the template context (only the fields our templates read)."""
 
     run_id: str = RUN_ID
-    run_after: datetime = datetime(2026, 11, 25, 6, 34, tzinfo=timezone.utc)
+    run_after: datetime = datetime(2026, 11, 25, 6, 34, tzinfo=UTC)
     data_interval_start: datetime | None = None
     data_interval_end: datetime | None = None
     conf: dict[str, Any] = field(default_factory=dict)
@@ -117,8 +120,6 @@ def test_dag_file_parse_is_cheap_in_a_fresh_interpreter(tmp_path):
     import subprocess
     import sys
 
-    from conftest import DAGS_FOLDER
-
     code = (
         "import sys, time, runpy; import airflow.sdk; sys.path.append(sys.argv[1]);"
         "t = time.process_time(); runpy.run_path(sys.argv[2]); print(time.process_time() - t)"
@@ -156,7 +157,7 @@ def test_training_tasks_run_in_order(load_dags):
     dag = load_dags().dags["ml_training"]
     order = ["load_training_data", "train_model", "evaluate_model", "save_trained_model", "promote_model"]
     assert sorted(dag.task_ids) == sorted(order)
-    for upstream, downstream in zip(order, order[1:]):
+    for upstream, downstream in pairwise(order):
         assert dag.get_task(upstream).downstream_task_ids == {downstream}
     assert dag.get_task(order[0]).upstream_task_ids == set()
     assert dag.schedule is None  # manual trigger only
@@ -204,7 +205,14 @@ def test_every_task_is_one_ml_call_with_the_run_id(load_dags, launcher):
     for dag in bag.dags.values():
         for task in dag.tasks:
             assert task.command[:8] == [
-                "python", "-m", "ml", steps[task.task_id], "--run-id", "{{ run_id }}", "--orchestrator", "airflow"
+                "python",
+                "-m",
+                "ml",
+                steps[task.task_id],
+                "--run-id",
+                "{{ run_id }}",
+                "--orchestrator",
+                "airflow",
             ]
             assert type(task).__name__ == ("MlDockerOperator" if launcher == "docker" else "MlLocalOperator")
 
@@ -354,17 +362,15 @@ def test_downstream_training_tasks_take_upstream_outputs(load_dags):
     assert render(dag.get_task("save_trained_model")).command == ml_args(
         "register", model_uri="s3://ml-work/r1/model", mlflow_run_id="abc123"
     )
-    assert render(dag.get_task("promote_model")).command == ml_args(
-        "promote", model_name="text-classifier", version=7
-    )
+    assert render(dag.get_task("promote_model")).command == ml_args("promote", model_name="text-classifier", version=7)
 
 
 def test_inference_reads_the_data_interval_partition_by_default(load_dags):
     dag = load_dags(**DOCKER_ENV).dags["ml_inference"]
     scheduled = RunInfo(
         run_id="scheduled__2026-11-24T00:00:00+00:00",
-        data_interval_start=datetime(2026, 11, 24, tzinfo=timezone.utc),
-        data_interval_end=datetime(2026, 11, 25, tzinfo=timezone.utc),
+        data_interval_start=datetime(2026, 11, 24, tzinfo=UTC),
+        data_interval_end=datetime(2026, 11, 25, tzinfo=UTC),
     )
     task = render(dag.get_task("load_inference_data"), dag_run=scheduled)
     assert task.command == ml_args("load-inference-data", input_uri="s3://datasets/inference/2026-11-24.csv")
@@ -378,7 +384,7 @@ def test_inference_partition_template_comes_from_the_environment(load_dags):
     dag = load_dags(**DOCKER_ENV, ML_INFERENCE_INPUT_TEMPLATE="s3://lake/texts/day={ds}/part.parquet").dags[
         "ml_inference"
     ]
-    run = RunInfo(data_interval_start=datetime(2026, 2, 3, tzinfo=timezone.utc))
+    run = RunInfo(data_interval_start=datetime(2026, 2, 3, tzinfo=UTC))
     task = render(dag.get_task("load_inference_data"), dag_run=run)
     assert task.command[-1] == "s3://lake/texts/day=2026-02-03/part.parquet"
 

@@ -17,14 +17,16 @@ DOWNSTREAM = "train_model|evaluate_model|save_trained_model|promote_model"
 
 
 def _docker_client():
-    try:
-        import docker
+    from docker.errors import DockerException
 
+    import docker
+
+    try:
         client = docker.from_env(timeout=10)
         client.ping()
         client.images.get(IMAGE)
         return client
-    except Exception as exc:  # no engine, no image: nothing to test here
+    except (DockerException, OSError) as exc:  # no engine, no image: nothing to test here
         pytest.skip(f"needs a Docker engine with the image {IMAGE}: {exc.__class__.__name__}")
 
 
@@ -33,14 +35,19 @@ def docker_client():
     return _docker_client()
 
 
-def step_containers(client) -> set[str]:
-    return {c.id for c in client.containers.list(all=True, filters={"label": "ml.orchestrator=airflow"})}
+def run_containers(client, run_id: str) -> list[str]:
+    """Step containers (running or stopped) left over from one DAG run."""
+    return [
+        c.name
+        for c in client.containers.list(all=True, filters={"label": "ml.orchestrator=airflow"})
+        if run_id in c.attrs.get("Args", [])
+    ]
 
 
+@pytest.mark.integration
 def test_docker_step_runs_in_the_image_and_returns_its_json(
-    airflow_home, load_dags, live_env, docker_client, repo_cwd, capfd
+    airflow_home, load_dags, live_env, docker_client, repo_cwd, capfd, task_states, xcom_results
 ):
-    before = step_containers(docker_client)
     dag = load_dags(clear=False, ML_LAUNCHER="docker", ML_IMAGE=IMAGE, ML_DOCKER_NETWORK="host", ML_GPUS="auto").dags[
         "ml_training"
     ]
@@ -49,23 +56,21 @@ def test_docker_step_runs_in_the_image_and_returns_its_json(
 
     dag_run = dag.test(run_conf={"dataset_uri": live_env.demo_dataset_uri}, mark_success_pattern=DOWNSTREAM)
     log = "\n".join(capfd.readouterr())
-    states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
-    assert states["load_training_data"] == "success", log[-4000:]
-
-    from test_airflow_pipeline import xcom_results
+    states = task_states(dag_run)
+    assert states["load_training_data"] == ("success", 1), log[-4000:]
 
     result = xcom_results(dag_run)["load_training_data"]
     assert result["dataset_uri"] == live_env.demo_dataset_uri
     assert result["data_uri"].startswith("s3://")
     assert "Launcher docker: CPU (no GPU requested, ML_GPUS=auto)" in log or "Launcher docker: GPU" in log
     assert live_env.env["ML_S3_SECRET_KEY"] not in log
-    assert step_containers(docker_client) == before  # the step container was removed
+    assert run_containers(docker_client, dag_run.run_id) == []  # the step container was removed
 
 
+@pytest.mark.integration
 def test_docker_bad_input_fails_at_once_and_removes_the_container(
-    airflow_home, load_dags, live_env, bad_dataset_uri, docker_client, repo_cwd, capfd
+    airflow_home, load_dags, live_env, bad_dataset_uri, docker_client, repo_cwd, capfd, task_states
 ):
-    before = step_containers(docker_client)
     dag = load_dags(clear=False, ML_LAUNCHER="docker", ML_IMAGE=IMAGE, ML_DOCKER_NETWORK="host", ML_GPUS="none").dags[
         "ml_training"
     ]
@@ -73,9 +78,9 @@ def test_docker_bad_input_fails_at_once_and_removes_the_container(
     dag_run = dag.test(run_conf={"dataset_uri": bad_dataset_uri})
     log = "\n".join(capfd.readouterr())
 
-    states = {ti.task_id: (str(ti.state), ti.try_number) for ti in dag_run.get_task_instances()}
+    states = task_states(dag_run)
     assert states["load_training_data"] == ("failed", 1), states
     assert states["train_model"] == ("upstream_failed", 0)
     assert "ml load-training-data rejected its input (exit 2, not retried): error: " in log
     assert log.count("Starting docker container from image") == 1
-    assert step_containers(docker_client) == before
+    assert run_containers(docker_client, dag_run.run_id) == []

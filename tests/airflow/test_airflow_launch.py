@@ -28,14 +28,33 @@ def launch(load_dags) -> Any:
 
 def test_argv_is_one_ml_call_with_run_id_and_orchestrator(launch):
     assert launch.ml_argv("train", {"data-uri": "s3://w/d", "max_train_samples": "5"}) == [
-        "python", "-m", "ml", "train", "--run-id", "{{ run_id }}", "--orchestrator", "airflow",
-        "--data-uri", "s3://w/d", "--max-train-samples", "5",
+        "python",
+        "-m",
+        "ml",
+        "train",
+        "--run-id",
+        "{{ run_id }}",
+        "--orchestrator",
+        "airflow",
+        "--data-uri",
+        "s3://w/d",
+        "--max-train-samples",
+        "5",
     ]
 
 
 def test_empty_options_are_dropped_after_rendering(launch):
     argv = ["python", "-m", "ml", "load-model", "--run-id", "r", "--version", "", "--alias", "champion"]
-    assert launch.drop_empty_options(argv) == ["python", "-m", "ml", "load-model", "--run-id", "r", "--alias", "champion"]
+    assert launch.drop_empty_options(argv) == [
+        "python",
+        "-m",
+        "ml",
+        "load-model",
+        "--run-id",
+        "r",
+        "--alias",
+        "champion",
+    ]
     assert launch.drop_empty_options(["x", "--a", "0", "--b", " "]) == ["x", "--a", "0"]
 
 
@@ -84,10 +103,15 @@ def test_bad_input_exit_code_fails_without_retry(launch):
 
     error = launch.step_failure("train", 2, ["INFO loading", "error: no label column in s3://d/x.csv; add it", ""])
     assert isinstance(error, AirflowFailException)
-    assert str(error) == "ml train rejected its input (exit 2, not retried): error: no label column in s3://d/x.csv; add it"
+    assert (
+        str(error)
+        == "ml train rejected its input (exit 2, not retried): error: no label column in s3://d/x.csv; add it"
+    )
 
 
-@pytest.mark.parametrize(("code", "words"), [(75, "a service stayed unreachable (exit 75, retried)"), (1, "failed (exit 1, retried)")])
+@pytest.mark.parametrize(
+    ("code", "words"), [(75, "a service stayed unreachable (exit 75, retried)"), (1, "failed (exit 1, retried)")]
+)
 def test_other_exit_codes_are_retried(launch, code, words):
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 

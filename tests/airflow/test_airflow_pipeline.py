@@ -18,22 +18,6 @@ TRAINING_TASKS = ["load_training_data", "train_model", "evaluate_model", "save_t
 INFERENCE_TASKS = ["load_inference_data", "load_trained_model", "run_inference", "save_inference_results"]
 
 
-def task_states(dag_run: Any) -> dict[str, tuple[str | None, int]]:
-    return {ti.task_id: (str(ti.state) if ti.state else None, ti.try_number) for ti in dag_run.get_task_instances()}
-
-
-def xcom_results(dag_run: Any) -> dict[str, Any]:
-    """task_id -> XCom `return_value` of that task in this run, read from the metadata DB."""
-    from airflow.models.xcom import XComModel
-    from airflow.utils.session import create_session
-
-    with create_session() as session:
-        rows = session.scalars(
-            XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, key="return_value")
-        ).all()
-        return {row.task_id: XComModel.deserialize_value(row) for row in rows}
-
-
 def read_predictions(uri: str, tmp_path: Path) -> Any:
     """The published predictions table, fetched with the ml storage helpers."""
     import pyarrow.parquet as pq
@@ -44,7 +28,10 @@ def read_predictions(uri: str, tmp_path: Path) -> Any:
     return pq.read_table(storage.fetch(uri, tmp_path / "predictions.parquet"))
 
 
-def test_training_then_inference_publishes_champion_predictions(airflow_home, load_dags, live_env, repo_cwd, tmp_path):
+@pytest.mark.integration
+def test_training_then_inference_publishes_champion_predictions(
+    airflow_home, load_dags, live_env, repo_cwd, tmp_path, task_states, xcom_results
+):
     from mlflow.tracking import MlflowClient
 
     bag = load_dags(clear=False, ML_LAUNCHER="local")
@@ -87,8 +74,9 @@ def test_training_then_inference_publishes_champion_predictions(airflow_home, lo
     assert set(table.column("pipeline_run_id").to_pylist()) == {inference.run_id}
 
 
+@pytest.mark.integration
 def test_bad_dataset_fails_load_training_data_once_and_stops(
-    airflow_home, load_dags, live_env, bad_dataset_uri, repo_cwd, capfd
+    airflow_home, load_dags, live_env, bad_dataset_uri, repo_cwd, capfd, task_states
 ):
     dag = load_dags(clear=False, ML_LAUNCHER="local").dags["ml_training"]
     capfd.readouterr()

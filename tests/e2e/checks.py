@@ -1,0 +1,313 @@
+"""Checks of the running stack, executed INSIDE the ml image (`docker compose run ml-cli`).
+
+Why inside: the checks need the service names, the credentials from .env and the project's own
+clients (MLflow, the object store, `ml.trigger` for Airflow and Dagster), none of which the host
+must have. `run_e2e.py` (on the host) calls the sub-commands below and reads the JSON object
+printed on the last stdout line: {"checks": [{"name", "passed", "detail"}], "runs": [...]}.
+
+    python checks.py verify < runs.json           # runs made by `make train/infer`
+    python checks.py load --orchestrator airflow --n 5
+    python checks.py bad-dataset --orchestrator dagster
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ml import trigger
+
+CHECKS: list[dict[str, Any]] = []
+_lock = threading.Lock()
+
+
+def check(name: str, passed: bool, detail: str = "") -> bool:
+    """Record one check (and show it at once)."""
+    with _lock:
+        CHECKS.append({"name": name, "passed": bool(passed), "detail": detail})
+    print(f"[check] {'PASS' if passed else 'FAIL'}  {name}{'  -- ' + detail if detail else ''}", file=sys.stderr,
+          flush=True)
+    return bool(passed)
+
+
+def guarded(name: str, fn: Callable[[], Any]) -> Any:
+    """Run `fn`; an exception is a failed check with its one-line reason, never a crash."""
+    try:
+        return fn()
+    except Exception as exc:  # noqa: BLE001 - every problem becomes a reported check
+        check(name, False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        return None
+
+
+# --- clients ----------------------------------------------------------------------------------
+
+
+def airflow() -> trigger.AirflowClient:
+    client = trigger.AirflowClient(os.environ["AIRFLOW_URL"], os.environ["AIRFLOW_ADMIN_USER"],
+                                   os.environ["AIRFLOW_ADMIN_PASSWORD"], public_url=os.environ.get("AIRFLOW_PUBLIC_URL"))
+    client.login()
+    return client
+
+
+def dagster() -> trigger.DagsterClient:
+    return trigger.DagsterClient(os.environ["DAGSTER_URL"], public_url=os.environ.get("DAGSTER_PUBLIC_URL"))
+
+
+def mlflow_client() -> Any:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
+
+
+def model_name() -> str:
+    return os.environ.get("ML_MODEL_NAME", "text-classifier")
+
+
+def read_predictions(uri: str) -> Any:
+    import pyarrow.parquet as pq
+
+    from ml import storage
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = storage.fetch(uri, Path(tmp) / "predictions.parquet")
+        return pq.read_table(path)
+
+
+# --- what a run says about itself, re-read through each system's own API ---------------------
+
+
+def api_state(outcome: dict[str, Any]) -> str:
+    """The run's final state as the orchestrator's API reports it now (not the trigger's copy)."""
+    if outcome["orchestrator"] == "airflow":
+        dag = trigger.AIRFLOW_DAGS[outcome["pipeline"]]
+        return str(airflow().run_state(dag, outcome["run_id"]).get("state"))
+    return str(dagster().run(outcome["run_id"])["status"])
+
+
+def verify_train(outcome: dict[str, Any]) -> None:
+    """MLflow has the version with lineage tags and the challenger alias at registration."""
+    label = f"{outcome['orchestrator']} train"
+    summary = outcome.get("summary") or {}
+    version = summary.get("model_version")
+    if not check(f"{label}: reports a registered model version", version is not None, f"version={version}"):
+        return
+    mv = mlflow_client().get_model_version(summary.get("model_name") or model_name(), str(version))
+    tags = mv.tags or {}
+    check(f"{label}: MLflow version {version} exists and is READY", mv.status == "READY", mv.status)
+    lineage = {"pipeline_run_id": outcome["run_id"], "orchestrator": outcome["orchestrator"]}
+    wrong = {k: tags.get(k) for k, v in lineage.items() if tags.get(k) != v}
+    missing = [k for k in ("data_fingerprint", "mlflow_run_id") if not tags.get(k)]
+    check(f"{label}: version {version} carries lineage tags", not wrong and not missing,
+          f"wrong={wrong} missing={missing}" if wrong or missing else
+          f"run {outcome['run_id']}, fingerprint {tags.get('data_fingerprint', '')[:12]}")
+
+
+def verify_champion() -> None:
+    """`champion` points at the best finished version (highest metric, ties to the newest)."""
+    from ml.registry import METRIC_TAG_PREFIX
+
+    client = mlflow_client()
+    name = model_name()
+    metric = os.environ.get("ML_PROMOTION_METRIC", "test_macro_f1")
+    versions = [v for v in client.search_model_versions(f"name='{name}'") if v.status == "READY"]
+    scored = []
+    for v in versions:
+        raw = (v.tags or {}).get(METRIC_TAG_PREFIX + metric)
+        if raw is not None:
+            scored.append((float(raw), int(v.version)))
+    best = max(scored)[1] if scored else None
+    champion = client.get_model_version_by_alias(name, "champion").version
+    check("MLflow: champion is the best finished version", best is not None and int(champion) == best,
+          f"champion=v{champion}, best by {metric}=v{best} of {len(scored)} scored versions")
+    aliases = client.get_registered_model(name).aliases or {}
+    check("MLflow: model has champion and challenger aliases", {"champion", "challenger"} <= set(aliases),
+          f"aliases={dict(aliases)}")
+
+
+def verify_infer(outcome: dict[str, Any]) -> None:
+    """The predictions exist in the object store and every row carries the resolved version."""
+    label = f"{outcome['orchestrator']} infer"
+    summary = outcome.get("summary") or {}
+    uri, version = summary.get("predictions_uri"), summary.get("model_version")
+    if not check(f"{label}: reports predictions location and model version", bool(uri) and version is not None,
+                 f"{uri} v{version}"):
+        return
+    table = read_predictions(uri)
+    versions = set(table.column("model_version").to_pylist())
+    runs = set(table.column("pipeline_run_id").to_pylist())
+    check(f"{label}: every prediction row carries model version {version}", versions == {str(version)},
+          f"{table.num_rows} rows, versions in file: {sorted(versions)}")
+    check(f"{label}: predictions were written by this run only", runs == {outcome["run_id"]},
+          f"pipeline_run_id values: {sorted(runs)[:3]}")
+
+
+def verify_logs(outcome: dict[str, Any]) -> None:
+    """The ml container's own log lines are visible in the orchestrator's UI/API."""
+    label = f"{outcome['orchestrator']} {outcome['pipeline']}"
+    if outcome["orchestrator"] == "airflow":
+        dag = trigger.AIRFLOW_DAGS[outcome["pipeline"]]
+        task = next(iter(outcome["steps"]))
+        text = airflow().task_log(dag, outcome["run_id"], task, 1)
+        check(f"{label}: ml container log visible in Airflow's task log ({task})", "ml." in text and "INFO" in text,
+              f"{len(text.splitlines())} lines")
+        return
+    text = dagster_compute_logs(outcome["run_id"])
+    check(f"{label}: ml step log visible in Dagster's compute logs", "ml." in text,
+          f"{len(text.splitlines())} lines")
+
+
+_CAPTURED_EVENTS = """
+query Captured($runId: ID!) {
+  logsForRun(runId: $runId, limit: 5000) {
+    ... on EventConnection { events { __typename ... on LogsCapturedEvent { fileKey stepKeys } } }
+  }
+}
+"""
+_CAPTURED_LOGS = """
+query Logs($logKey: [String!]!) { capturedLogs(logKey: $logKey) { stdout stderr } }
+"""
+
+
+def dagster_compute_logs(run_id: str) -> str:
+    """stdout+stderr of every captured step of a run, read through Dagster's GraphQL API."""
+    client = dagster()
+    events = client.query(_CAPTURED_EVENTS, {"runId": run_id})["logsForRun"].get("events", [])
+    text = []
+    for event in events:
+        if event.get("__typename") == "LogsCapturedEvent":
+            logs = client.query(_CAPTURED_LOGS, {"logKey": [run_id, "compute_logs", event["fileKey"]]})["capturedLogs"]
+            text += [logs.get("stdout") or "", logs.get("stderr") or ""]
+    return "\n".join(text)
+
+
+def cmd_verify(runs: list[dict[str, Any]]) -> None:
+    for outcome in runs:
+        label = f"{outcome['orchestrator']} {outcome['pipeline']}"
+        expected = "success" if outcome["orchestrator"] == "airflow" else "SUCCESS"
+        state = guarded(f"{label}: API reachable", lambda o=outcome: api_state(o))
+        if state is not None:
+            check(f"{label}: {outcome['orchestrator']} API reports the run succeeded", state == expected,
+                  f"{outcome['run_id']} {state}")
+        if outcome["pipeline"] == "train":
+            guarded(f"{label}: MLflow checks", lambda o=outcome: verify_train(o))
+        else:
+            guarded(f"{label}: object store checks", lambda o=outcome: verify_infer(o))
+        guarded(f"{label}: log checks", lambda o=outcome: verify_logs(o))
+    guarded("MLflow: champion checks", verify_champion)
+
+
+# --- load test: n training + n inference runs at once ----------------------------------------
+
+
+def run_one(orchestrator: str, pipeline: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+    params = trigger.with_default_inputs(pipeline, params, os.environ)
+    if orchestrator == "airflow":
+        outcome = trigger.run_airflow(airflow(), pipeline, params, timeout=timeout, poll=5)
+    else:
+        outcome = trigger.run_dagster(dagster(), pipeline, params, timeout=timeout, poll=5)
+    return {**outcome.as_dict(), "summary": trigger.summarize(outcome, None)}
+
+
+def cmd_load(orchestrator: str, n: int, timeout: float, train_params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Start n trainings and n inferences together; all must succeed, isolated from each other."""
+    original_log = trigger.log
+    trigger.log = lambda message: original_log(f"<{threading.current_thread().name}> {message}")
+    jobs = [("train", dict(train_params)) for _ in range(n)] + [("infer", {}) for _ in range(n)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix=f"{orchestrator}-load") as pool:
+        futures = [pool.submit(run_one, orchestrator, pipeline, params, timeout) for pipeline, params in jobs]
+        results = []
+        for (pipeline, _), future in zip(jobs, futures):
+            try:
+                results.append(future.result())
+            except Exception as exc:  # noqa: BLE001
+                results.append({"orchestrator": orchestrator, "pipeline": pipeline, "succeeded": False,
+                                "error": f"{type(exc).__name__}: {exc}", "run_id": None, "steps": {}, "results": {}})
+    trigger.log = original_log
+    wall = time.monotonic() - started
+    trains = [r for r in results if r["pipeline"] == "train"]
+    infers = [r for r in results if r["pipeline"] == "infer"]
+    failed = [f"{r['pipeline']} {r.get('run_id')}: {r.get('error')}" for r in results if not r["succeeded"]]
+    check(f"{orchestrator} load: {n} training + {n} inference runs at once all succeed", not failed,
+          f"wall {wall:.0f}s" if not failed else "; ".join(failed)[:500])
+    versions = {str((r.get("summary") or {}).get("model_version")) for r in trains if r["succeeded"]}
+    check(f"{orchestrator} load: {n} distinct model versions", len(versions) == n, f"versions {sorted(versions)}")
+    workspaces = [r["results"].get("load_training_data", r["results"].get("training_data", {})).get("data_uri")
+                  for r in trains]
+    workspaces += [r["results"].get("load_inference_data", r["results"].get("inference_data", {})).get("data_uri")
+                   for r in infers]
+    known = [w for w in workspaces if w]
+    check(f"{orchestrator} load: every run used its own workspace", len(known) == len(set(known)) == 2 * n,
+          f"{len(set(known))} distinct of {len(workspaces)}")
+    for r in infers:
+        if r["succeeded"]:
+            guarded(f"{orchestrator} load infer: object store checks", lambda o=r: verify_infer(o))
+    for r in trains:
+        if r["succeeded"]:
+            guarded(f"{orchestrator} load train: MLflow checks", lambda o=r: verify_train(o))
+    return results
+
+
+# --- a bad dataset fails with one line and publishes nothing ----------------------------------
+
+
+def cmd_bad_dataset(orchestrator: str, timeout: float) -> list[dict[str, Any]]:
+    from ml import storage
+
+    uri = f"s3://datasets/e2e/bad-{orchestrator}.csv"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bad.csv"
+        with open(path, "w", newline="") as handle:  # no label column
+            writer = csv.writer(handle)
+            writer.writerow(["id", "text"])
+            writer.writerows([[i, f"some text {i}"] for i in range(50)])
+        storage.publish(path, uri)
+    client = mlflow_client()
+    before = len(client.search_model_versions(f"name='{model_name()}'"))
+    result = run_one(orchestrator, "train", {"dataset_uri": uri}, timeout)
+    after = len(client.search_model_versions(f"name='{model_name()}'"))
+    error = result.get("error") or ""
+    check(f"{orchestrator} bad dataset: the run fails", not result["succeeded"], str(result.get("state")))
+    check(f"{orchestrator} bad dataset: one-line reason names the problem",
+          "error:" in error and "\n" not in error and "label" in error, error[:300])
+    check(f"{orchestrator} bad dataset: no model version published", before == after,
+          f"versions before {before}, after {after}")
+    return [result]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="checks.py")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("verify")
+    load = sub.add_parser("load")
+    load.add_argument("--orchestrator", required=True, choices=trigger.ORCHESTRATORS)
+    load.add_argument("--n", type=int, default=5)
+    load.add_argument("--param", action="append", default=[])
+    bad = sub.add_parser("bad-dataset")
+    bad.add_argument("--orchestrator", required=True, choices=trigger.ORCHESTRATORS)
+    for p in (load, bad):
+        p.add_argument("--timeout", type=float, default=3600)
+    args = parser.parse_args(argv)
+    runs: list[dict[str, Any]] = []
+    if args.command == "verify":
+        cmd_verify(json.load(sys.stdin))
+    elif args.command == "load":
+        runs = cmd_load(args.orchestrator, args.n, args.timeout, trigger.parse_params(args.param))
+    else:
+        runs = cmd_bad_dataset(args.orchestrator, args.timeout)
+    print(json.dumps({"checks": CHECKS, "runs": runs}, default=str))
+    return 0 if all(c["passed"] for c in CHECKS) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
