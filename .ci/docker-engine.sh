@@ -31,7 +31,7 @@ if ! docker compose version >/dev/null 2>&1; then
   echo "deb http://deb.debian.org/debian trixie main" >"$tmp/trixie.list"
   apt_opts=(-o "Dir::Etc::SourceList=$tmp/trixie.list" -o "Dir::Etc::SourceParts=-"
             -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::Archives=$tmp/archives"
-            -o "APT::Architecture=amd64" -o "Debug::NoLocking=1")
+            -o "APT::Architecture=amd64" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
   $SUDO apt-get "${apt_opts[@]}" update -qq
   (cd "$tmp" && $SUDO apt-get "${apt_opts[@]}" download docker-compose >/dev/null)
   deb=$(ls "$tmp"/docker-compose_*.deb | head -1)

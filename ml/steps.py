@@ -177,6 +177,18 @@ def train(
     }
 
 
+def _git_sha() -> str:
+    """The checkout's commit when running from source (images set ML_GIT_SHA at build time)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
 def _lineage_tags(s: Settings, run_id: str, manifest: dict[str, Any]) -> dict[str, str]:
     return {
         "pipeline_run_id": run_id,
@@ -184,7 +196,7 @@ def _lineage_tags(s: Settings, run_id: str, manifest: dict[str, Any]) -> dict[st
         "data_fingerprint": manifest["fingerprint"],
         "dataset_uri": manifest["dataset_uri"],
         "base_model": s.base_model,
-        "git_sha": s.git_sha or "unknown",
+        "git_sha": s.git_sha or _git_sha(),
         "image": s.image or "none",
     }
 

@@ -160,7 +160,7 @@ def _duration(start: str | float | None, end: str | float | None) -> float | Non
             return None
         if isinstance(value, (int, float)):
             return float(value)
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+        return datetime.fromisoformat(value).timestamp()
 
     a, b = to_epoch(start), to_epoch(end)
     return round(b - a, 2) if a is not None and b is not None else None
@@ -496,8 +496,10 @@ class DagsterClient:
                 evaluation = event.get("evaluation") or {}
                 if not evaluation.get("success"):
                     asset = "/".join((evaluation.get("assetKey") or {}).get("path") or [])
-                    description = evaluation.get("description") or "failed"
-                    return f"check {asset}:{evaluation.get('checkName')} failed: {description}"
+                    description = (evaluation.get("description") or "failed").strip()
+                    if not description.startswith("error:"):
+                        description = f"error: {description}"
+                    return f"{asset} (check {evaluation.get('checkName')}): {description}"
             elif event["__typename"] == "ExecutionStepFailureEvent":
                 text = (event.get("error") or {}).get("message") or event.get("message")
                 reason = failure_reason(text or "")
@@ -681,7 +683,7 @@ def print_summary(outcome: Outcome, summary: Mapping[str, Any]) -> None:
         f"in {outcome.wall_s:.1f}s")
     for step, info in outcome.steps.items():
         duration = info.get("duration_s")
-        log(f"  {step:<44} {str(info.get('state')):<16} {'' if duration is None else f'{duration:.1f}s'}")
+        log(f"  {step:<44} {info.get('state')!s:<16} {'' if duration is None else f'{duration:.1f}s'}")
     if outcome.error:
         log(f"  reason: {outcome.error}")
     for key, value in summary.items():

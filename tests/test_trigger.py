@@ -11,7 +11,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
@@ -53,11 +53,11 @@ class ApiServer:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> ApiServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
 
@@ -390,3 +390,11 @@ def test_parse_params_types_and_errors() -> None:
         "epochs": 2, "lr": 0.5, "name": "abc", "v": None, "flag": True}
     with pytest.raises(trigger.TriggerError):
         trigger.parse_params(["novalue"])
+
+
+def test_default_inputs_come_from_the_environment() -> None:
+    env = {"ML_DATASET_URI": "s3://datasets/demo/train.csv", "ML_INFERENCE_URI": "s3://datasets/demo/inference.csv"}
+    assert trigger.with_default_inputs("train", {}, env) == {"dataset_uri": "s3://datasets/demo/train.csv"}
+    assert trigger.with_default_inputs("infer", {"input_uri": "s3://x/y.csv"}, env) == {"input_uri": "s3://x/y.csv"}
+    assert trigger.with_default_inputs("infer", {"run_config": "{}"}, env) == {"run_config": "{}"}
+    assert trigger.with_default_inputs("train", {}, {}) == {}

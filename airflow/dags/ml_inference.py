@@ -19,9 +19,8 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
-from ml_launch import ml_task, optional_param, xcom
+from ml_launch import URI_PATTERN, ml_task, optional_param, xcom
 
-URI_PATTERN = r"^(s3://[^/\s]+/\S+|https?://\S+|file://\S+|/\S+)$"
 INPUT_TEMPLATE = os.environ.get("ML_INFERENCE_INPUT_TEMPLATE") or "s3://datasets/inference/{ds}.csv"
 
 # The day the partition covers: the data interval's start (for a scheduled run and a manual run

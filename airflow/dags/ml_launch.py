@@ -72,7 +72,21 @@ LAUNCHER_ONLY_ENV = frozenset(
 SECRET_MARKERS = ("SECRET", "KEY", "PASSWORD", "TOKEN", "CREDENTIAL", "PASSWD")
 
 
-# --- templates used by the DAG files ---------------------------------------------------------
+# --- helpers of the DAG files ----------------------------------------------------------------
+
+#: URIs the `ml` storage layer reads: s3://bucket/key, http(s)://, file:// or an absolute path.
+URI_PATTERN = r"^(s3://[^/\s]+/\S+|https?://\S+|file://\S+|/\S+)$"
+
+
+def env_number(name: str, kind: type[int | float], default: Any) -> Any:
+    """A param default from the environment: `kind(os.environ[name])`, or `default` when unset."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return kind(value)
+    except ValueError:
+        raise ValueError(f"{name}={value!r} is not a valid {kind.__name__}; fix it or unset it") from None
 
 
 def xcom(task_id: str, key: str) -> str:
@@ -378,6 +392,46 @@ def launcher_name() -> str:
     return name
 
 
+def _local_task(step: str, command: list[str], common: dict[str, Any]) -> BaseOperator:
+    # The subprocess inherits the worker's environment: nothing secret is copied into a field.
+    return MlLocalOperator(step=step, command=command, environment={"ML_ORCHESTRATOR": "airflow"}, **common)
+
+
+def _docker_task(step: str, command: list[str], common: dict[str, Any]) -> BaseOperator:
+    plain_env, secret_env = step_environment()
+    gpus = gpu_mode()
+    return docker_operator_class()(
+        step=step,
+        gpus=gpus,
+        image=os.environ.get("ML_IMAGE") or DEFAULT_IMAGE,
+        command=command,
+        environment=plain_env,
+        private_environment=secret_env,
+        network_mode=os.environ.get("ML_DOCKER_NETWORK") or None,
+        docker_url=os.environ.get("ML_DOCKER_URL") or None,
+        mount_tmp_dir=False,
+        mem_limit=os.environ.get("ML_MEM_LIMIT") or None,
+        shm_size=parse_size(os.environ.get("ML_SHM_SIZE", "2g")),
+        cpus=env_number("ML_CPUS", float, 1.0),
+        device_requests=gpu_device_requests() if gpus == "all" else None,
+        labels={"ml.step": step, "ml.orchestrator": "airflow"},
+        tty=False,
+        do_xcom_push=True,
+        **common,
+    )
+
+
+def _kubernetes_task(step: str, command: list[str], common: dict[str, Any]) -> BaseOperator:
+    """The place for a `KubernetesPodOperator` launcher: the same command, image and env split."""
+    raise NotImplementedError(
+        "ML_LAUNCHER=kubernetes: the KubernetesPodOperator launcher comes in a later release; "
+        "use ML_LAUNCHER=docker or local for now"
+    )
+
+
+_BUILDERS = {"docker": _docker_task, "local": _local_task, "kubernetes": _kubernetes_task}
+
+
 def ml_task(
     step: str,
     *,
@@ -391,41 +445,10 @@ def ml_task(
     `options` maps CLI option names to (templated) values; a value that renders to '' is left
     out so the step's default applies. Must be called inside a `with DAG(...)` block.
     """
-    command = ml_argv(step, options or {})
     common: dict[str, Any] = {
         "task_id": task_id,
         "execution_timeout": timeout,
         "doc_md": doc_md,
         **RETRY_ARGS,
     }
-    launcher = launcher_name()
-    plain_env, secret_env = step_environment()
-    if launcher == "local":
-        # The subprocess inherits the worker's environment: nothing secret is copied into a field.
-        return MlLocalOperator(step=step, command=command, environment={"ML_ORCHESTRATOR": "airflow"}, **common)
-    if launcher == "kubernetes":
-        raise NotImplementedError(
-            "ML_LAUNCHER=kubernetes: the KubernetesPodOperator launcher comes in a later release; "
-            "use ML_LAUNCHER=docker or local for now"
-        )
-    gpus = gpu_mode()
-    cpus = os.environ.get("ML_CPUS", "").strip()
-    return docker_operator_class()(
-        step=step,
-        gpus=gpus,
-        image=os.environ.get("ML_IMAGE") or DEFAULT_IMAGE,
-        command=command,
-        environment=plain_env,
-        private_environment=secret_env,
-        network_mode=os.environ.get("ML_DOCKER_NETWORK") or None,
-        docker_url=os.environ.get("ML_DOCKER_URL") or None,
-        mount_tmp_dir=False,
-        mem_limit=os.environ.get("ML_MEM_LIMIT") or None,
-        shm_size=parse_size(os.environ.get("ML_SHM_SIZE", "2g")),
-        cpus=float(cpus) if cpus else 1.0,
-        device_requests=gpu_device_requests() if gpus == "all" else None,
-        labels={"ml.step": step, "ml.orchestrator": "airflow"},
-        tty=False,
-        do_xcom_push=True,
-        **common,
-    )
+    return _BUILDERS[launcher_name()](step, ml_argv(step, options or {}), common)

@@ -15,20 +15,7 @@ import os
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Param
-from ml_launch import ml_task, optional_param, xcom
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value else default
-
-
-def _env_float(name: str) -> float | None:
-    value = os.environ.get(name, "").strip()
-    return float(value) if value else None
-
-
-URI_PATTERN = r"^(s3://[^/\s]+/\S+|https?://\S+|file://\S+|/\S+)$"
+from ml_launch import URI_PATTERN, env_number, ml_task, optional_param, xcom
 
 with DAG(
     dag_id="ml_training",
@@ -54,19 +41,21 @@ with DAG(
             title="Base model",
             description="'tiny' (offline preset), a model folder (local or s3://) or a hub id.",
         ),
-        "epochs": Param(_env_int("ML_EPOCHS", 3), type="integer", minimum=1, maximum=100, title="Epochs"),
+        "epochs": Param(env_number("ML_EPOCHS", int, 3), type="integer", minimum=1, maximum=100, title="Epochs"),
         "learning_rate": Param(
-            _env_float("ML_LEARNING_RATE"),
+            env_number("ML_LEARNING_RATE", float, None),
             type=["null", "number"],
             exclusiveMinimum=0,
             exclusiveMaximum=1,
             title="Learning rate",
             description="Empty: the model's default (1e-3 for tiny, 5e-5 otherwise).",
         ),
-        "batch_size": Param(_env_int("ML_BATCH_SIZE", 32), type="integer", minimum=1, maximum=4096, title="Batch size"),
-        "seed": Param(_env_int("ML_SEED", 42), type="integer", minimum=0, title="Seed"),
+        "batch_size": Param(
+            env_number("ML_BATCH_SIZE", int, 32), type="integer", minimum=1, maximum=4096, title="Batch size"
+        ),
+        "seed": Param(env_number("ML_SEED", int, 42), type="integer", minimum=0, title="Seed"),
         "max_train_samples": Param(
-            _env_int("ML_MAX_TRAIN_SAMPLES", 0) or None,
+            env_number("ML_MAX_TRAIN_SAMPLES", int, None),
             type=["null", "integer"],
             minimum=1,
             title="Max training samples",

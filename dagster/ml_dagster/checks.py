@@ -14,8 +14,8 @@ from typing import Any
 import dagster as dg
 
 from ml_dagster.config import EvaluationThresholdConfig
-from ml_dagster.io_manager import VALIDATION_ERROR_KEY, find_step_output, load_step_output
 from ml_dagster.inference import inference_data
+from ml_dagster.io_manager import VALIDATION_ERROR_KEY, find_step_output, load_step_output
 from ml_dagster.training import model_evaluation, training_data
 
 DEFAULT_MIN_TEST_MACRO_F1 = 0.5

@@ -7,7 +7,7 @@ that version, so a promotion in the middle of a run cannot mix two models.
 # No `from __future__ import annotations` here: Dagster reads the config and resource
 # annotations of these functions when they are decorated.
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import dagster as dg
@@ -26,7 +26,7 @@ def inference_data(
     context: dg.AssetExecutionContext, config: InferenceDataConfig, storage: StorageResource
 ) -> dg.Output[dict[str, Any]]:
     """The texts to label, validated and staged (id, text) in the run's workspace."""
-    uri = config.input_uri or input_uri_for(datetime.now(timezone.utc).date())
+    uri = config.input_uri or input_uri_for(datetime.now(UTC).date())
     out = run_loading_step(context, "load_inference_data", input_uri=uri)
     metadata: dict[str, Any] = {"input_uri": dg.MetadataValue.path(uri), **storage.describe()}
     if VALIDATION_ERROR_KEY in out:

@@ -80,18 +80,18 @@ class MlDockerRunLauncher(DockerRunLauncher):
         }
 
     @classmethod
-    def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]) -> "MlDockerRunLauncher":
+    def from_config_value(cls, inst_data: Any, config_value: Mapping[str, Any]) -> MlDockerRunLauncher:
         return cls(inst_data=inst_data, **config_value)
 
     def _has_nvidia_runtime(self) -> bool:
         """Ask the Docker daemon once whether it can run NVIDIA GPU containers."""
         if self._nvidia_runtime is None:
             import docker
-            import docker.errors
+            from docker.errors import DockerException
 
             try:
                 runtimes = docker.client.from_env().info().get("Runtimes") or {}
-            except docker.errors.DockerException as exc:
+            except DockerException as exc:
                 raise RuntimeError(
                     f"ML_GPUS=auto: cannot ask the Docker daemon for its runtimes ({exc}); "
                     "mount the Docker socket or set ML_GPUS to none/all"

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ml.config import Settings
 
 
-def _settings() -> "Settings":
+def _settings() -> Settings:
     from ml.config import get_settings
 
     return get_settings()

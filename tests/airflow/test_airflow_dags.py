@@ -246,6 +246,15 @@ def test_training_param_defaults_without_environment(load_dags):
     assert params["base_model"] == "tiny" and params["learning_rate"] is None
 
 
+def test_bad_param_default_in_the_environment_is_a_clear_import_error(load_dags):
+    bag = load_dags(ML_EPOCHS="three")
+    assert (
+        bag.import_errors["ml_training.py"]
+        .strip()
+        .endswith("ValueError: ML_EPOCHS='three' is not a valid int; fix it or unset it")
+    )
+
+
 @pytest.mark.parametrize(
     ("dag_id", "name", "value"),
     [
@@ -329,6 +338,20 @@ def test_docker_task_keeps_secrets_out_of_plain_environment_and_templates(load_d
             assert task.environment[name] == value
         assert task.environment["ML_ORCHESTRATOR"] == "airflow"
         assert "ML_LAUNCHER" not in task.environment
+
+
+def test_serialized_dag_holds_no_secret(load_dags):
+    """What the DAG processor writes to the metadata DB (and the UI shows) has no secret value."""
+    import json
+
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    bag = load_dags(**DOCKER_ENV)
+    for dag in bag.dags.values():
+        serialized = json.dumps(DagSerialization.serialize_dag(dag))
+        assert "ML_S3_ENDPOINT" in serialized  # the plain environment is there
+        for value in SECRETS.values():
+            assert value not in serialized, dag.dag_id
 
 
 def test_docker_task_requests_all_gpus_with_ml_gpus_all(load_dags):

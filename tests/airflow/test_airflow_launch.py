@@ -189,3 +189,33 @@ def test_local_launcher_retries_a_crash(launch, embedded_ml, monkeypatch):
         local_operator(launch, "load-training-data", dataset_uri="/x.csv").execute(context={})
     assert not isinstance(failure.value, AirflowFailException)
     assert str(failure.value) == "ml load-training-data failed (exit 1, retried): (the step printed nothing)"
+
+
+def test_local_launcher_stops_the_step_when_the_task_times_out(launch, embedded_ml, monkeypatch):
+    """Airflow ends a task that overruns `execution_timeout` by raising in `execute`: the step goes too."""
+    import signal
+    import time
+
+    hang = embedded_ml / "hanging-python"
+    hang.write_text("#!/bin/sh\nexec sleep 120\n")
+    hang.chmod(0o755)
+    monkeypatch.setenv("ML_LOCAL_PYTHON", str(hang))
+    operator = local_operator(launch, "train", data_uri="/x")
+
+    class Timeout(BaseException):
+        pass
+
+    def on_alarm(signum, frame):
+        raise Timeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.alarm(2)
+    started = time.monotonic()
+    try:
+        with pytest.raises(Timeout):
+            operator.execute(context={})
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 30
+    assert operator._proc is not None and operator._proc.poll() is not None  # the step process is gone

@@ -2,12 +2,13 @@
 
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from conftest import DAGSTER_DIR
+DAGSTER_DIR = Path(__file__).resolve().parents[2] / "dagster"  # holds ml_dagster (see conftest.py)
 
 TRAINING = ["training_data", "trained_model", "model_evaluation", "registered_model"]
 INFERENCE = ["inference_data", "production_model", "predictions", "published_predictions"]
@@ -83,7 +84,7 @@ def test_daily_schedule_labels_the_previous_days_partition(defs: dg.Definitions,
     monkeypatch.setenv("ML_INFERENCE_INPUT_TEMPLATE", "s3://inbox/texts/{ds}/part.jsonl")
     with dg.instance_for_test() as instance:
         context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 3, 1, tzinfo=timezone.utc)
+            instance=instance, scheduled_execution_time=datetime(2026, 3, 1, tzinfo=UTC)
         )
         request = schedule.evaluate_tick(context).run_requests[0]
     assert request.run_key == "2026-02-28"

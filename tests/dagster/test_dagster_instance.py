@@ -19,7 +19,7 @@ import pytest
 from dagster._core.instance.ref import InstanceRef
 from dagster_docker import DockerRunLauncher
 
-from conftest import DAGSTER_DIR
+DAGSTER_DIR = Path(__file__).resolve().parents[2] / "dagster"  # holds ml_dagster (see conftest.py)
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 BASE_ENV = {
@@ -63,7 +63,7 @@ def postgres() -> Iterator[dict[str, str]]:
         yield {"DAGSTER_POSTGRES_HOST": "127.0.0.1", "DAGSTER_POSTGRES_PORT": str(port)}
     finally:
         subprocess.run(_as_postgres_user([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"]),
-                       capture_output=True)
+                       check=False, capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -125,6 +125,15 @@ def test_gpus_become_device_requests(gpus: str, expected: object, instance_env: 
     assert device_requests_for("auto", nvidia_runtime=False) == []
 
 
+def test_auto_gpus_without_a_docker_daemon_is_a_clear_error(
+    instance_env: dict[str, str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ML_GPUS", "auto")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
+    with pytest.raises(RuntimeError, match="ML_GPUS=auto: cannot ask the Docker daemon"):
+        _ref().run_launcher.device_requests()
+
+
 def test_bad_gpus_value_fails_instance_load(instance_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ML_GPUS", "lots")
     with pytest.raises(ValueError, match="ML_GPUS must be"):
@@ -138,7 +147,7 @@ def test_real_instance_on_postgres_launches_runs_in_the_ml_image(
     carries the image, network, Postgres env, forwarded ML_* settings and GPUs."""
     monkeypatch.setenv("DAGSTER_POSTGRES_HOST", postgres["DAGSTER_POSTGRES_HOST"])
     monkeypatch.setenv("ML_GPUS", "all")
-    monkeypatch.setenv("ML_TRAINING_DATASET_URI", "s3://datasets/demo/train.csv")
+    monkeypatch.setenv("ML_DATASET_URI", "s3://datasets/demo/train.csv")
     yaml_text = (DAGSTER_DIR / "dagster.yaml").read_text()
     assert "port: 5432" in yaml_text
     with tempfile.TemporaryDirectory() as home:
@@ -153,7 +162,8 @@ def test_real_instance_on_postgres_launches_runs_in_the_ml_image(
             launcher = instance.run_launcher
             context = launcher.get_container_context(run)
     assert context.networks == ["mlpipe_default"]
-    assert {"DAGSTER_POSTGRES_PASSWORD", "ML_S3_ENDPOINT", "MLFLOW_TRACKING_URI", "ML_TRAINING_DATASET_URI"} <= set(context.env_vars)
+    assert {"DAGSTER_POSTGRES_PASSWORD", "ML_S3_ENDPOINT", "MLFLOW_TRACKING_URI", "ML_DATASET_URI"} <= set(context.env_vars)
+    assert not {"PATH", "HOME", "DOCKER_HOST"} & set(context.env_vars)  # only the listed and ML_*/MLFLOW_*
     assert context.container_kwargs["device_requests"] == [{"count": -1, "capabilities": [["gpu"]]}]
     assert context.container_kwargs["auto_remove"] is True
     assert launcher.image == "ml-pipelines/ml:test"

@@ -134,11 +134,46 @@ def _run_multiprocess(ops: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> t
     """Run the inference job as deployed: multiprocess executor (one process per step) on a
     persistent instance, so step outputs must travel through the instance's event log."""
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(REPO / "dagster"), str(REPO)]))
-    with dg.instance_for_test() as instance:
-        with dg.execute_job(dg.reconstructable(inference_job_for_subprocesses), instance=instance,
-                            run_config={"ops": ops}, raise_on_error=False) as result:
-            outputs = {}
-            for event in result.get_asset_materialization_events():
-                metadata = event.event_specific_data.materialization.metadata
-                outputs[event.asset_key.to_user_string()] = metadata["step_output"].value
-            return result.success, outputs, result.run_id
+    job = dg.reconstructable(inference_job_for_subprocesses)
+    with (
+        dg.instance_for_test() as instance,
+        dg.execute_job(job, instance=instance, run_config={"ops": ops}, raise_on_error=False) as result,
+    ):
+        outputs = {}
+        for event in result.get_asset_materialization_events():
+            metadata = event.event_specific_data.materialization.metadata
+            outputs[event.asset_key.to_user_string()] = metadata["step_output"].value
+        return result.success, outputs, result.run_id
+
+
+def test_bad_dataset_fails_the_blocking_check_and_nothing_downstream_runs(
+    bad_dataset_uri: str, defs: dg.Definitions
+) -> None:
+    result = _run(defs, "training_job", dg.DagsterInstance.ephemeral(), {
+        "training_data": {"config": {"dataset_uri": bad_dataset_uri}},
+    })
+    assert not result.success
+    check = _checks(result)["training_data_is_valid"]
+    assert not check.passed
+    assert "label" in check.description and "\n" not in check.description  # ml's one-line reason
+    assert _materialized(result) == {"training_data"}  # the validation record, nothing downstream
+    started = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
+    assert "training_data" in started
+    assert not {"trained_model", "model_evaluation", "registered_model"} & started
+
+
+def test_input_without_a_text_column_fails_inference_validation(live_env: Any, defs: dg.Definitions) -> None:
+    from ml import storage
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "no-text.csv"
+        path.write_text("id,body\n1,hello\n2,world\n")
+        uri = storage.publish(path, "s3://datasets/bad/no-text.csv")
+    result = _run(defs, "inference_job", dg.DagsterInstance.ephemeral(), {
+        "inference_data": {"config": {"input_uri": uri}},
+    })
+    assert not result.success
+    check = _checks(result)["inference_data_is_valid"]
+    assert not check.passed and "text" in check.description
+    started = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
+    assert not {"predictions", "published_predictions"} & started

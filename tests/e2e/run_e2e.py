@@ -154,7 +154,7 @@ def summary_table() -> str:
         steps = ", ".join(f"{k}={v.get('duration_s') if v.get('duration_s') is not None else '-'}"
                           for k, v in (r.get("steps") or {}).items())
         lines.append(f"{r.get('source', ''):<12} {r.get('orchestrator', ''):<12} {r.get('pipeline', ''):<8} "
-                     f"{str(r.get('state')):<10} {r.get('wall_s', 0) or 0:>8.1f}  {steps}")
+                     f"{r.get('state')!s:<10} {r.get('wall_s', 0) or 0:>8.1f}  {steps}")
     lines += ["", "== phases (s): " + ", ".join(f"{k}={v}" for k, v in RESULTS["phases"].items())]
     passed = sum(c["passed"] for c in RESULTS["checks"])
     lines.append(f"== {passed}/{len(RESULTS['checks'])} checks passed")
@@ -164,7 +164,7 @@ def summary_table() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--load", type=int, default=5, help="runs of each pipeline at once per orchestrator")
-    parser.add_argument("--load-param", action="append", default=["epochs=1"],
+    parser.add_argument("--load-param", action="append", default=["epochs=1", "max_train_samples=400"],
                         help="training params of the load test runs (key=value, repeatable)")
     parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
     parser.add_argument("--no-clean-start", action="store_true", help="reuse running services and volumes")

@@ -63,3 +63,26 @@ def test_served_model_loads_with_pyfunc(live_env) -> None:
     frame = loaded.predict(pd.DataFrame({"text": ["The blender is excellent. Highly recommended."]}))
     assert list(frame.columns[:2]) == ["predicted_label", "score"]
     assert frame.loc[0, "predicted_label"] in {"negative", "neutral", "positive"}
+
+
+def test_init_storage_creates_missing_buckets_idempotently(live_env, monkeypatch) -> None:
+    from ml.cli import init_storage
+    from ml.config import reset_settings
+
+    monkeypatch.setenv("ML_DATA_BUCKET", "fresh-datasets")
+    monkeypatch.setenv("ML_RESULTS_URI", "s3://fresh-results/x")
+    reset_settings()
+    first = init_storage()
+    assert set(first["created"]) == {"fresh-datasets", "fresh-results"}
+    assert init_storage()["created"] == []
+    assert live_env.s3.client().bucket_exists("fresh-results")
+
+
+def test_wrong_s3_secret_is_bad_input(live_env, monkeypatch) -> None:
+    from ml.config import reset_settings
+    from ml.errors import BadInputError
+
+    monkeypatch.setenv("ML_S3_SECRET_KEY", "not-the-secret")
+    reset_settings()
+    with pytest.raises(BadInputError, match="check ML_S3_ACCESS_KEY / ML_S3_SECRET_KEY"):
+        steps.load_training_data(run_id="wrong-secret", dataset_uri=live_env.demo_dataset_uri)
