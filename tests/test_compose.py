@@ -235,3 +235,10 @@ def test_dockerignore_keeps_secrets_and_venvs_out_of_the_context() -> None:
     patterns = (ROOT / ".dockerignore").read_text().splitlines()
     for needed in (".env", ".git", ".venv"):
         assert needed in patterns
+
+
+@needs_compose
+def test_object_store_secret_only_where_steps_run_or_launch(config: dict[str, Any]) -> None:
+    holders = {name for name, svc in config["services"].items() if "ML_S3_SECRET_KEY" in svc.get("environment", {})}
+    # (ml-cli, in the `tools` profile, is not part of this config; it needs them for seed-data)
+    assert holders == {"airflow-scheduler", "airflow-dag-processor", "dagster-daemon", "dagster-code", "init-storage"}
