@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,7 @@ def machine_info() -> dict[str, Any]:
         "cpu": _cpu_model(),
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "threads_policy": _THREADS_POLICY,
         "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
         "memory_gib": memory,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -155,19 +156,48 @@ def machine_info() -> dict[str, Any]:
     }
 
 
-def alternate(sides: dict[str, Callable[[], Any]], repeats: int) -> tuple[dict[str, list[float]], dict[str, Any]]:
+def alternate(sides: dict[str, Callable[[], Any]], repeats: int,
+              cpu: dict[str, list[float]] | None = None) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Run every side `repeats` times, interleaved and with the order reversed on every other
-    repeat; returns the wall seconds per side and each side's last return value."""
+    repeat; returns the wall seconds per side and each side's last return value. When `cpu` is
+    given it also receives each side's process CPU seconds (less sensitive to other tenants)."""
     times: dict[str, list[float]] = {name: [] for name in sides}
     last: dict[str, Any] = {}
     names = list(sides)
     for repeat in range(repeats):
         for name in names if repeat % 2 == 0 else reversed(names):
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             last[name] = sides[name]()
             times[name].append(time.perf_counter() - started)
+            if cpu is not None:
+                cpu.setdefault(name, []).append(time.process_time() - started_cpu)
             log(f"  {name}: {times[name][-1]:.2f}s")
     return times, last
+
+
+_THREADS_POLICY = "torch default"
+
+
+def set_threads(threads: int) -> None:
+    """torch's intra-op threads for both sides: N > 0 pins N; 0 keeps torch's default (one per
+    core); -1 (auto) pins 1 when the machine is oversubscribed (1-minute load above the core count).
+
+    Why auto: when other tenants keep every core busy, each multi-threaded op waits at a barrier
+    for a thread the scheduler parked, so per-op waits swamp the compute being compared. One
+    thread per side measures the work itself, which is what a ratio is meant to compare.
+    """
+    import torch
+
+    global _THREADS_POLICY
+    if threads < 0:
+        load, cores = os.getloadavg()[0], os.cpu_count() or 1
+        threads = 1 if load > cores else 0
+        _THREADS_POLICY = (f"auto: 1 thread (load average {load:.1f} > {cores} cores)" if threads
+                           else f"auto: torch default (load average {load:.1f} ≤ {cores} cores)")
+    else:
+        _THREADS_POLICY = f"--threads {threads}" if threads else "torch default"
+    if threads > 0:
+        torch.set_num_threads(threads)
 
 
 def paired_ratios(numerator: list[float], denominator: list[float]) -> list[float]:
@@ -205,7 +235,7 @@ def quiet_libraries() -> None:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_result(result: Result) -> Path:
@@ -242,8 +272,11 @@ def run_module(name: str, run: Callable[[bool], Result], argv: list[str] | None 
 
     parser = argparse.ArgumentParser(prog=f"python -m bench.{name}")
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    parser.add_argument("--threads", type=int, default=-1,
+                        help="torch threads for both sides: N, 0 = torch default, -1 = auto (1 when oversubscribed)")
     args = parser.parse_args(argv)
     quiet_libraries()
+    set_threads(args.threads)
     result = run(args.quick)
     log(f"wrote {write_result(result)}")
     from bench import report

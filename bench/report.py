@@ -34,7 +34,7 @@ def _row(r: dict[str, Any]) -> str:
 def _machine(m: dict[str, Any]) -> str:
     v = m.get("versions", {})
     versions = ", ".join(f"{k} {val}" for k, val in v.items() if val)
-    return (f"{m.get('cpu')}, {m.get('logical_cpus')} logical CPUs (torch threads {m.get('torch_threads')}), "
+    return (f"{m.get('cpu')}, {m.get('logical_cpus')} logical CPUs (torch threads {m.get('torch_threads')}, {m.get('threads_policy')}), "
             f"{m.get('memory_gib')} GiB RAM, GPU: {m.get('gpu') or 'none'}, load average at start "
             f"{m.get('load_average_1m')}; Python {m.get('python')}; {versions}")
 

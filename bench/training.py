@@ -15,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    Result, Row, Skip, build_minilm_classifier, log, machine_info, median, now, read_sst2, run_module,
+    Result,
+    Row,
+    Skip,
+    build_minilm_classifier,
+    log,
+    machine_info,
+    median,
+    now,
+    read_sst2,
+    run_module,
 )
 
 NAME = "training"
@@ -42,7 +51,7 @@ def _accuracy(model: Any, tokenizer: Any, texts: list[str], labels: list[int]) -
 
 
 def train_ml(folder: Path, train: tuple[list[str], list[int]], val: tuple[list[str], list[int]],
-             sizes: dict[str, Any], seed: int) -> dict[str, Any]:
+             sizes: dict[str, Any], seed: int, save_to: Path | None = None) -> dict[str, Any]:
     """ml.train.fit as the train step calls it; timed from raw texts to the trained model."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -59,6 +68,9 @@ def train_ml(folder: Path, train: tuple[list[str], list[int]], val: tuple[list[s
     started = time.perf_counter()
     result = fit(model, tokenizer, train, val, ["0", "1"], params, torch.device("cpu"))
     seconds = time.perf_counter() - started
+    if save_to is not None:
+        model.save_pretrained(save_to)
+        tokenizer.save_pretrained(save_to)
     return {"seconds": seconds, "accuracy": _accuracy(model, tokenizer, *val), "epochs_run": result.epochs_run}
 
 
@@ -67,7 +79,11 @@ def train_hf(folder: Path, train: tuple[list[str], list[int]], val: tuple[list[s
     """transformers.Trainer the way its tutorial does it; timed from raw texts to the trained model."""
     import numpy as np
     from transformers import (
-        AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer, TrainingArguments,
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
     )
 
     from ml.config import Settings
@@ -148,15 +164,14 @@ def run(quick: bool = False, keep_model: Path | None = None) -> Result:
             for side in order:
                 log(f"[training] repeat {repeat + 1}/{sizes['repeats']}: {side}")
                 if side == "ml":
-                    runs["ml"].append(train_ml(folder, train, val, sizes, seed=42))
+                    last = repeat == sizes["repeats"] - 1
+                    runs["ml"].append(train_ml(folder, train, val, sizes, 42, keep_model if last else None))
                 else:
                     runs["trainer"].append(train_hf(folder, train, val, sizes, 42, Path(tmp) / f"trainer-{repeat}"))
                 log(f"  {side}: {runs[side][-1]['seconds']:.1f}s, accuracy {runs[side][-1]['accuracy']:.3f}")
         from transformers import AutoTokenizer
 
         padding = _padding(AutoTokenizer.from_pretrained(folder), train[0], sizes["batch_size"], 42)
-        if keep_model is not None:
-            _save_ml_model(folder, train, val, sizes, keep_model)
     samples = sizes["train_rows"] * sizes["epochs"]
     ratios = [t["seconds"] / m["seconds"] for m, t in zip(runs["ml"], runs["trainer"], strict=True)]
     ratio = round(median(ratios), 3)
@@ -175,43 +190,23 @@ def run(quick: bool = False, keep_model: Path | None = None) -> Result:
         Row("Training, GPU (bf16)", "—", "—", "—", None, "samples/s and MFU", None, "not measured (no GPU lent to this task)"),
     ]
     result.notes = [
-        f"ml.train.fit trained at {sps['ml']:.1f} samples/s against {sps['trainer']:.1f} for Trainer: "
+        (f"ml.train.fit trained at {sps['ml']:.1f} samples/s against {sps['trainer']:.1f} for Trainer: "
         f"{ratio:.2f}× (median of per-repeat ratios {', '.join(f'{r:.2f}' for r in ratios)}), target ≥ {TARGET:g}× "
-        f"{'met' if ratio >= TARGET else 'not met'}.",
+        f"{'met' if ratio >= TARGET else 'not met'}."),
         f"Validation accuracy after training (same scorer for both): ml {acc_ml:.3f}, Trainer {acc_hf:.3f}"
         + (" — ml is at least as accurate." if acc_ml >= acc_hf else
            " — ml is lower here; with this few optimizer steps the batch composition (length-grouped vs random) "
            "changes the trajectory; compare over more rows/epochs before concluding."),
-        f"Where the speed comes from: one epoch pushes {padding['trainer']:.2f} padded tokens per real token "
+        (f"Where the speed comes from: one epoch pushes {padding['trainer']:.2f} padded tokens per real token "
         f"through the model with Trainer's random batches and DataCollatorWithPadding, against {padding['ml']:.2f} "
         "with ml's length-grouped batches (shuffled inside groups of 50 batches, batch order shuffled). "
         "SST-2 mixes short phrases and long sentences, so random batches pad heavily. Both sides validate once "
         "per epoch; ml validates through its token-budget inference path. (Trainer can also group by length, "
-        "`train_sampling_strategy='group_by_length'`; the baseline is what its tutorial writes.)",
+        "`train_sampling_strategy='group_by_length'`; the baseline is what its tutorial writes.)"),
         "Trainer needs `accelerate` (not a dependency of ml itself): it belongs in the dev/bench extra.",
     ]
     result.seconds = round(time.perf_counter() - started, 1)
     return result
-
-
-def _save_ml_model(folder: Path, train: tuple[list[str], list[int]], val: tuple[list[str], list[int]],
-                   sizes: dict[str, Any], dest: Path) -> None:
-    """Re-train once with ml and save it, so the inference benchmark can report real accuracy."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    from ml.config import Settings
-    from ml.train import TrainParams, fit
-
-    s = Settings()
-    model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa")
-    tokenizer = AutoTokenizer.from_pretrained(folder)
-    params = TrainParams(epochs=sizes["epochs"], learning_rate=sizes["learning_rate"], batch_size=sizes["batch_size"],
-                         max_length=s.max_length, warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay,
-                         max_grad_norm=s.max_grad_norm, patience=s.early_stopping_patience, seed=42)
-    fit(model, tokenizer, train, val, ["0", "1"], params, torch.device("cpu"))
-    model.save_pretrained(dest)
-    tokenizer.save_pretrained(dest)
 
 
 if __name__ == "__main__":

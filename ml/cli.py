@@ -153,4 +153,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["main", "build_parser", "EXIT_BAD_INPUT"]
+__all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]

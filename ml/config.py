@@ -7,6 +7,7 @@ in a local SQLite file. Setting `ML_S3_ENDPOINT` switches storage to an S3-compa
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -42,6 +43,13 @@ class Settings(BaseSettings):
     experiment_name: str = Field("text-classification", description="MLflow experiment.")
     model_name: str = Field("text-classifier", description="Registered model name.")
     promotion_metric: str = Field("test_macro_f1", description="Metric that decides the champion.")
+    min_test_macro_f1: float = Field(0.5, ge=0, le=1, description="Quality gate: a model below is not registered.")
+
+    # --- orchestrated runs -------------------------------------------------------------------
+    dataset_uri: str = Field("s3://datasets/demo/train.csv", description="Default training dataset of a run.")
+    inference_input_template: str = Field(
+        "s3://datasets/inference/{ds}.csv", description="Daily inference input; {ds} becomes YYYY-MM-DD."
+    )
 
     # --- data ------------------------------------------------------------------------------
     text_column: str = Field("text", description="Column holding the input text.")
@@ -84,7 +92,7 @@ class Settings(BaseSettings):
         return value.strip().rstrip("/")
 
     @model_validator(mode="after")
-    def _derive_defaults(self) -> "Settings":
+    def _derive_defaults(self) -> Settings:
         if not self.work_uri:
             self.work_uri = "s3://ml-work" if self.s3_endpoint else str(self.home.resolve() / "work")
         if not self.results_uri:
@@ -92,6 +100,10 @@ class Settings(BaseSettings):
         if not self.mlflow_tracking_uri:
             self.mlflow_tracking_uri = f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
         return self
+
+    def inference_input_for(self, day: date) -> str:
+        """The input partition of `day` (the scheduled inference of day D+1 labels day D)."""
+        return self.inference_input_template.replace("{ds}", day.isoformat())
 
     @property
     def uses_s3(self) -> bool:

@@ -56,7 +56,7 @@ def fingerprint(path: Path) -> str:
     return digest.hexdigest()
 
 
-def iter_batches(path: Path, fmt: str, uri: str, chunk_rows: int = 50_000) -> Iterator["pa.RecordBatch"]:
+def iter_batches(path: Path, fmt: str, uri: str, chunk_rows: int = 50_000) -> Iterator[pa.RecordBatch]:
     """Stream a local file as Arrow record batches of about `chunk_rows` rows (memory stays flat)."""
     import pyarrow as pa
 
@@ -81,7 +81,7 @@ def iter_batches(path: Path, fmt: str, uri: str, chunk_rows: int = 50_000) -> It
         raise BadInputError(f"cannot read {uri} as {fmt.upper()}: {reason}; {hint}") from exc
 
 
-def _iter_csv(path: Path, delimiter: str) -> Iterator["pa.RecordBatch"]:
+def _iter_csv(path: Path, delimiter: str) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -94,13 +94,13 @@ def _iter_csv(path: Path, delimiter: str) -> Iterator["pa.RecordBatch"]:
     )
     for batch in reader:
         # Arrow types a column with invalid UTF-8 as binary instead of failing: refuse it here.
-        for name, column_type in zip(batch.schema.names, batch.schema.types):
+        for name, column_type in zip(batch.schema.names, batch.schema.types, strict=True):
             if pa.types.is_binary(column_type) or pa.types.is_large_binary(column_type):
                 raise UnicodeError(f"column {name!r} is not valid UTF-8 text")
         yield batch
 
 
-def _iter_jsonl(path: Path, chunk_rows: int) -> Iterator["pa.RecordBatch"]:
+def _iter_jsonl(path: Path, chunk_rows: int) -> Iterator[pa.RecordBatch]:
     import pandas as pd
     import pyarrow as pa
 
@@ -109,7 +109,7 @@ def _iter_jsonl(path: Path, chunk_rows: int) -> Iterator["pa.RecordBatch"]:
             yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
 
 
-def read_table(path: Path, fmt: str, uri: str) -> "pa.Table":
+def read_table(path: Path, fmt: str, uri: str) -> pa.Table:
     """Read a whole (training-sized) file into one Arrow table."""
     import pyarrow as pa
 
@@ -122,7 +122,7 @@ def read_table(path: Path, fmt: str, uri: str) -> "pa.Table":
     return pa.Table.from_batches(batches)
 
 
-def _as_strings(batch: "pa.RecordBatch") -> "pa.RecordBatch":
+def _as_strings(batch: pa.RecordBatch) -> pa.RecordBatch:
     import pyarrow as pa
 
     return pa.RecordBatch.from_arrays([c.cast(pa.string()) for c in batch.columns], names=batch.schema.names)
@@ -141,13 +141,13 @@ def require_columns(names: list[str], required: list[str], uri: str, setting_hin
 class CleanResult:
     """Rows kept and how many were dropped for which reason."""
 
-    table: "pa.Table"
+    table: pa.Table
     dropped_empty_text: int
     dropped_missing_label: int
 
 
 def clean_text_rows(
-    table: "pa.Table", text_col: str, uri: str, label_col: str | None = None, allow_empty: bool = False
+    table: pa.Table, text_col: str, uri: str, label_col: str | None = None, allow_empty: bool = False
 ) -> CleanResult:
     """Drop rows with a null/blank text (and null label); fail when nothing is left (unless `allow_empty`)."""
     import pyarrow as pa
@@ -177,7 +177,7 @@ def clean_text_rows(
     return CleanResult(kept.set_column(kept.schema.get_field_index(text_col), text_col, pc.cast(kept[text_col], pa.string())), dropped_text, dropped_label)
 
 
-def label_strings(column: "pa.ChunkedArray") -> list[str]:
+def label_strings(column: pa.ChunkedArray) -> list[str]:
     """Labels as strings ('1', 'positive'): integers that pandas or Arrow typed as floats lose '.0'."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -223,7 +223,7 @@ def stratified_split(labels: list[str], val_fraction: float, test_fraction: floa
     return {name: sorted(idx) for name, idx in splits.items()}
 
 
-def ensure_ids(table: "pa.Table", id_col: str, start: int = 0) -> "pa.Table":
+def ensure_ids(table: pa.Table, id_col: str, start: int = 0) -> pa.Table:
     """Keep the user's row ids as strings, or number the rows (from `start`) when the data has none."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -237,7 +237,7 @@ def ensure_ids(table: "pa.Table", id_col: str, start: int = 0) -> "pa.Table":
 # --- step-level readers ---------------------------------------------------------------------------
 
 
-def _read_hf(uri: str) -> tuple["pa.Table", str]:
+def _read_hf(uri: str) -> tuple[pa.Table, str]:
     """`hf://name[/config]?split=train`: a Hugging Face dataset (needs `datasets` and Hub access)."""
     from urllib.parse import parse_qs, urlparse
 
@@ -263,7 +263,7 @@ def _read_hf(uri: str) -> tuple["pa.Table", str]:
     return dataset.data.table, hashlib.sha256(f"{uri}#{dataset._fingerprint}".encode()).hexdigest()
 
 
-def read_labelled(uri: str, settings: "Settings") -> tuple["pa.Table", str]:
+def read_labelled(uri: str, settings: Settings) -> tuple[pa.Table, str]:
     """A labelled dataset from any supported source, its columns checked, and its sha256."""
     from ml import storage
 
@@ -286,7 +286,7 @@ class StagedInput:
     fingerprint: str
 
 
-def stage_inference_input(uri: str, dest: Path, settings: "Settings") -> StagedInput:
+def stage_inference_input(uri: str, dest: Path, settings: Settings) -> StagedInput:
     """Stream any supported file into a Parquet file of (id, text), chunk by chunk."""
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 
-def confusion(y_true: "np.ndarray", y_pred: "np.ndarray", n_classes: int) -> "np.ndarray":
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts[true, predicted]."""
     import numpy as np
 
@@ -17,7 +17,7 @@ def confusion(y_true: "np.ndarray", y_pred: "np.ndarray", n_classes: int) -> "np
     return matrix
 
 
-def classification_metrics(y_true: "np.ndarray", y_pred: "np.ndarray", labels: list[str], prefix: str = "") -> dict[str, float]:
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: list[str], prefix: str = "") -> dict[str, float]:
     """accuracy, macro_f1 and per-class precision/recall/f1 (`<prefix>precision_<label>`, ...).
 
     A class that is never predicted (or never present) scores 0 rather than NaN, the usual

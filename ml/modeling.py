@@ -20,6 +20,7 @@ from ml.errors import BadInputError, TransientError
 
 if TYPE_CHECKING:
     import torch
+    from tokenizers import Tokenizer
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ TINY_VOCAB_SIZE = 8000
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def resolve_device(requested: str) -> "torch.device":
+def resolve_device(requested: str) -> torch.device:
     """`auto` picks CUDA when a GPU is visible; asking for `cuda` without one is a bad input."""
     import torch
 
@@ -50,7 +51,7 @@ def label_maps(labels: list[str]) -> tuple[dict[int, str], dict[str, int]]:
     return id2label, {label: i for i, label in id2label.items()}
 
 
-def wordpiece_vocab(tokenizer: "Tokenizer", texts: list[str], size: int = TINY_VOCAB_SIZE) -> dict[str, int]:
+def wordpiece_vocab(tokenizer: Tokenizer, texts: list[str], size: int = TINY_VOCAB_SIZE) -> dict[str, int]:
     """A WordPiece vocabulary from the training texts: every character (so nothing is unknown)
     plus the most frequent words.
 
@@ -71,7 +72,7 @@ def wordpiece_vocab(tokenizer: "Tokenizer", texts: list[str], size: int = TINY_V
     return {token: i for i, token in enumerate(pieces + frequent)}
 
 
-def build_tiny(texts: list[str], labels: list[str], max_length: int, seed: int) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+def build_tiny(texts: list[str], labels: list[str], max_length: int, seed: int) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The offline preset: WordPiece trained on `texts` plus a small randomly initialised BERT."""
     import torch
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
@@ -143,7 +144,7 @@ def _list_s3_folder(uri: str) -> list[str]:
     )
 
 
-def load_pretrained(base_model: str, labels: list[str], max_length: int) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+def load_pretrained(base_model: str, labels: list[str], max_length: int) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A pretrained checkpoint with a fresh classification head sized for `labels`."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -170,21 +171,21 @@ def load_pretrained(base_model: str, labels: list[str], max_length: int) -> tupl
     return model, tokenizer
 
 
-def build(base_model: str, texts: list[str], labels: list[str], max_length: int, seed: int) -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+def build(base_model: str, texts: list[str], labels: list[str], max_length: int, seed: int) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """The model to fine-tune and its tokenizer, whatever `base_model` names."""
     if base_model == TINY:
         return build_tiny(texts, labels, max_length, seed)
     return load_pretrained(base_model, labels, max_length)
 
 
-def save(model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", folder: Path) -> Path:
+def save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
 
-def load(folder: Path, device: "torch.device") -> tuple["PreTrainedModel", "PreTrainedTokenizerBase"]:
+def load(folder: Path, device: torch.device) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """A trained model ready for inference on `device` (eval mode)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -196,6 +197,6 @@ def load(folder: Path, device: "torch.device") -> tuple["PreTrainedModel", "PreT
     return model, tokenizer
 
 
-def labels_of(model: "PreTrainedModel") -> list[str]:
+def labels_of(model: PreTrainedModel) -> list[str]:
     """Class names in output order (transformers keys `id2label` by int)."""
     return [model.config.id2label[i] for i in range(model.config.num_labels)]

@@ -9,7 +9,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-def confusion_matrix(matrix: "np.ndarray", labels: list[str], title: str) -> "Figure":
+def confusion_matrix(matrix: np.ndarray, labels: list[str], title: str) -> Figure:
     """Counts per (true, predicted) cell, with each cell's share of its true class."""
     from matplotlib.figure import Figure
 
@@ -32,7 +32,7 @@ def confusion_matrix(matrix: "np.ndarray", labels: list[str], title: str) -> "Fi
     return fig
 
 
-def training_curves(history: dict[str, list[tuple[int, float]]]) -> "Figure":
+def training_curves(history: dict[str, list[tuple[int, float]]]) -> Figure:
     """Loss (left) and validation metrics (right) per epoch."""
     from matplotlib.figure import Figure
 

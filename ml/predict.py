@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def prepare_for_inference(model: "PreTrainedModel", device: "torch.device") -> "PreTrainedModel":
+def prepare_for_inference(model: PreTrainedModel, device: torch.device) -> PreTrainedModel:
     """Eval mode on `device`; weights in bf16 on CUDA (fp32 on CPU, where bf16 is slower or unsupported)."""
     import torch
 
@@ -32,25 +32,25 @@ def prepare_for_inference(model: "PreTrainedModel", device: "torch.device") -> "
 
 
 def predict_probs(
-    model: "PreTrainedModel",
-    tokenizer: "PreTrainedTokenizerBase",
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     texts: list[str],
     max_length: int,
     max_tokens: int = 8192,
     max_batch_size: int = 256,
-) -> "np.ndarray":
+) -> np.ndarray:
     """Softmax probabilities, one row per text, in the order of `texts`."""
     import numpy as np
     import torch
 
     device = next(model.parameters()).device
-    token_ids = batching.tokenize(tokenizer, texts, max_length)
-    lengths = [len(ids) for ids in token_ids]
+    flat, offsets = batching.tokenize_packed(tokenizer, texts, max_length)
+    lengths = np.diff(offsets).tolist()
     probs = np.empty((len(texts), model.config.num_labels), dtype=np.float32)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     with torch.inference_mode():
         for rows in batching.token_budget_batches(lengths, max_tokens, max_batch_size):
-            input_ids, mask = batching.collate([token_ids[i] for i in rows], pad_id)
+            input_ids, mask = batching.collate_packed(flat, offsets, rows, pad_id)
             # A batch without padding needs no mask: attention then skips building and applying one.
             padded = len({lengths[i] for i in rows}) > 1
             logits = model(
@@ -60,7 +60,7 @@ def predict_probs(
     return probs
 
 
-def quantize_int8(model: "PreTrainedModel") -> "torch.nn.Module":
+def quantize_int8(model: PreTrainedModel) -> torch.nn.Module:
     """A copy with int8 dynamic quantization of every Linear layer (CPU only).
 
     Why optional: about 1.5-2x faster on CPU, but predictions may differ from fp32 (the cost is
@@ -77,8 +77,8 @@ def quantize_int8(model: "PreTrainedModel") -> "torch.nn.Module":
 
 
 def predict_parquet(
-    model: "PreTrainedModel",
-    tokenizer: "PreTrainedTokenizerBase",
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     src: Path,
     dest: Path,
     *,
@@ -98,6 +98,7 @@ def predict_parquet(
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
+
     from ml.modeling import labels_of
 
     labels = labels_of(model)

@@ -32,7 +32,7 @@ class _LineStream:
         self._target.flush()
 
 
-def bar(total: int | None, desc: str, unit: str = "it") -> "tqdm":
+def bar(total: int | None, desc: str, unit: str = "it") -> tqdm:
     from tqdm import tqdm
 
     interactive = sys.stderr.isatty()

@@ -22,6 +22,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from ml import tracking
@@ -40,7 +41,7 @@ METRIC_TAG_PREFIX = "metric."
 MAX_PROMOTE_ROUNDS = 20
 
 
-def client() -> "MlflowClient":
+def client() -> MlflowClient:
     from mlflow.tracking import MlflowClient
 
     return MlflowClient()
@@ -68,11 +69,7 @@ def log_model(model_dir: Path, mlflow_run_id: str, settings: Settings) -> str:
 
     example = pd.DataFrame({"text": ["a short example text", "another one"]})
     wrapper = TextClassifier()
-
-    class _Ctx:
-        artifacts = {"model": str(model_dir)}
-
-    wrapper.load_context(_Ctx())
+    wrapper.load_context(SimpleNamespace(artifacts={"model": str(model_dir)}))
     signature = infer_signature(example, wrapper.predict(None, example))
 
     def log_to_run() -> str:
@@ -105,11 +102,11 @@ def register(model_uri: str, tags: dict[str, str], settings: Settings) -> str:
     return version
 
 
-def _all_versions(settings: Settings) -> list["ModelVersion"]:
+def _all_versions(settings: Settings) -> list[ModelVersion]:
     c = client()
     name = settings.model_name
 
-    def search() -> list["ModelVersion"]:
+    def search() -> list[ModelVersion]:
         out, token = [], None
         while True:
             page = c.search_model_versions(f"name='{name}'", max_results=1000, page_token=token)
@@ -121,7 +118,7 @@ def _all_versions(settings: Settings) -> list["ModelVersion"]:
     return tracking.call("list versions", search, settings)
 
 
-def _score(version: "ModelVersion", metric: str) -> float | None:
+def _score(version: ModelVersion, metric: str) -> float | None:
     raw = (version.tags or {}).get(METRIC_TAG_PREFIX + metric)
     try:
         return float(raw) if raw is not None else None
@@ -129,7 +126,7 @@ def _score(version: "ModelVersion", metric: str) -> float | None:
         return None
 
 
-def best_version(versions: list["ModelVersion"], metric: str) -> "ModelVersion | None":
+def best_version(versions: list[ModelVersion], metric: str) -> ModelVersion | None:
     """The version every promoter agrees on: highest metric, ties to the newest."""
     scored = [(s, int(v.version), v) for v in versions if (s := _score(v, metric)) is not None]
     return max(scored, key=lambda t: (t[0], t[1]))[2] if scored else None
@@ -172,8 +169,9 @@ def promote(version: str, settings: Settings) -> Promotion:
     for _ in range(MAX_PROMOTE_ROUNDS):
         best = best_version(_all_versions(settings), metric)
         assert best is not None  # ours is scored
-        if champion_version(settings) != str(best.version):
-            tracking.call("set champion", lambda: c.set_registered_model_alias(name, CHAMPION, str(best.version)), settings)
+        target = str(best.version)
+        if champion_version(settings) != target:
+            tracking.call("set champion", lambda v=target: c.set_registered_model_alias(name, CHAMPION, v), settings)
         # Confirm with a fresh read after our write: a concurrent promoter may have written since.
         confirmed = best_version(_all_versions(settings), metric)
         if confirmed is not None and str(confirmed.version) == str(best.version) and champion_version(settings) == str(best.version):
@@ -192,14 +190,14 @@ def promote(version: str, settings: Settings) -> Promotion:
     return Promotion(promoted=promoted, champion_version=final, decision=decision)
 
 
-def resolve(settings: Settings, version: str | None = None, alias: str = CHAMPION) -> "ModelVersion":
+def resolve(settings: Settings, version: str | None = None, alias: str = CHAMPION) -> ModelVersion:
     """One concrete version for an explicit number or an alias; clear errors when there is none."""
     from mlflow.exceptions import MlflowException
 
     c = client()
     name = settings.model_name
 
-    def get() -> "ModelVersion":
+    def get() -> ModelVersion:
         try:
             return c.get_model_version(name, str(version)) if version else c.get_model_version_by_alias(name, alias)
         except MlflowException as exc:

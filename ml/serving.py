@@ -14,12 +14,13 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
     """Input: a DataFrame with a `text` column. Output: predicted_label, score, prob_<label>."""
 
     def load_context(self, context: Any) -> None:
-        from ml.modeling import load, resolve_device
         from pathlib import Path
+
+        from ml.modeling import load, resolve_device
 
         self.model, self.tokenizer = load(Path(context.artifacts["model"]), resolve_device("auto"))
 
-    def predict(self, context, model_input, params=None):  # noqa: ANN001 - untyped on purpose: MLflow reads hints as a schema
+    def predict(self, context, model_input, params=None):
         import pandas as pd
 
         from ml.modeling import labels_of

@@ -257,6 +257,12 @@ def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: s
     metric = run.data.metrics.get(s.promotion_metric)
     if metric is None:
         raise BadInputError(f"MLflow run {mlflow_run_id} has no {s.promotion_metric}; run evaluate before register")
+    quality = run.data.metrics.get("test_macro_f1", 0.0)
+    if quality < s.min_test_macro_f1:
+        raise BadInputError(
+            f"test_macro_f1={quality:.4f} of MLflow run {mlflow_run_id} is below ML_MIN_TEST_MACRO_F1="
+            f"{s.min_test_macro_f1}: not registered; improve the data or model, or lower the gate"
+        )
     with _tmpdir() as tmp:
         folder = storage.fetch_dir(model_uri, Path(tmp) / "model")
         logged_uri = registry.log_model(folder, mlflow_run_id, s)

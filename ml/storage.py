@@ -68,9 +68,9 @@ def basename(uri: str) -> str:
 # --- S3 client ------------------------------------------------------------------------------
 
 
-def _client(settings: Settings) -> "Minio":
-    from minio import Minio
+def _client(settings: Settings) -> Minio:
     import urllib3
+    from minio import Minio
 
     if not settings.uses_s3:
         raise BadInputError("an s3:// URI was given but ML_S3_ENDPOINT is empty; set ML_S3_ENDPOINT (and keys)")
@@ -95,8 +95,8 @@ def _client(settings: Settings) -> "Minio":
 
 
 def _is_transient(exc: BaseException) -> bool:
-    from minio.error import S3Error
     import urllib3
+    from minio.error import S3Error
 
     if isinstance(exc, S3Error):
         return exc.code in _TRANSIENT_S3_CODES

@@ -61,7 +61,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _optimizer(model: "PreTrainedModel", params: TrainParams) -> "torch.optim.Optimizer":
+def _optimizer(model: PreTrainedModel, params: TrainParams) -> torch.optim.Optimizer:
     """AdamW without weight decay on biases and normalisation weights (standard for transformers)."""
     import torch
 
@@ -74,7 +74,7 @@ def _optimizer(model: "PreTrainedModel", params: TrainParams) -> "torch.optim.Op
     return torch.optim.AdamW(groups, lr=params.learning_rate)
 
 
-def _scheduler(optimizer: "torch.optim.Optimizer", warmup: int, total: int) -> "torch.optim.lr_scheduler.LambdaLR":
+def _scheduler(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup to the peak rate, then linear decay to zero."""
     import torch
 
@@ -87,7 +87,7 @@ def _scheduler(optimizer: "torch.optim.Optimizer", warmup: int, total: int) -> "
 
 
 def evaluate_split(
-    model: "PreTrainedModel", tokenizer: "PreTrainedTokenizerBase", texts: list[str], y: list[int], labels: list[str],
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str], y: list[int], labels: list[str],
     max_length: int, max_tokens: int, prefix: str,
 ) -> dict[str, float]:
     import numpy as np
@@ -97,13 +97,13 @@ def evaluate_split(
 
 
 def fit(
-    model: "PreTrainedModel",
-    tokenizer: "PreTrainedTokenizerBase",
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
     train: tuple[list[str], list[int]],
     validation: tuple[list[str], list[int]],
     labels: list[str],
     params: TrainParams,
-    device: "torch.device",
+    device: torch.device,
     on_epoch: Callable[[int, dict[str, float]], None] = lambda epoch, metrics: None,
 ) -> FitResult:
     """Train `model` in place and leave it holding the weights of its best validation epoch."""

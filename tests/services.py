@@ -52,7 +52,7 @@ def _bin(name: str) -> str:
     return found
 
 
-def _wait(check: "callable", what: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+def _wait(check: callable, what: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -64,6 +64,12 @@ def _wait(check: "callable", what: str, proc: subprocess.Popen, log: Path, timeo
             pass
         time.sleep(0.5)
     raise RuntimeError(f"{what} not ready after {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+def _spawn(args: list[str], env: dict[str, str], root: Path, log: Path) -> subprocess.Popen:
+    """Start a server in its own process group (so `_stop` ends its children too), logging to `log`."""
+    with open(log, "w") as out:
+        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=root, start_new_session=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -83,7 +89,7 @@ class S3Server:
     log: Path
 
     @classmethod
-    def start(cls, root: Path) -> "S3Server":
+    def start(cls, root: Path) -> S3Server:
         base = free_port_block(8)
         data = root / "s3"
         data.mkdir(parents=True, exist_ok=True)
@@ -94,8 +100,7 @@ class S3Server:
                 "-master.telemetry=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
         args += [f"-{k}={v}" for k, v in ports.items()]
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
-        proc = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=root,
-                                start_new_session=True)
+        proc = _spawn(args, env, root, log)
         server = cls(endpoint=f"http://127.0.0.1:{ports['s3.port']}", proc=proc, log=log)
         _wait(server._ready, "SeaweedFS S3", proc, log)
         return server
@@ -123,7 +128,7 @@ class MlflowServer:
     log: Path
 
     @classmethod
-    def start(cls, root: Path, s3_endpoint: str) -> "MlflowServer":
+    def start(cls, root: Path, s3_endpoint: str) -> MlflowServer:
         port = free_port_block(1, grpc_offset=0)
         log = root / "mlflow.log"
         env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -131,8 +136,7 @@ class MlflowServer:
         args = [_bin("mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
                 "--artifacts-destination", "s3://mlflow/artifacts", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", "2"]
-        proc = subprocess.Popen(args, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env, cwd=root,
-                                start_new_session=True)
+        proc = _spawn(args, env, root, log)
         server = cls(url=f"http://127.0.0.1:{port}", proc=proc, log=log)
         _wait(lambda: requests.get(f"{server.url}/health", timeout=2).ok, "MLflow server", proc, log, timeout=120)
         return server
@@ -153,7 +157,7 @@ class Services:
     demo_inference_uri: str = "s3://datasets/demo/inference.csv"
 
     @classmethod
-    def start(cls, root: Path) -> "Services":
+    def start(cls, root: Path) -> Services:
         s3 = S3Server.start(root)
         try:
             mlflow = MlflowServer.start(root, s3.endpoint)
@@ -173,6 +177,7 @@ class Services:
             "ML_EPOCHS": "2",
             "ML_BATCH_SIZE": "16",
             "ML_RETRY_ATTEMPTS": "3",
+            "ML_MIN_TEST_MACRO_F1": "0",
         }
         return services
 

@@ -8,7 +8,6 @@ by the asset as `validation_error`); the checks only turn the step output into a
 # No `from __future__ import annotations` here: Dagster reads the config and resource
 # annotations of these functions when they are decorated.
 
-import os
 from typing import Any
 
 import dagster as dg
@@ -17,8 +16,6 @@ from ml_dagster.config import EvaluationThresholdConfig
 from ml_dagster.inference import inference_data
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY, find_step_output, load_step_output
 from ml_dagster.training import model_evaluation, training_data
-
-DEFAULT_MIN_TEST_MACRO_F1 = 0.5
 
 
 def checked_output(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> dict[str, Any]:
@@ -56,10 +53,12 @@ def inference_data_is_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetC
 def test_macro_f1_above_minimum(
     context: dg.AssetCheckExecutionContext, config: EvaluationThresholdConfig
 ) -> dg.AssetCheckResult:
-    """Test macro-F1 at least the minimum (config, else ML_MIN_TEST_MACRO_F1, else 0.5)."""
+    """Test macro-F1 at least the minimum (config, else the ml settings' ML_MIN_TEST_MACRO_F1)."""
+    from ml.config import get_settings
+
     minimum = config.min_test_macro_f1
     if minimum is None:
-        minimum = float(os.environ.get("ML_MIN_TEST_MACRO_F1", DEFAULT_MIN_TEST_MACRO_F1))
+        minimum = get_settings().min_test_macro_f1
     score = float(checked_output(context, model_evaluation.key)["metrics"]["test_macro_f1"])
     return dg.AssetCheckResult(
         passed=score >= minimum,

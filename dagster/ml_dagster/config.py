@@ -1,37 +1,31 @@
 """Typed run config, mirroring the Airflow DAG params.
 
-Unset (None/empty) values fall back to the environment, read when the step runs, as in the
-Airflow DAGs: `dataset_uri` to `ML_DATASET_URI`; `input_uri` to the day's partition of
-`ML_INFERENCE_INPUT_TEMPLATE`; everything else to the `ml` settings (`ML_BASE_MODEL`,
-`ML_EPOCHS`, ...), so there is one place for defaults.
+Unset (None/empty) values fall back to the `ml` settings (`ml/config.py`, from the environment),
+read when the step runs, as in the Airflow DAGs: `dataset_uri` to `ML_DATASET_URI`, `input_uri`
+to the day's partition of `ML_INFERENCE_INPUT_TEMPLATE`, the rest to `ML_BASE_MODEL`,
+`ML_EPOCHS`, ... — one place for defaults.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import date
 
 import dagster as dg
 from pydantic import Field
 
 
-def env_default(value: str, env_var: str, what: str) -> str:
-    """`value`, else `$env_var`; a one-line error when both are empty."""
-    resolved = value or os.environ.get(env_var, "")
-    if not resolved:
-        raise dg.Failure(
-            description=f"no {what}: set it in the run config or set {env_var}", allow_retries=False
-        )
-    return resolved
+def dataset_uri_or_default(value: str) -> str:
+    """The configured dataset, else the `ml` settings' default (`ML_DATASET_URI`)."""
+    from ml.config import get_settings
 
-
-DEFAULT_INPUT_TEMPLATE = "s3://datasets/inference/{ds}.csv"
+    return value or get_settings().dataset_uri
 
 
 def input_uri_for(day: date) -> str:
-    """The input partition of `day`: `ML_INFERENCE_INPUT_TEMPLATE` with `{ds}` = YYYY-MM-DD."""
-    template = os.environ.get("ML_INFERENCE_INPUT_TEMPLATE") or DEFAULT_INPUT_TEMPLATE
-    return template.replace("{ds}", day.isoformat())
+    """The input partition of `day`, by the `ml` settings (`ML_INFERENCE_INPUT_TEMPLATE`)."""
+    from ml.config import get_settings
+
+    return get_settings().inference_input_for(day)
 
 
 class TrainingDataConfig(dg.Config):
@@ -57,7 +51,7 @@ class EvaluationThresholdConfig(dg.Config):
     """Config of the `test_macro_f1_above_minimum` check."""
 
     min_test_macro_f1: float | None = Field(
-        None, ge=0, le=1, description="Minimum test macro-F1 to register. Default: $ML_MIN_TEST_MACRO_F1, else 0.5."
+        None, ge=0, le=1, description="Minimum test macro-F1 to register. Default: $ML_MIN_TEST_MACRO_F1 (ml settings)."
     )
 
 

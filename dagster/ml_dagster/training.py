@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from ml_dagster.config import TrainConfig, TrainingDataConfig, env_default
+from ml_dagster.config import TrainConfig, TrainingDataConfig, dataset_uri_or_default
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY
 from ml_dagster.metadata import link, numbers
 from ml_dagster.resources import MlflowResource, StorageResource
@@ -25,7 +25,7 @@ def training_data(
     context: dg.AssetExecutionContext, config: TrainingDataConfig, storage: StorageResource
 ) -> dg.Output[dict[str, Any]]:
     """The labelled dataset, validated and split train/validation/test in the run's workspace."""
-    uri = env_default(config.dataset_uri, "ML_DATASET_URI", "dataset_uri")
+    uri = dataset_uri_or_default(config.dataset_uri)
     out = run_loading_step(context, "load_training_data", dataset_uri=uri)
     metadata: dict[str, Any] = {"dataset_uri": dg.MetadataValue.path(uri), **storage.describe()}
     if VALIDATION_ERROR_KEY in out:

@@ -17,9 +17,8 @@ DOWNSTREAM = "train_model|evaluate_model|save_trained_model|promote_model"
 
 
 def _docker_client():
-    from docker.errors import DockerException
-
     import docker
+    from docker.errors import DockerException
 
     try:
         client = docker.from_env(timeout=10)

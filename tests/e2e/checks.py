@@ -44,7 +44,7 @@ def guarded(name: str, fn: Callable[[], Any]) -> Any:
     """Run `fn`; an exception is a failed check with its one-line reason, never a crash."""
     try:
         return fn()
-    except Exception as exc:  # noqa: BLE001 - every problem becomes a reported check
+    except Exception as exc:
         check(name, False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
         return None
 
@@ -236,7 +236,7 @@ def cmd_load(orchestrator: str, n: int, timeout: float, train_params: dict[str, 
         for (pipeline, _), future in zip(jobs, futures):
             try:
                 results.append(future.result())
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 results.append({"orchestrator": orchestrator, "pipeline": pipeline, "succeeded": False,
                                 "error": f"{type(exc).__name__}: {exc}", "run_id": None, "steps": {}, "results": {}})
     trigger.log = original_log

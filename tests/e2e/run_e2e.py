@@ -114,7 +114,7 @@ def dump_failures() -> None:
               check=False, capture=True)
     for line in (proc.stdout or "").splitlines():
         service, state, health, code = (line.split("|") + ["", "", "", ""])[:4]
-        if state != "running" and code != "0" or health == "unhealthy":
+        if (state != "running" and code != "0") or health == "unhealthy":
             sh([*compose_cmd(), "logs", "--no-color", "--tail", "80", service], check=False)
     for service in ("airflow-scheduler", "dagster-daemon"):
         sh([*compose_cmd(), "logs", "--no-color", "--tail", "60", service], check=False)

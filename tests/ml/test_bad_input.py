@@ -146,3 +146,21 @@ def test_real_process_exit_codes_and_json_line(local_env: Path, demo_csv: Path) 
     assert bad.stderr.strip().splitlines()[-1].startswith("error: ")
     usage = subprocess.run([sys.executable, "-m", "ml", "train"], capture_output=True, text=True, check=False)
     assert usage.returncode == EXIT_BAD_INPUT
+
+
+def test_quality_gate_keeps_a_weak_model_out_of_the_registry(local_env: Path, capsys, monkeypatch, demo_csv: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from ml import steps
+
+    monkeypatch.setenv("ML_MIN_TEST_MACRO_F1", "0.99")  # the synthetic data has 5% flipped labels
+    loaded = steps.load_training_data(run_id="gate", dataset_uri=str(demo_csv))
+    trained = steps.train(run_id="gate", data_uri=loaded["data_uri"], epochs=1)
+    steps.evaluate(run_id="gate", data_uri=loaded["data_uri"], model_uri=trained["model_uri"],
+                   mlflow_run_id=trained["mlflow_run_id"])
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "register", "--run-id", "gate", "--model-uri", trained["model_uri"],
+                           "--mlflow-run-id", trained["mlflow_run_id"])
+    assert code == EXIT_BAD_INPUT
+    assert "is below ML_MIN_TEST_MACRO_F1=0.99: not registered" in error_line(err)
+    assert MlflowClient().search_registered_models() == []

@@ -30,5 +30,5 @@ def test_demo_pipeline_registers_champion_and_publishes_predictions(local_env: P
     assert table.column("id").to_pylist() == ["0", "1"]
     assert set(table.column("model_version").to_pylist()) == {"1"}
     probs = [table.column(f"prob_{c}").to_pylist() for c in ("negative", "neutral", "positive")]
-    for row in zip(*probs):
+    for row in zip(*probs, strict=True):
         assert abs(sum(row) - 1) < 1e-4

@@ -110,7 +110,7 @@ def test_stratified_split_is_deterministic_and_stratified() -> None:
     first = data.stratified_split(labels, 0.1, 0.1, seed=1)
     assert first == data.stratified_split(labels, 0.1, 0.1, seed=1)
     assert first != data.stratified_split(labels, 0.1, 0.1, seed=2)
-    assert sorted(sum(first.values(), [])) == list(range(100))
+    assert sorted(i for rows in first.values() for i in rows) == list(range(100))
     test_labels = [labels[i] for i in first["test"]]
     assert test_labels.count("a") == 8 and test_labels.count("b") == 2
 
