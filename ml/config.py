@@ -121,13 +121,18 @@ def _one_line(exc: ValidationError, source: str) -> str:
     return f"invalid setting {where}={first.get('input')!r}: {first['msg']}; fix the {source} value"
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
-    """The process-wide settings, read from the environment once."""
+def load_settings() -> Settings:
+    """Settings read from the environment now; an invalid value is one `BadInputError` line."""
     try:
         return Settings()
     except ValidationError as exc:
         raise BadInputError(_one_line(exc, "env")) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return load_settings()
 
 
 def with_overrides(base: Settings, updates: dict[str, object]) -> Settings:
