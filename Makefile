@@ -38,10 +38,13 @@ demo: setup ## Embedded mode: synthetic data -> train `tiny` -> register/promote
 	$(PY) -m ml run-inference --input-uri .ml/demo/inference.csv | tail -1 | $(PY) -c 'import json,sys; print("{rows} predictions by {model_name} version {model_version}: {output_uri}".format(**json.load(sys.stdin)))'
 	@echo "Browse the runs: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///.ml/mlflow.db"
 
+bench: setup ## Benchmarks: bench/results/*.json + docs/benchmarks.md (BENCH_ARGS=--quick for small sizes)
+	$(PY) -m bench.run $(BENCH_ARGS)
+
 lock: ## Re-pin the test environment from the current .venv
 	$(PIP) freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/' > .ci/constraints.txt.new && mv .ci/constraints.txt.new .ci/constraints.txt
 
-.PHONY: help setup test test-fast lint demo lock
+.PHONY: help setup test test-fast lint demo bench lock
 
 # --- Docker Compose stack (docs/compose.md) -----------------------------------------------------
 # Needs only docker (with the compose v2 plugin) and make on the host. Extra compose files (a CA

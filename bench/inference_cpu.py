@@ -127,8 +127,11 @@ def _notes(measured: dict[str, dict[str, Any]]) -> list[str]:
             f"a {pad_pipe / pad_ml:.2f}× cut in work. "
             + ("Target met." if met else
                f"Target not met: fp32 CPU inference is compute-bound in the same matrix multiplies on both sides, "
-               f"so the speed-up is bounded by the padding removed ({pad_pipe / pad_ml:.2f}× here); texts of "
-               "similar length leave little padding to remove. The int8 row shows what changing the arithmetic buys."))
+               f"so the speed-up is bounded by the padding removed ({pad_pipe / pad_ml:.2f}× here), and the ml side "
+               "also pays what the pipeline side does not: Parquet in and out, and the predict step's memory "
+               "setting (freed blocks of 1 MiB and more go back to the OS at once, so each batch's activations are "
+               "page-faulted afresh; see the memory row). Texts of similar length leave little padding to remove. "
+               "The int8 row shows what changing the arithmetic buys."))
         accuracy = m["accuracy"]
         notes.append(
             f"{label}, int8 dynamic quantization (`ml.predict.quantize_int8`, optional, off by default): "
@@ -139,8 +142,8 @@ def _notes(measured: dict[str, dict[str, Any]]) -> list[str]:
                " (the head is untrained here, so accuracy is not meaningful; run `python -m bench.run` for a "
                "fine-tuned head)."))
     notes.append(
-        "What ml does (ml/predict.py, ml/batching.py): tokenizes a whole chunk at once with the fast tokenizer, "
-        "sorts it by length, cuts batches under a token budget (8,192 padded tokens, ≤ 256 rows) where a cost "
+        "What ml does (ml/predict.py, ml/batching.py): tokenizes a chunk with the fast tokenizer (2,048 texts "
+        "at a time, ids kept packed as int32), sorts it by length, cuts batches under a token budget (8,192 padded tokens, ≤ 256 rows) where a cost "
         "model (fixed per-call overhead + padded tokens) says so, runs them under `torch.inference_mode` with "
         "SDPA attention, and drops the attention mask for batches without padding. Tried and not kept: "
         "`torch.compile` (inductor, dynamic shapes): about a minute to compile on this CPU and no consistent "

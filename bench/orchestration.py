@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.common import RESULTS_DIR, Result, Row, machine_info, median, now, read_result, run_module
+from bench.common import RESULTS_DIR, ROOT, Result, Row, machine_info, median, now, read_result, run_module
 
 NAME = "orchestration"
 TARGET = 1.25
@@ -49,7 +49,7 @@ def run(quick: bool = False) -> Result:
     started = time.perf_counter()
     target = f"≤ {TARGET:g}×"
     e2e = read_result("e2e")
-    result.settings = {"source": str(RESULTS_DIR / "e2e.json"), "pipeline": "training (make train)"}
+    result.settings = {"source": str((RESULTS_DIR / "e2e.json").relative_to(ROOT)), "pipeline": "training (make train)"}
     if e2e is None:
         for orchestrator in ("Airflow", "Dagster"):
             result.rows.append(Row(f"Orchestration overhead, {orchestrator}", "training pipeline", "—", "—", None,

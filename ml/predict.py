@@ -31,6 +31,27 @@ def prepare_for_inference(model: PreTrainedModel, device: torch.device) -> PreTr
     return model
 
 
+def release_freed_memory() -> None:
+    """Make glibc hand large freed blocks back to the OS at once (no-op elsewhere).
+
+    Why: glibc raises its mmap threshold after the first large free, so later activation tensors
+    come from the heap, where freed holes of every batch shape pile up: the predict step's peak
+    RSS then grows with the number of batches (1.5x from 1,000 to 150,000 rows with `tiny`).
+    Serving blocks of 1 MiB and more with mmap keeps RSS at what is live (measured by `make bench`).
+    """
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD = 1 MiB (fixed: also stops the dynamic raise)
+    except (OSError, AttributeError):
+        pass  # not glibc (e.g. musl): nothing to tune
+
+
 def predict_probs(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -101,6 +122,7 @@ def predict_parquet(
 
     from ml.modeling import labels_of
 
+    release_freed_memory()
     labels = labels_of(model)
     source = pq.ParquetFile(src)
     total = source.metadata.num_rows

@@ -328,7 +328,7 @@ def run_airflow(
     for ti in tasks:
         outcome.steps[ti["task_id"]] = {
             "state": ti.get("state"),
-            "duration_s": ti.get("duration") if ti.get("duration") is not None
+            "duration_s": round(float(ti["duration"]), 2) if ti.get("duration") is not None
             else _duration(ti.get("start_date"), ti.get("end_date")),
             "try_number": ti.get("try_number"),
         }

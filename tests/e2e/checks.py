@@ -233,7 +233,7 @@ def cmd_load(orchestrator: str, n: int, timeout: float, train_params: dict[str, 
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix=f"{orchestrator}-load") as pool:
         futures = [pool.submit(run_one, orchestrator, pipeline, params, timeout) for pipeline, params in jobs]
         results = []
-        for (pipeline, _), future in zip(jobs, futures):
+        for (pipeline, _), future in zip(jobs, futures, strict=True):
             try:
                 results.append(future.result())
             except Exception as exc:

@@ -113,7 +113,7 @@ def dump_failures() -> None:
     proc = sh([*compose_cmd(), "ps", "-a", "--format", "{{.Service}}|{{.State}}|{{.Health}}|{{.ExitCode}}"],
               check=False, capture=True)
     for line in (proc.stdout or "").splitlines():
-        service, state, health, code = (line.split("|") + ["", "", "", ""])[:4]
+        service, state, health, code = [*line.split("|"), "", "", "", ""][:4]
         if (state != "running" and code != "0") or health == "unhealthy":
             sh([*compose_cmd(), "logs", "--no-color", "--tail", "80", service], check=False)
     for service in ("airflow-scheduler", "dagster-daemon"):
@@ -164,7 +164,7 @@ def summary_table() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--load", type=int, default=5, help="runs of each pipeline at once per orchestrator")
-    parser.add_argument("--load-param", action="append", default=["epochs=1", "max_train_samples=400"],
+    parser.add_argument("--load-param", action="append", default=["epochs=1"],
                         help="training params of the load test runs (key=value, repeatable)")
     parser.add_argument("--keep", action="store_true", help="leave the stack running at the end")
     parser.add_argument("--no-clean-start", action="store_true", help="reuse running services and volumes")
