@@ -26,11 +26,10 @@ RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
     && pip install -r /tmp/req/ml.requirements.txt -r /tmp/req/project.txt -c /tmp/req/ml.constraints.txt
 
 # 2) The ml package itself (no dependency changes here) and the Dagster code location.
-COPY pyproject.toml README.md* /opt/ml/src/
+COPY pyproject.toml README.md /opt/ml/src/
 COPY ml/ /opt/ml/src/ml/
 RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
-    [ -f /opt/ml/src/README.md ] || echo "# ml-pipelines" >/opt/ml/src/README.md; \
     pip install --no-deps /opt/ml/src -c /tmp/req/ml.constraints.txt \
     && pip check \
     && rm -rf /opt/ml/src

@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import inspect
 import json
-import logging
 import sys
 import traceback
 import types
@@ -19,7 +18,7 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
-from ml import __version__
+from ml import __version__, logs
 from ml.errors import EXIT_BAD_INPUT, EXIT_FAILURE, MLError
 
 
@@ -118,19 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("urllib3", "botocore", "git", "filelock", "httpx"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _setup_logging(args.verbose)
+    logs.configure(args.verbose)
     kwargs = {k: v for k, v in vars(args).items() if k not in ("_fn", "command", "verbose")}
     stdout = sys.stdout
     try:

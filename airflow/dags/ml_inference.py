@@ -15,13 +15,14 @@ take that version, so a promotion during the run cannot mix two models.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, CronDataIntervalTimetable, Param
 from ml_launch import URI_PATTERN, ml_task, optional_param, xcom
 
-INPUT_TEMPLATE = os.environ.get("ML_INFERENCE_INPUT_TEMPLATE") or "s3://datasets/inference/{ds}.csv"
+from ml.config import load_settings
+
+INPUT_TEMPLATE = load_settings().inference_input_template  # ML_INFERENCE_INPUT_TEMPLATE, ml's default
 
 # The day the partition covers: the data interval's start (for a scheduled run and a manual run
 # with a logical date); a manual run without a logical date has no data interval and takes the

@@ -11,11 +11,16 @@ derived from the run id, so several runs at once never share files.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG, Param
-from ml_launch import URI_PATTERN, env_number, ml_task, optional_param, xcom
+from ml_launch import URI_PATTERN, ml_task, optional_param, xcom
+
+from ml.config import load_settings
+
+# Param defaults: the ml settings (ML_* environment + ml's own defaults), the one place both
+# orchestrators and the CLI take them from.
+DEFAULTS = load_settings()
 
 with DAG(
     dag_id="ml_training",
@@ -28,22 +33,22 @@ with DAG(
     doc_md=__doc__,
     params={
         "dataset_uri": Param(
-            os.environ.get("ML_DATASET_URI") or "s3://datasets/demo/train.csv",
+            DEFAULTS.dataset_uri,
             type="string",
             pattern=URI_PATTERN,
             title="Dataset URI",
             description="Labelled CSV, JSONL or Parquet: s3://bucket/key, http(s)://, file:// or an absolute path.",
         ),
         "base_model": Param(
-            os.environ.get("ML_BASE_MODEL") or "tiny",
+            DEFAULTS.base_model,
             type="string",
             minLength=1,
             title="Base model",
             description="'tiny' (offline preset), a model folder (local or s3://) or a hub id.",
         ),
-        "epochs": Param(env_number("ML_EPOCHS", int, 3), type="integer", minimum=1, maximum=100, title="Epochs"),
+        "epochs": Param(DEFAULTS.epochs, type="integer", minimum=1, maximum=100, title="Epochs"),
         "learning_rate": Param(
-            env_number("ML_LEARNING_RATE", float, None),
+            DEFAULTS.learning_rate,
             type=["null", "number"],
             exclusiveMinimum=0,
             exclusiveMaximum=1,
@@ -51,11 +56,11 @@ with DAG(
             description="Empty: the model's default (1e-3 for tiny, 5e-5 otherwise).",
         ),
         "batch_size": Param(
-            env_number("ML_BATCH_SIZE", int, 32), type="integer", minimum=1, maximum=4096, title="Batch size"
+            DEFAULTS.batch_size, type="integer", minimum=1, maximum=4096, title="Batch size"
         ),
-        "seed": Param(env_number("ML_SEED", int, 42), type="integer", minimum=0, title="Seed"),
+        "seed": Param(DEFAULTS.seed, type="integer", minimum=0, title="Seed"),
         "max_train_samples": Param(
-            env_number("ML_MAX_TRAIN_SAMPLES", int, None),
+            DEFAULTS.max_train_samples,
             type=["null", "integer"],
             minimum=1,
             title="Max training samples",

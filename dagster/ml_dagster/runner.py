@@ -19,6 +19,9 @@ STEP_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.E
 
 def _call(context: dg.AssetExecutionContext, step: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     import ml.steps
+    from ml.logs import attach_to_stderr
+
+    attach_to_stderr()  # the step's own log lines (progress, counts) into the compute logs
 
     args = {key: value for key, value in kwargs.items() if value is not None}
     context.log.info(f"ml step {step}({', '.join(f'{k}={v!r}' for k, v in args.items())})")

@@ -251,7 +251,10 @@ def test_bad_param_default_in_the_environment_is_a_clear_import_error(load_dags)
     assert (
         bag.import_errors["ml_training.py"]
         .strip()
-        .endswith("ValueError: ML_EPOCHS='three' is not a valid int; fix it or unset it")
+        .endswith(
+            "BadInputError: invalid setting ML_EPOCHS='three': Input should be a valid integer, "
+            "unable to parse string as an integer; fix the env value"
+        )
     )
 
 
