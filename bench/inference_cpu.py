@@ -59,7 +59,7 @@ def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, wor
 
     from ml import modeling
     from ml.config import Settings
-    from ml.predict import predict_parquet, prepare_for_inference, quantize_int8
+    from ml.predict import predict_parquet, quantize_int8
 
     defaults = Settings()
     device = torch.device("cpu")
@@ -68,9 +68,8 @@ def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, wor
     hf_tokenizer = AutoTokenizer.from_pretrained(folder)
     classify = pipeline("text-classification", model=hf_model, tokenizer=hf_tokenizer, batch_size=PIPELINE_BATCH,
                         device=device)
-    # What the predict step does: ml.modeling.load, prepare_for_inference, predict_parquet.
+    # What the predict step does: ml.modeling.load (ready for inference), predict_parquet.
     model, tokenizer = modeling.load(folder, device)
-    prepare_for_inference(model, device)
     int8 = quantize_int8(model)
 
     src = workdir / "input.parquet"

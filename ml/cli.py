@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ml import __version__, logs
-from ml.errors import EXIT_BAD_INPUT, EXIT_FAILURE, MLError
+from ml.errors import EXIT_FAILURE, MLError
 
 
 def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed: int = 7) -> dict[str, Any]:
@@ -142,4 +142,4 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
+__all__ = ["build_parser", "main"]

@@ -117,13 +117,12 @@ def build_tiny(texts: list[str], labels: list[str], max_length: int, seed: int) 
 def _local_checkpoint(base_model: str, workdir: Path) -> str:
     """A path or hub id `from_pretrained` can open; `s3://` folders are downloaded first."""
     if storage.is_s3(base_model):
-        bucket, prefix = storage.split_s3(base_model)
         target = workdir / "base-model"
-        client_names = _list_s3_folder(base_model)
-        if not client_names:
+        names = storage.list_folder(base_model)
+        if not names:
             raise BadInputError(f"{base_model} holds no files; upload a save_pretrained folder there")
-        for name in client_names:
-            storage.fetch(f"s3://{bucket}/{name}", target / name[len(prefix.rstrip('/')) + 1 :])
+        for rel in names:
+            storage.fetch(storage.join(base_model, rel), target / rel)
         return str(target)
     path = storage.local_path(base_model)
     if path.exists():
@@ -133,15 +132,6 @@ def _local_checkpoint(base_model: str, workdir: Path) -> str:
     if base_model.startswith((".", "/", "~")):
         raise BadInputError(f"base model folder {base_model} does not exist; check ML_BASE_MODEL")
     return base_model  # a Hub id
-
-
-def _list_s3_folder(uri: str) -> list[str]:
-    bucket, prefix = storage.split_s3(uri)
-    client = storage._client(storage.get_settings())
-    prefix = prefix.rstrip("/") + "/"
-    return storage._call_s3(
-        "list", uri, lambda: [o.object_name for o in client.list_objects(bucket, prefix, recursive=True)]
-    )
 
 
 def load_pretrained(base_model: str, labels: list[str], max_length: int) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -186,15 +176,16 @@ def save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Pat
 
 
 def load(folder: Path, device: torch.device) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A trained model ready for inference on `device` (eval mode)."""
+    """A trained model ready for inference on `device` (eval mode, bf16 weights on CUDA)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if not (folder / "config.json").is_file():
         raise BadInputError(f"{folder} holds no trained model (no config.json); re-run training")
     tokenizer = AutoTokenizer.from_pretrained(folder)
+    from ml.predict import prepare_for_inference
+
     model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa")
-    model.to(device).eval()
-    return model, tokenizer
+    return prepare_for_inference(model, device), tokenizer
 
 
 def labels_of(model: PreTrainedModel) -> list[str]:

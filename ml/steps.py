@@ -220,9 +220,6 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
         folder = storage.fetch_dir(model_uri, Path(tmp) / "model")
         model, tokenizer = modeling.load(folder, device)
         texts, truth = _read_split(data_uri, "test", tmp, s.max_eval_samples, s.seed)
-    from ml.predict import prepare_for_inference
-
-    prepare_for_inference(model, device)
     probs = predict_probs(model, tokenizer, texts, tokenizer.model_max_length, s.predict_batch_tokens, s.predict_max_batch_size)
     index = {label: i for i, label in enumerate(labels)}
     y_true, y_pred = np.asarray([index[y] for y in truth]), probs.argmax(axis=1)
@@ -321,7 +318,7 @@ def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None 
             orchestrator: str | None = None) -> dict[str, Any]:
     """Score the staged input with that exact version; stage predictions in the run workspace."""
     from ml import modeling, registry, tracking
-    from ml.predict import predict_parquet, prepare_for_inference
+    from ml.predict import predict_parquet
 
     s = settings_for(orchestrator, model_name=model_name)
     tracking.configure(s)
@@ -333,7 +330,6 @@ def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None 
     with _tmpdir() as tmp:
         folder = registry.download(s.model_name, str(version), Path(tmp) / "registry", s)
         model, tokenizer = modeling.load(folder, device)
-        prepare_for_inference(model, device)
         source = storage.fetch(data_uri, Path(tmp) / "input.parquet")
         staged = Path(tmp) / "predictions.parquet"
         rows = predict_parquet(

@@ -283,19 +283,24 @@ def publish_dir(src: Path, uri: str) -> str:
     return uri
 
 
+def list_folder(uri: str) -> list[str]:
+    """Paths (relative to `uri`) of every object under the `s3://` folder `uri`."""
+    bucket, prefix = split_s3(uri)
+    prefix = prefix.rstrip("/") + "/"
+    client = _client(get_settings())
+    names = _call_s3("list", uri, lambda: [o.object_name for o in client.list_objects(bucket, prefix, recursive=True)])
+    return [name[len(prefix) :] for name in names]
+
+
 def fetch_dir(uri: str, dest: Path) -> Path:
     """Copy a folder published by `publish_dir`; refuse one without its `_SUCCESS` marker."""
     if is_s3(uri):
-        bucket, prefix = split_s3(uri)
-        prefix = prefix.rstrip("/") + "/"
-        client = _client(get_settings())
-        names = _call_s3("list", uri, lambda: [o.object_name for o in client.list_objects(bucket, prefix, recursive=True)])
-        if prefix + "_SUCCESS" not in names:
+        names = list_folder(uri)
+        if "_SUCCESS" not in names:
             raise BadInputError(f"{uri} is not a complete published folder (no _SUCCESS); re-run the step that writes it")
-        for name in names:
-            rel = name[len(prefix) :]
+        for rel in names:
             if rel != "_SUCCESS":
-                fetch(f"s3://{bucket}/{name}", dest / rel)
+                fetch(join(uri, rel), dest / rel)
         return dest
     src = local_path(uri)
     if not (src / "_SUCCESS").exists():
