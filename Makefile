@@ -42,7 +42,7 @@ bench: setup ## Benchmarks: bench/results/*.json + docs/benchmarks.md (BENCH_ARG
 	$(PY) -m bench.run $(BENCH_ARGS)
 
 lock: ## Re-pin the test environment from the current .venv
-	$(PIP) freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/' > .ci/constraints.txt.new && mv .ci/constraints.txt.new .ci/constraints.txt
+	{ sed -n '1,2p' .ci/constraints.txt; $(PIP) freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > .ci/constraints.txt.new && mv .ci/constraints.txt.new .ci/constraints.txt
 
 .PHONY: help setup test test-fast lint demo bench lock
 
@@ -74,11 +74,14 @@ down: ## Stop the stack (data volumes are kept; `make clean` removes them)
 logs: ## Follow the logs of every service (SERVICE=name for one)
 	$(COMPOSE) logs -f --tail 100 $(SERVICE)
 
-train: .env ## Train through ORCHESTRATOR=airflow|dagster (PARAMS="epochs=2 dataset_uri=s3://...")
-	$(COMPOSE) run --rm --no-deps ml-cli python -m ml.trigger train --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p))
+# The trigger client: in the compose network, or (STACK=k8s) against a cluster's forwarded ports.
+TRIGGER = $(if $(filter k8s,$(STACK)),$(K8S_TRIGGER),$(COMPOSE) run --rm --no-deps ml-cli python -m ml.trigger)
 
-infer: .env ## Label texts through ORCHESTRATOR=airflow|dagster (PARAMS="input_uri=s3://... model_version=3")
-	$(COMPOSE) run --rm --no-deps ml-cli python -m ml.trigger infer --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p))
+train: .env ## Train through ORCHESTRATOR=airflow|dagster (PARAMS="epochs=2 dataset_uri=s3://..."; STACK=k8s: the cluster)
+	$(TRIGGER) train --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p))
+
+infer: .env ## Label texts through ORCHESTRATOR=airflow|dagster (PARAMS="input_uri=s3://... model_version=3"; STACK=k8s)
+	$(TRIGGER) infer --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p))
 
 seed-data: .env ## (Re)create the buckets and upload the demo datasets to the object store
 	$(COMPOSE) run --rm --no-deps init-storage
@@ -91,3 +94,97 @@ clean: ## Stop the stack and delete its volumes (databases, object store, logs) 
 	@ids=$$(docker ps -aq --filter label=ml.orchestrator); if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null; fi
 
 .PHONY: images up down logs train infer seed-data e2e clean
+
+# --- Kubernetes (docs/kubernetes.md) ------------------------------------------------------------
+# The same four images on a cluster: the services from the kustomize base docker/k8s, Airflow and
+# Dagster from their official Helm charts. Needs kubectl and helm (and kind for a local cluster);
+# the Secrets come from the same .env as compose. Images get an immutable tag (the git commit): the
+# step pods use IfNotPresent, so a moving tag would leave stale copies on the nodes.
+K8S_NAMESPACE := ml-pipelines
+K8S_TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null)
+K8S_REGISTRY ?=
+KIND_CLUSTER ?=
+KUBECTL ?= kubectl
+HELM ?= helm
+AIRFLOW_CHART_VERSION ?= 1.22.0
+DAGSTER_CHART_VERSION ?= 1.13.27
+K8S_IMAGES = $(foreach name,ml airflow dagster mlflow,$(K8S_REGISTRY)mlpipes/$(name):$(K8S_TAG))
+# The Dagster chart's web UI service (release `dagster`) and its port, for k8s-forward.
+DAGSTER_WEBSERVER_SERVICE ?= dagster-dagster-webserver
+DAGSTER_WEBSERVER_PORT ?= 80
+# Image tags of the Dagster release: webserver and daemon (dagster image), code location (ml image;
+# with -f, a --set on a list element keeps the element's other fields from the values file).
+DAGSTER_HELM_SET ?= --set dagsterWebserver.image.repository=$(K8S_REGISTRY)mlpipes/dagster \
+	--set-string dagsterWebserver.image.tag=$(K8S_TAG) \
+	--set dagsterDaemon.image.repository=$(K8S_REGISTRY)mlpipes/dagster \
+	--set-string dagsterDaemon.image.tag=$(K8S_TAG) \
+	--set 'dagster-user-deployments.deployments[0].image.repository=$(K8S_REGISTRY)mlpipes/ml' \
+	--set-string 'dagster-user-deployments.deployments[0].image.tag=$(K8S_TAG)'
+K8S_NEED_TAG = @test -n "$(K8S_TAG)" || { echo "error: K8S_TAG is empty (not a git checkout?); set K8S_TAG=<version>" >&2; exit 1; }
+# make train/infer STACK=k8s: the trigger runs in the ml image on the host network and reaches the
+# APIs that `make k8s-forward` publishes on 127.0.0.1 (compose's make train uses the compose network).
+K8S_TRIGGER = set -a; . ./.env; set +a; docker run --rm --network host \
+	-e AIRFLOW_URL=http://127.0.0.1:$${AIRFLOW_PORT:-8080} -e AIRFLOW_PUBLIC_URL=http://localhost:$${AIRFLOW_PORT:-8080} \
+	-e AIRFLOW_ADMIN_USER -e AIRFLOW_ADMIN_PASSWORD \
+	-e DAGSTER_URL=http://127.0.0.1:$${DAGSTER_PORT:-3000} -e DAGSTER_PUBLIC_URL=http://localhost:$${DAGSTER_PORT:-3000} \
+	-e MLFLOW_PUBLIC_URL=http://localhost:$${MLFLOW_PORT:-5000} -e ML_DATASET_URI -e ML_INFERENCE_URI \
+	$(K8S_REGISTRY)mlpipes/ml:$(K8S_TAG) python -m ml.trigger
+
+k8s-images: .env ## Build the four images tagged K8S_TAG (git commit); KIND_CLUSTER=name loads them into kind
+	$(K8S_NEED_TAG)
+	ML_IMAGE=$(K8S_REGISTRY)mlpipes/ml:$(K8S_TAG) AIRFLOW_IMAGE=$(K8S_REGISTRY)mlpipes/airflow:$(K8S_TAG) \
+	DAGSTER_IMAGE=$(K8S_REGISTRY)mlpipes/dagster:$(K8S_TAG) MLFLOW_IMAGE=$(K8S_REGISTRY)mlpipes/mlflow:$(K8S_TAG) \
+	$(COMPOSE) build
+	$(if $(KIND_CLUSTER),kind load docker-image --name $(KIND_CLUSTER) $(K8S_IMAGES))
+
+k8s-push: ## Push the four K8S_TAG images to K8S_REGISTRY (e.g. K8S_REGISTRY=registry.example.com/team/)
+	$(K8S_NEED_TAG)
+	@test -n "$(K8S_REGISTRY)" || { echo "error: set K8S_REGISTRY=<registry>/<path>/ (with the trailing slash)" >&2; exit 1; }
+	for image in $(K8S_IMAGES); do docker push "$$image"; done
+
+k8s-secrets: .env ## Create/update the cluster's Secrets from .env (docker/k8s/secrets.sh)
+	K8S_NAMESPACE=$(K8S_NAMESPACE) sh docker/k8s/secrets.sh .env
+
+k8s-config: ## Create/update the ConfigMap postgres-init from docker/postgres-init/ (the init SQL compose runs)
+	$(KUBECTL) apply -f docker/k8s/namespace.yaml
+	$(KUBECTL) -n $(K8S_NAMESPACE) create configmap postgres-init --from-file=docker/postgres-init/ \
+		--dry-run=client -o yaml | $(KUBECTL) apply -f -
+
+k8s-up: k8s-config ## Deploy to the current kubectl context: services (kustomize), Airflow and Dagster (Helm), images K8S_TAG
+	$(K8S_NEED_TAG)
+	@$(KUBECTL) -n $(K8S_NAMESPACE) get secret ml-pipeline-secrets >/dev/null || { echo "error: run make k8s-secrets first" >&2; exit 1; }
+	mkdir -p build/k8s
+	printf '%s\n' 'apiVersion: kustomize.config.k8s.io/v1beta1' 'kind: Kustomization' 'resources:' '  - ../../docker/k8s' \
+		'images:' '  - name: mlpipes/ml' '    newName: $(K8S_REGISTRY)mlpipes/ml' '    newTag: "$(K8S_TAG)"' \
+		'  - name: mlpipes/mlflow' '    newName: $(K8S_REGISTRY)mlpipes/mlflow' '    newTag: "$(K8S_TAG)"' \
+		>build/k8s/kustomization.yaml
+	$(KUBECTL) -n $(K8S_NAMESPACE) delete job init-storage --ignore-not-found
+	$(KUBECTL) apply -k build/k8s
+	$(KUBECTL) -n $(K8S_NAMESPACE) rollout status statefulset/postgres --timeout=10m
+	$(KUBECTL) -n $(K8S_NAMESPACE) rollout status statefulset/minio --timeout=10m
+	$(HELM) repo add apache-airflow https://airflow.apache.org --force-update >/dev/null
+	$(HELM) repo add dagster https://dagster-io.github.io/helm --force-update >/dev/null
+	$(HELM) upgrade --install airflow apache-airflow/airflow --version $(AIRFLOW_CHART_VERSION) --namespace $(K8S_NAMESPACE) \
+		-f docker/k8s/airflow/values.yaml --set images.airflow.repository=$(K8S_REGISTRY)mlpipes/airflow \
+		--set-string images.airflow.tag=$(K8S_TAG) --timeout 20m
+	$(HELM) upgrade --install dagster dagster/dagster --version $(DAGSTER_CHART_VERSION) --namespace $(K8S_NAMESPACE) \
+		-f docker/k8s/dagster/values.yaml $(DAGSTER_HELM_SET) --timeout 20m
+	$(KUBECTL) -n $(K8S_NAMESPACE) get pods
+
+k8s-forward: ## Forward Airflow, Dagster, MLflow and MinIO to 127.0.0.1 on compose's ports (Ctrl-C stops)
+	@set -a; [ ! -r .env ] || . ./.env; set +a; \
+	$(KUBECTL) -n $(K8S_NAMESPACE) port-forward --address 127.0.0.1 svc/airflow-api-server $${AIRFLOW_PORT:-8080}:8080 & \
+	$(KUBECTL) -n $(K8S_NAMESPACE) port-forward --address 127.0.0.1 svc/$(DAGSTER_WEBSERVER_SERVICE) $${DAGSTER_PORT:-3000}:$(DAGSTER_WEBSERVER_PORT) & \
+	$(KUBECTL) -n $(K8S_NAMESPACE) port-forward --address 127.0.0.1 svc/mlflow $${MLFLOW_PORT:-5000}:5000 & \
+	$(KUBECTL) -n $(K8S_NAMESPACE) port-forward --address 127.0.0.1 svc/minio $${MINIO_PORT:-9000}:9000 $${MINIO_CONSOLE_PORT:-9001}:9001 & \
+	wait
+
+k8s-down: ## Uninstall Airflow and Dagster, remove the services; volumes, Secrets and namespace stay
+	-$(HELM) uninstall airflow --namespace $(K8S_NAMESPACE)
+	-$(HELM) uninstall dagster --namespace $(K8S_NAMESPACE)
+	$(KUBECTL) -n $(K8S_NAMESPACE) delete statefulset,deployment,job,service -l app.kubernetes.io/part-of=ml-pipelines --ignore-not-found
+
+k8s-clean: k8s-down ## k8s-down, then delete the namespace with its volumes (databases, object store) and Secrets
+	$(KUBECTL) delete namespace $(K8S_NAMESPACE) --ignore-not-found
+
+.PHONY: k8s-images k8s-push k8s-secrets k8s-config k8s-up k8s-forward k8s-down k8s-clean

@@ -11,14 +11,17 @@ import argparse
 import contextlib
 import inspect
 import json
+import os
 import sys
 import traceback
 import types
 import typing
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from ml import __version__, logs
+from ml.config import get_settings
 from ml.errors import EXIT_FAILURE, MLError
 
 
@@ -43,10 +46,7 @@ def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed:
 
 def init_storage() -> dict[str, Any]:
     """Create the buckets the settings name (idempotent); local mode creates the folders."""
-    from pathlib import Path
-
     from ml import storage
-    from ml.config import get_settings
 
     s = get_settings()
     if not s.uses_s3:
@@ -59,8 +59,6 @@ def init_storage() -> dict[str, Any]:
 
 def show_settings() -> dict[str, Any]:
     """The effective settings (environment + defaults), secrets masked."""
-    from ml.config import get_settings
-
     return get_settings().public()
 
 
@@ -137,9 +135,26 @@ def main(argv: list[str] | None = None) -> int:
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"error: {args.command} failed: {type(exc).__name__}: {first}", file=sys.stderr)
         return EXIT_FAILURE
-    stdout.write(json.dumps(result, default=str) + "\n")
+    line = json.dumps(result, default=str)
+    stdout.write(line + "\n")
     stdout.flush()
+    _write_result_file(line)
     return 0
+
+
+def _write_result_file(line: str) -> None:
+    """The result also as a file when `ML_RESULT_PATH` asks (pod launchers read it, not stdout).
+
+    Written to a temporary name and renamed, so a reader never sees half a JSON object.
+    """
+    target = get_settings().result_path
+    if not target:
+        return
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(line, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 __all__ = ["build_parser", "main"]

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     orchestrator: str = Field("cli", description="Who runs the step (airflow, dagster, cli).")
     image: str = Field("", description="Container image the step runs in (recorded as a tag).")
     git_sha: str = Field("", description="Source revision (recorded as a tag).")
+    result_path: str = Field(
+        "", description="Also write the step's JSON result to this file (Kubernetes: the XCom sidecar's return.json)."
+    )
 
     @field_validator("s3_endpoint")
     @classmethod
@@ -114,10 +117,11 @@ class Settings(BaseSettings):
         return self.model_dump(mode="json")
 
 
-def _one_line(exc: ValidationError, source: str) -> str:
+def one_line(exc: ValidationError, source: str, prefix: str = "ML_") -> str:
+    """A validation error as one line: which setting, the bad value, why, and where to fix it."""
     first = exc.errors()[0]
     name = str(first["loc"][0]) if first["loc"] else "?"
-    where = f"ML_{name.upper()}" if source == "env" else name
+    where = f"{prefix}{name.upper()}" if source == "env" else name
     return f"invalid setting {where}={first.get('input')!r}: {first['msg']}; fix the {source} value"
 
 
@@ -126,7 +130,7 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise BadInputError(_one_line(exc, "env")) from exc
+        raise BadInputError(one_line(exc, "env")) from exc
 
 
 @lru_cache(maxsize=1)
@@ -140,7 +144,7 @@ def with_overrides(base: Settings, updates: dict[str, object]) -> Settings:
     try:
         return Settings.model_validate({**base.model_dump(), **updates})
     except ValidationError as exc:
-        raise BadInputError(_one_line(exc, "argument")) from exc
+        raise BadInputError(one_line(exc, "argument")) from exc
 
 
 def reset_settings() -> None:

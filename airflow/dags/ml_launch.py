@@ -6,7 +6,8 @@ launched is chosen by the environment variable `ML_LAUNCHER` when the DAG file i
 - `docker` (default): a `DockerOperator` that runs the step in the pinned `ml` image
   (`ML_IMAGE`) on the compose network (`ML_DOCKER_NETWORK`), GPUs by `ML_GPUS`;
 - `local`: the same argv as a subprocess of the Airflow worker (tests, embedded mode);
-- `kubernetes`: reserved for a `KubernetesPodOperator` launcher (a later release).
+- `kubernetes`: a `KubernetesPodOperator` that runs the step as a pod of the same image, placed
+  and sized by `ML_K8S_*` (`ml.kube.PodSettings`; the launcher lives in `ml_launch_k8s.py`).
 
 Every launcher keeps the contract of `docs/steps.md`: the task's XCom `return_value` is the
 JSON object the step printed on its last stdout line; exit code 2 (bad input) fails the task at
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2  # ml.errors.EXIT_BAD_INPUT: retrying cannot help
 EXIT_TRANSIENT = 75  # ml.errors.EXIT_TRANSIENT: a service stayed unreachable
 
-LAUNCHERS = ("docker", "local", "kubernetes")
 DEFAULT_IMAGE = "ml-pipeline/ml:latest"
 
 #: Retry policy of every step task (bad input never reaches it: AirflowFailException).
@@ -121,7 +121,7 @@ def step_environment(environ: Mapping[str, str] | None = None) -> tuple[dict[str
     plain: dict[str, str] = {}
     secret: dict[str, str] = {}
     for name, value in sorted(environ.items()):
-        if not name.startswith(FORWARDED_ENV_PREFIXES) or name in LAUNCHER_ONLY_ENV:
+        if not name.startswith(FORWARDED_ENV_PREFIXES) or name in LAUNCHER_ONLY_ENV or name.startswith("ML_K8S_"):
             continue
         (secret if is_secret(name) else plain)[name] = value
     plain["ML_ORCHESTRATOR"] = "airflow"
@@ -384,14 +384,6 @@ def docker_operator_class() -> type[BaseOperator]:
     return MlDockerOperator
 
 
-def launcher_name() -> str:
-    """`ML_LAUNCHER` (default `docker`), validated."""
-    name = os.environ.get("ML_LAUNCHER", "docker").strip().lower() or "docker"
-    if name not in LAUNCHERS:
-        raise ValueError(f"ML_LAUNCHER={name!r} is not valid; use one of {', '.join(LAUNCHERS)}")
-    return name
-
-
 def _local_task(step: str, command: list[str], common: dict[str, Any]) -> BaseOperator:
     # The subprocess inherits the worker's environment: nothing secret is copied into a field.
     return MlLocalOperator(step=step, command=command, environment={"ML_ORCHESTRATOR": "airflow"}, **common)
@@ -422,11 +414,9 @@ def _docker_task(step: str, command: list[str], common: dict[str, Any]) -> BaseO
 
 
 def _kubernetes_task(step: str, command: list[str], common: dict[str, Any]) -> BaseOperator:
-    """The place for a `KubernetesPodOperator` launcher: the same command, image and env split."""
-    raise NotImplementedError(
-        "ML_LAUNCHER=kubernetes: the KubernetesPodOperator launcher comes in a later release; "
-        "use ML_LAUNCHER=docker or local for now"
-    )
+    from ml_launch_k8s import kubernetes_task
+
+    return kubernetes_task(step, command, common, image=os.environ.get("ML_IMAGE"))
 
 
 _BUILDERS = {"docker": _docker_task, "local": _local_task, "kubernetes": _kubernetes_task}
@@ -451,4 +441,6 @@ def ml_task(
         "doc_md": doc_md,
         **RETRY_ARGS,
     }
+    from ml.kube import launcher_name  # ml is installed in the Airflow image (without its heavy dependencies)
+
     return _BUILDERS[launcher_name()](step, ml_argv(step, options or {}), common)

@@ -1,8 +1,11 @@
 """The code location: `dagster dev -m ml_dagster.definitions` locally, or the gRPC server in compose.
 
-Steps of a run execute in separate processes (Dagster's default multiprocess executor): each
-step starts clean (GPU memory is freed between train and evaluate) and the small step outputs
-travel through the instance's event log (see io_manager.py), which all processes share.
+Steps of a run execute in separate processes (the multiprocess executor, each step forked from
+a server that imported the heavy libraries once: see jobs.py): each step starts clean (GPU
+memory is freed between train and evaluate) and the small step outputs travel through the
+instance's event log (see io_manager.py), which all processes share. On
+Kubernetes (`ML_LAUNCHER=kubernetes`) the jobs carry their pod settings, or run one pod per
+step (`ML_K8S_STEP_PODS=true`): see k8s.py.
 """
 
 from __future__ import annotations

@@ -6,27 +6,15 @@ No step runs here: these tests need neither the `ml` services nor a Docker daemo
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import pytest
+from dag_render import PLAIN, SECRETS, RunInfo, ml_args, render
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "airflow" / "dags"
-RUN_ID = "manual__2026-11-25T06:34:22.842943+00:00"
-SECRETS = {
-    "ML_S3_ACCESS_KEY": "access-key-value-1234",
-    "ML_S3_SECRET_KEY": "secret-key-value-5678",
-    "MLFLOW_TRACKING_PASSWORD": "mlflow-password-9012",
-    "AWS_SECRET_ACCESS_KEY": "aws-secret-value-3456",
-}
-PLAIN = {
-    "ML_S3_ENDPOINT": "http://minio:9000",
-    "MLFLOW_TRACKING_URI": "http://mlflow:5000",
-    "ML_MODEL_NAME": "text-classifier",
-}
+
 DOCKER_ENV = {
     "ML_LAUNCHER": "docker",
     "ML_IMAGE": "registry.example/ml:1.2.3",
@@ -37,76 +25,17 @@ DOCKER_ENV = {
     **PLAIN,
 }
 
-#: One output of each upstream step, as docs/steps.md describes them.
-UPSTREAM = {
-    "load_training_data": {"data_uri": "s3://ml-work/r1/data", "rows": {"train": 8}},
-    "train_model": {"model_uri": "s3://ml-work/r1/model", "mlflow_run_id": "abc123"},
-    "save_trained_model": {"model_name": "text-classifier", "version": 7, "alias": "challenger"},
-    "load_inference_data": {"data_uri": "s3://ml-work/r2/input", "rows": 5},
-    "load_trained_model": {"model_name": "text-classifier", "version": 4, "alias": "champion"},
-    "run_inference": {"predictions_uri": "s3://ml-work/r2/predictions.parquet", "rows": 5},
-}
-
-
-@dataclass
-class Upstream:
-    """The `ti` of the template context: serves upstream XCom `return_value`s."""
-
-    results: dict[str, dict[str, Any]]
-
-    def xcom_pull(self, task_ids: str, key: str = "return_value", **_: Any) -> Any:
-        assert key == "return_value"
-        return self.results[task_ids]
-
-
-@dataclass
-class RunInfo:
-    """The `dag_run` of the template context (only the fields our templates read)."""
-
-    run_id: str = RUN_ID
-    run_after: datetime = datetime(2026, 11, 25, 6, 34, tzinfo=UTC)
-    data_interval_start: datetime | None = None
-    data_interval_end: datetime | None = None
-    conf: dict[str, Any] = field(default_factory=dict)
-
-
-def render(task: Any, conf: dict[str, Any] | None = None, dag_run: RunInfo | None = None) -> Any:
-    """A copy of `task` with its template fields rendered as a run with `conf` would."""
-    dag = task.dag
-    params = copy.deepcopy(dag.params)
-    for name, value in (conf or {}).items():
-        params[name] = value  # validates, as a triggered run does
-    from airflow.sdk.execution_time import macros
-
-    context = {
-        "macros": macros,
-        "run_id": RUN_ID,
-        "params": params.validate(),
-        "ti": Upstream(UPSTREAM),
-        "dag_run": dag_run or RunInfo(),
-    }
-    rendered = copy.deepcopy(task)
-    rendered.render_template_fields(context, dag.get_template_env())
-    return rendered
-
-
-def ml_args(step: str, **options: Any) -> list[str]:
-    argv = ["python", "-m", "ml", step, "--run-id", RUN_ID, "--orchestrator", "airflow"]
-    for name, value in options.items():
-        argv += [f"--{name.replace('_', '-')}", str(value)]
-    return argv
-
 
 # --- parsing ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("launcher", ["docker", "local"])
+@pytest.mark.parametrize("launcher", ["docker", "local", "kubernetes"])
 def test_dagbag_loads_both_dags_fast_without_errors(load_dags, launcher):
-    bag = load_dags(ML_LAUNCHER=launcher)
+    bag = load_dags(ML_LAUNCHER=launcher, ML_IMAGE="registry.example/ml:1.2.3")
     assert bag.import_errors == {}
     assert set(bag.dags) == {"ml_training", "ml_inference"}
     stats = {stat.file: stat.duration.total_seconds() for stat in bag.dagbag_stats}
-    assert set(stats) == {"ml_training.py", "ml_inference.py"}, "ml_launch.py must be ignored as a DAG file"
+    assert set(stats) == {"ml_training.py", "ml_inference.py"}, "the ml_launch modules must be ignored as DAG files"
     for file, seconds in stats.items():
         assert seconds < 1.0, f"{file} took {seconds:.2f} s to parse"
 
@@ -135,13 +64,6 @@ def test_dag_file_parse_is_cheap_in_a_fresh_interpreter(tmp_path):
         )
         seconds = float(out.stdout.strip().splitlines()[-1])
         assert seconds < 1.0, f"{name} took {seconds:.2f} s in a fresh interpreter"
-
-
-def test_kubernetes_launcher_is_reserved_with_a_clear_error(load_dags):
-    bag = load_dags(ML_LAUNCHER="kubernetes")
-    assert set(bag.import_errors) == {"ml_training.py", "ml_inference.py"}
-    for error in bag.import_errors.values():
-        assert "ML_LAUNCHER=kubernetes" in error and "later release" in error
 
 
 def test_unknown_launcher_is_an_import_error(load_dags):
@@ -179,18 +101,22 @@ def test_inference_loads_data_and_model_in_parallel(load_dags):
     assert dag.timetable.expression == "0 0 * * *"  # @daily
 
 
+@pytest.mark.parametrize("launcher", ["docker", "local", "kubernetes"])
 @pytest.mark.parametrize("dag_id", ["ml_training", "ml_inference"])
-def test_failure_policy_on_every_task(load_dags, dag_id):
-    dag = load_dags().dags[dag_id]
+def test_failure_policy_on_every_task(load_dags, dag_id, launcher):
+    dag = load_dags(ML_LAUNCHER=launcher, ML_IMAGE="registry.example/ml:1.2.3").dags[dag_id]
     for task in dag.tasks:
         assert task.retries == 2, task.task_id
         assert task.retry_exponential_backoff == 2.0, task.task_id
         assert task.execution_timeout is not None and task.execution_timeout.total_seconds() > 0
 
 
-@pytest.mark.parametrize("launcher", ["docker", "local"])
+OPERATORS = {"docker": "MlDockerOperator", "local": "MlLocalOperator", "kubernetes": "MlKubernetesPodOperator"}
+
+
+@pytest.mark.parametrize("launcher", sorted(OPERATORS))
 def test_every_task_is_one_ml_call_with_the_run_id(load_dags, launcher):
-    bag = load_dags(ML_LAUNCHER=launcher)
+    bag = load_dags(ML_LAUNCHER=launcher, ML_IMAGE="registry.example/ml:1.2.3")
     steps = {
         "load_training_data": "load-training-data",
         "train_model": "train",
@@ -204,7 +130,8 @@ def test_every_task_is_one_ml_call_with_the_run_id(load_dags, launcher):
     }
     for dag in bag.dags.values():
         for task in dag.tasks:
-            assert task.command[:8] == [
+            argv = task.cmds + task.arguments if launcher == "kubernetes" else task.command
+            assert argv[:8] == [
                 "python",
                 "-m",
                 "ml",
@@ -214,7 +141,7 @@ def test_every_task_is_one_ml_call_with_the_run_id(load_dags, launcher):
                 "--orchestrator",
                 "airflow",
             ]
-            assert type(task).__name__ == ("MlDockerOperator" if launcher == "docker" else "MlLocalOperator")
+            assert type(task).__name__ == OPERATORS[launcher]
 
 
 # --- params -----------------------------------------------------------------------------------

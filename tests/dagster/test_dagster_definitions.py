@@ -117,3 +117,21 @@ def test_io_manager_refuses_anything_but_a_small_dict() -> None:
         manager.handle_output(dg.build_output_context(asset_key="x"), [1, 2])
     with pytest.raises(ValueError, match="pass URIs, not data"):
         manager.handle_output(dg.build_output_context(asset_key="x"), {"rows": ["text"] * 100_000})
+
+
+def test_steps_fork_from_a_server_with_the_heavy_imports_done(defs: dg.Definitions) -> None:
+    """A process per step, started by forkserver with ml's heavy modules preloaded (jobs.py).
+
+    multiprocessing ignores a preload module that fails to import, so a typo would silently
+    bring back the slow spawn-like start: every listed module must import.
+    """
+    import importlib
+
+    for name in ("training_job", "inference_job"):
+        executor = defs.resolve_job_def(name).executor_def
+        assert executor.name == "multiprocess", name
+        config = executor.config_schema.resolve_config({}).value["config"]
+        preload = config["start_method"]["forkserver"]["preload_modules"]
+        assert {"ml.steps", "torch", "transformers", "mlflow"} <= set(preload), name
+    for module in preload:
+        importlib.import_module(module)

@@ -66,6 +66,23 @@ def test_dropped_blank_texts_are_counted(local_env: Path, capsys, caplog) -> Non
     assert "dropped 2 rows with a null or empty text" in caplog.text
 
 
+def test_result_file_holds_the_stdout_json_and_only_on_success(local_env: Path, capsys, monkeypatch) -> None:
+    """ML_RESULT_PATH: what pod launchers read (the KubernetesPodOperator XCom sidecar's return.json)."""
+    result_path = local_env / "xcom" / "return.json"
+    monkeypatch.setenv("ML_RESULT_PATH", str(result_path))
+    good = local_env / "good.csv"
+    good.write_text("text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(30)))
+    code, out, err = run_cli(capsys, "load-training-data", "--run-id", "r1", "--dataset-uri", str(good))
+    assert code == 0, err
+    assert json.loads(result_path.read_text()) == json.loads(out.splitlines()[-1])
+    assert sorted(p.name for p in result_path.parent.iterdir()) == ["return.json"]  # no temporary file left
+
+    result_path.unlink()
+    code, _, _ = run_cli(capsys, "load-training-data", "--run-id", "r2", "--dataset-uri", str(local_env / "nope.csv"))
+    assert code == EXIT_BAD_INPUT
+    assert not result_path.exists()
+
+
 def test_bad_inference_data(local_env: Path, capsys) -> None:
     path = local_env / "blank.csv"
     path.write_text("text\n\n \n")

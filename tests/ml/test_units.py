@@ -179,3 +179,44 @@ def test_progress_lines_in_logs_are_separate(capfd) -> None:
             time.sleep(0.01)
     err = capfd.readouterr().err
     assert "\r" not in err and "work: 100%" in err
+
+
+@pytest.mark.parametrize(
+    ("image", "ok"),
+    [
+        ("mlpipes/ml:abc1234", True),
+        ("localhost:5000/ml:v1", True),
+        ("registry.example/ml@sha256:" + "0" * 64, True),
+        ("localhost:5000/ml", False),  # the port is not a tag
+        ("mlpipes/ml:latest", False),
+        ("mlpipes/ml", False),
+    ],
+)
+def test_pod_image_must_be_immutable_with_if_not_present(image: str, ok: bool, monkeypatch) -> None:
+    from ml.errors import BadInputError
+    from ml.kube import PodSettings
+
+    settings = PodSettings()
+    if ok:
+        assert settings.check_image(image) == image
+    else:
+        with pytest.raises(BadInputError, match="moving tag"):
+            settings.check_image(image)
+    monkeypatch.setenv("ML_K8S_IMAGE_PULL_POLICY", "Always")
+    assert PodSettings().check_image(image) == image  # every start pulls: a moving tag is fine
+
+
+def test_pod_settings_from_env_and_their_one_line_errors(monkeypatch) -> None:
+    from ml.errors import BadInputError
+    from ml.kube import load_pod_settings
+
+    monkeypatch.setenv("ML_K8S_GPUS", "1")
+    monkeypatch.setenv("ML_K8S_GPU_NODE_SELECTOR", '{"pool": "a100"}')
+    monkeypatch.setenv("ML_K8S_CONFIG_MAP", "")
+    settings = load_pod_settings()
+    assert settings.node_selector() == {"pool": "a100"}
+    assert settings.resources()["limits"]["nvidia.com/gpu"] == "1"
+    assert settings.env_from() == [{"secretRef": {"name": "ml-pipeline-secrets"}}]
+    monkeypatch.setenv("ML_K8S_GPU_TOLERATIONS", '[{"key": "gpu", "effect": "NoSchedule", "color": "red"}]')
+    with pytest.raises(BadInputError, match=r"invalid setting ML_K8S_GPU_TOLERATIONS=.*'color'"):
+        load_pod_settings()

@@ -1,0 +1,95 @@
+"""Kubernetes wiring of the jobs (dagster-k8s), chosen by the environment of the code location.
+
+Why here: in the Helm deployment (docker/k8s/dagster/values.yaml) `K8sRunLauncher` starts each
+run as a Kubernetes Job of the ml image. What a pod that runs steps needs (resources, GPUs and
+their placement, service account, /dev/shm) comes from `ml.kube.PodSettings` (`ML_K8S_*`), the
+description the Airflow `KubernetesPodOperator` launcher reads too, so both orchestrators
+produce the same pods from the same environment. Secrets only travel by name (`envFrom`).
+
+- `ML_LAUNCHER=kubernetes`: each job carries the `dagster-k8s/config` tag, which K8sRunLauncher
+  applies to the run pod; that pod runs the steps (a process per step, see jobs.py), so it gets
+  the step resources.
+- and `ML_K8S_STEP_PODS=true`: the jobs use `k8s_job_executor`, one Kubernetes Job per step
+  with those settings. The run pod then only launches and watches the step Jobs, so it gets
+  no tag: no GPU held for the whole run, and it keeps the chart's service account (which may
+  create Jobs; `ml-steps` need not).
+- otherwise (`docker`, `local`): no tags, a process per step in the run container.
+
+This module imports no Kubernetes client: dagster_k8s is imported only for step pods.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+
+from ml.errors import BadInputError
+from ml.kube import PodSettings, launcher_name, load_pod_settings
+
+K8S_CONFIG_TAG = "dagster-k8s/config"  # dagster_k8s.job.USER_DEFINED_K8S_CONFIG_KEY
+SHM_VOLUME = "dshm"
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no", "")
+
+
+@dataclass(frozen=True)
+class JobLaunch:
+    """How the jobs launch: extra run tags, and an executor (None: step processes, see jobs.py)."""
+
+    tags: dict[str, str] = field(default_factory=dict)
+    executor_def: dg.ExecutorDefinition | None = None
+
+
+def step_pods_enabled() -> bool:
+    """`ML_K8S_STEP_PODS` (default false): one pod per step instead of one pod per run."""
+    raw = os.environ.get("ML_K8S_STEP_PODS", "")
+    value = raw.strip().lower()
+    if value not in _TRUE + _FALSE:
+        raise BadInputError(f"invalid setting ML_K8S_STEP_PODS={raw!r}: use true or false; fix the env value")
+    return value in _TRUE
+
+
+def k8s_config(settings: PodSettings) -> dict[str, Any]:
+    """The dagster-k8s config of a pod that runs steps (Kubernetes API field names inside)."""
+    container: dict[str, Any] = {"resources": settings.resources(), "imagePullPolicy": settings.image_pull_policy}
+    pod: dict[str, Any] = {"serviceAccountName": settings.service_account}
+    if settings.node_selector():
+        pod["nodeSelector"] = settings.node_selector()
+    if settings.tolerations():
+        pod["tolerations"] = settings.tolerations()
+    if settings.shm_size:  # torch DataLoader workers share tensors through /dev/shm (64Mi by default)
+        pod["volumes"] = [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size}}]
+        container["volumeMounts"] = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]
+    return {"container_config": container, "pod_spec_config": pod}
+
+
+def step_pod_executor(settings: PodSettings) -> dg.ExecutorDefinition:
+    """`k8s_job_executor` that starts every step as a Job with the step pod settings."""
+    from dagster_k8s import k8s_job_executor
+
+    return k8s_job_executor.configured(
+        {
+            "job_namespace": settings.namespace,
+            "env_secrets": [settings.secret],
+            "env_config_maps": [settings.config_map] if settings.config_map else [],
+            "step_k8s_config": k8s_config(settings),
+        }
+    )
+
+
+def job_launch() -> JobLaunch:
+    """The launch options `ML_LAUNCHER` / `ML_K8S_*` select; invalid values fail the code location load."""
+    if launcher_name() != "kubernetes":
+        step_pods_enabled()  # a typo fails now, not when someone switches to Kubernetes
+        return JobLaunch()
+    settings = load_pod_settings()
+    image = os.environ.get("DAGSTER_CURRENT_IMAGE")  # the chart sets it to the code location's image
+    if image:
+        settings.check_image(image)
+    if step_pods_enabled():
+        return JobLaunch(executor_def=step_pod_executor(settings))
+    return JobLaunch(tags={K8S_CONFIG_TAG: json.dumps(k8s_config(settings))})
