@@ -88,6 +88,13 @@ def notes(sizes: dict[str, Any], small: dict[str, Any], large: dict[str, Any], r
         "with mmap, so freed activations of earlier batches do not pile up in the heap, and Arrow uses its system "
         "pool instead of jemalloc/mimalloc, which kept the pages of every decoded and written chunk (with it the "
         "peak grew 1.28x from 10,000 to 1,000,000 rows)."),
+        ("Where the rest of the growth goes is not pinned down yet (probes of `python -m ml predict` on this "
+        "machine, RSS after each chunk): RSS rises by a few MiB per chunk and the rise slows with rows; it is not "
+        "Python objects (their count is flat from the second chunk on), not glibc heap holes (`malloc_trim` after "
+        "each chunk changed a 300,000-row peak by 2 %) and no longer Arrow's pool. One probe with oneDNN's "
+        "primitive cache off (`ONEDNN_PRIMITIVE_CACHE_CAPACITY=0`) stopped growing after 5 chunks, but the "
+        "model's Linear layers alone show no such effect, so that is a lead, not a finding, and nothing was "
+        "changed for it. Gap to the target: 1.24x against 1.2x at 100x the rows."),
         (f"What was measured: the `tiny` preset (so the large run stays short on a 2-core machine) with "
         f"max_length {sizes['max_length']}; a chunk's texts and ids do not depend on the model, activations are "
         "bounded by the token budget, and the model's own memory is the same on both sizes."
