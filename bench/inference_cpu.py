@@ -128,7 +128,7 @@ def _notes(measured: dict[str, dict[str, Any]]) -> list[str]:
                f"Target not met: fp32 CPU inference is compute-bound in the same matrix multiplies on both sides, "
                f"so the speed-up is bounded by the padding removed ({pad_pipe / pad_ml:.2f}× here), and the ml side "
                "also pays what the pipeline side does not: Parquet in and out, and the predict step's memory "
-               "setting (freed blocks of 1 MiB and more go back to the OS at once, so each batch's activations are "
+               "setting (freed blocks of 128 KiB and more go back to the OS at once, so each batch's activations are "
                "page-faulted afresh; see the memory row). Texts of similar length leave little padding to remove. "
                "The int8 row shows what changing the arithmetic buys."))
         accuracy = m["accuracy"]
