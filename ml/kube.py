@@ -32,6 +32,7 @@ DEFAULT_SERVICE_ACCOUNT = "ml-steps"
 DEFAULT_SECRET = "ml-pipeline-secrets"
 DEFAULT_CONFIG_MAP = "ml-pipeline-config"
 GPU_RESOURCE = "nvidia.com/gpu"
+SHM_VOLUME = "dshm"
 
 
 class PodSettings(BaseSettings):
@@ -59,6 +60,12 @@ class PodSettings(BaseSettings):
     )
     startup_timeout_seconds: int = Field(900, ge=30, description="Scheduling + image pull (the ml image is GBs).")
     shm_size: str = Field("2Gi", description="Size of /dev/shm (torch DataLoader workers); empty = node default.")
+    step_pods: bool = Field(False, description="Dagster only: one pod per step (k8s_job_executor), not per run.")
+
+    @field_validator("step_pods", mode="before")
+    @classmethod
+    def _unset_is_false(cls, value: Any) -> Any:
+        return False if isinstance(value, str) and not value.strip() else value
 
     @field_validator("gpu_tolerations")
     @classmethod
@@ -89,6 +96,14 @@ class PodSettings(BaseSettings):
     def tolerations(self) -> list[dict[str, Any]]:
         """Tolerations of GPU node taints when GPUs are requested, none otherwise."""
         return [dict(t) for t in self.gpu_tolerations] if self.gpus else []
+
+    def shm(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """The in-memory `/dev/shm` volume and its mount (torch shares tensors there; the container
+        default is 64 MiB), or None when `shm_size` is empty."""
+        if not self.shm_size:
+            return None
+        volume = {"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": self.shm_size}}
+        return volume, {"name": SHM_VOLUME, "mountPath": "/dev/shm"}
 
     def env_from(self) -> list[dict[str, Any]]:
         """`envFrom`: the Secret (required) and the ConfigMap (optional) of the step's settings."""

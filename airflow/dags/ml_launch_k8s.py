@@ -48,13 +48,16 @@ def pod_parts(settings: PodSettings) -> dict[str, Any]:
         "startup_timeout_seconds": settings.startup_timeout_seconds,
         "schedule_timeout_seconds": settings.startup_timeout_seconds,
     }
-    if settings.shm_size:  # torch shares tensors through /dev/shm; the container default is 64 MiB
+    if shm := settings.shm():
+        volume, mount = shm
+        empty_dir = volume["emptyDir"]
         parts["volumes"] = [
             k8s.V1Volume(
-                name="dshm", empty_dir=k8s.V1EmptyDirVolumeSource(medium="Memory", size_limit=settings.shm_size)
+                name=volume["name"],
+                empty_dir=k8s.V1EmptyDirVolumeSource(medium=empty_dir["medium"], size_limit=empty_dir["sizeLimit"]),
             )
         ]
-        parts["volume_mounts"] = [k8s.V1VolumeMount(name="dshm", mount_path="/dev/shm")]
+        parts["volume_mounts"] = [k8s.V1VolumeMount(name=mount["name"], mount_path=mount["mountPath"])]
     return parts
 
 

@@ -27,13 +27,9 @@ from typing import Any
 
 import dagster as dg
 
-from ml.errors import BadInputError
 from ml.kube import PodSettings, launcher_name, load_pod_settings
 
 K8S_CONFIG_TAG = "dagster-k8s/config"  # dagster_k8s.job.USER_DEFINED_K8S_CONFIG_KEY
-SHM_VOLUME = "dshm"
-_TRUE = ("true", "1", "yes")
-_FALSE = ("false", "0", "no", "")
 
 
 @dataclass(frozen=True)
@@ -44,15 +40,6 @@ class JobLaunch:
     executor_def: dg.ExecutorDefinition | None = None
 
 
-def step_pods_enabled() -> bool:
-    """`ML_K8S_STEP_PODS` (default false): one pod per step instead of one pod per run."""
-    raw = os.environ.get("ML_K8S_STEP_PODS", "")
-    value = raw.strip().lower()
-    if value not in _TRUE + _FALSE:
-        raise BadInputError(f"invalid setting ML_K8S_STEP_PODS={raw!r}: use true or false; fix the env value")
-    return value in _TRUE
-
-
 def k8s_config(settings: PodSettings) -> dict[str, Any]:
     """The dagster-k8s config of a pod that runs steps (Kubernetes API field names inside)."""
     container: dict[str, Any] = {"resources": settings.resources(), "imagePullPolicy": settings.image_pull_policy}
@@ -61,9 +48,8 @@ def k8s_config(settings: PodSettings) -> dict[str, Any]:
         pod["nodeSelector"] = settings.node_selector()
     if settings.tolerations():
         pod["tolerations"] = settings.tolerations()
-    if settings.shm_size:  # torch DataLoader workers share tensors through /dev/shm (64Mi by default)
-        pod["volumes"] = [{"name": SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": settings.shm_size}}]
-        container["volumeMounts"] = [{"name": SHM_VOLUME, "mountPath": "/dev/shm"}]
+    if shm := settings.shm():
+        pod["volumes"], container["volumeMounts"] = [shm[0]], [shm[1]]
     return {"container_config": container, "pod_spec_config": pod}
 
 
@@ -83,13 +69,12 @@ def step_pod_executor(settings: PodSettings) -> dg.ExecutorDefinition:
 
 def job_launch() -> JobLaunch:
     """The launch options `ML_LAUNCHER` / `ML_K8S_*` select; invalid values fail the code location load."""
+    settings = load_pod_settings()  # a typo in ML_K8S_* fails now, not when someone switches to Kubernetes
     if launcher_name() != "kubernetes":
-        step_pods_enabled()  # a typo fails now, not when someone switches to Kubernetes
         return JobLaunch()
-    settings = load_pod_settings()
     image = os.environ.get("DAGSTER_CURRENT_IMAGE")  # the chart sets it to the code location's image
     if image:
         settings.check_image(image)
-    if step_pods_enabled():
+    if settings.step_pods:
         return JobLaunch(executor_def=step_pod_executor(settings))
     return JobLaunch(tags={K8S_CONFIG_TAG: json.dumps(k8s_config(settings))})
