@@ -155,6 +155,27 @@ class Promotion:
     decision: str
 
 
+#: How the registry's database reports two concurrent first writes of the same alias (SQLite, Postgres).
+_WRITE_CONFLICTS = ("unique constraint", "duplicate key")
+
+
+def _set_champion(c: MlflowClient, name: str, version: str, settings: Settings) -> None:
+    """Point `champion` at `version`; a concurrent promoter winning the same write is not an error.
+
+    Two promoters that both create the alias at once make the second INSERT fail on the alias
+    table's unique key. That is the race the promote loop already resolves: it re-reads the
+    registry after every write and decides again.
+    """
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tracking.call("set champion", lambda: c.set_registered_model_alias(name, CHAMPION, version), settings)
+    except MlflowException as exc:
+        if not any(marker in str(exc).lower() for marker in _WRITE_CONFLICTS):
+            raise
+        log.info("a concurrent promoter wrote %s first; reading the registry again", CHAMPION)
+
+
 def promote(version: str, settings: Settings) -> Promotion:
     """Point `champion` at the best evaluated version (see the module docstring for why this is safe)."""
     name, metric = settings.model_name, settings.promotion_metric
@@ -171,7 +192,7 @@ def promote(version: str, settings: Settings) -> Promotion:
         assert best is not None  # ours is scored
         target = str(best.version)
         if champion_version(settings) != target:
-            tracking.call("set champion", lambda v=target: c.set_registered_model_alias(name, CHAMPION, v), settings)
+            _set_champion(c, name, target, settings)
         # Confirm with a fresh read after our write: a concurrent promoter may have written since.
         confirmed = best_version(_all_versions(settings), metric)
         if confirmed is not None and str(confirmed.version) == str(best.version) and champion_version(settings) == str(best.version):
