@@ -27,7 +27,7 @@ test-fast: setup ## Only the fast unit tests (no servers, no real data)
 	$(PY) -m pytest tests -m "not integration and not slow" $(PYTEST_ARGS)
 
 lint: setup ## Static checks
-	$(VENV)/bin/ruff check ml airflow dagster tests bench
+	$(VENV)/bin/ruff check ml ml_trigger airflow dagster tests bench
 
 demo: setup ## Embedded mode: synthetic data -> train `tiny` -> register/promote -> predict (no Docker, no servers)
 	$(PY) -m ml demo-data --output-uri .ml/demo/train.csv >/dev/null
@@ -74,8 +74,9 @@ down: ## Stop the stack (data volumes are kept; `make clean` removes them)
 logs: ## Follow the logs of every service (SERVICE=name for one)
 	$(COMPOSE) logs -f --tail 100 $(SERVICE)
 
-# The trigger client: in the compose network, or (STACK=k8s) against a cluster's forwarded ports.
-TRIGGER = $(if $(filter k8s,$(STACK)),$(K8S_TRIGGER),$(COMPOSE) run --rm --no-deps ml-cli python -m ml.trigger)
+# The trigger client (ml_trigger/, in the dagster image): in the compose network, or (STACK=k8s)
+# against a cluster's forwarded ports.
+TRIGGER = $(if $(filter k8s,$(STACK)),$(K8S_TRIGGER),$(COMPOSE) run --rm --no-deps trigger python -m ml_trigger)
 
 train: .env ## Train through ORCHESTRATOR=airflow|dagster (PARAMS="epochs=2 dataset_uri=s3://..."; STACK=k8s: the cluster)
 	$(TRIGGER) train --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p))
@@ -121,14 +122,14 @@ DAGSTER_HELM_SET ?= --set dagsterWebserver.image.repository=$(K8S_REGISTRY)mlpip
 	--set 'dagster-user-deployments.deployments[0].image.repository=$(K8S_REGISTRY)mlpipes/ml' \
 	--set-string 'dagster-user-deployments.deployments[0].image.tag=$(K8S_TAG)'
 K8S_NEED_TAG = @test -n "$(K8S_TAG)" || { echo "error: K8S_TAG is empty (not a git checkout?); set K8S_TAG=<version>" >&2; exit 1; }
-# make train/infer STACK=k8s: the trigger runs in the ml image on the host network and reaches the
-# APIs that `make k8s-forward` publishes on 127.0.0.1 (compose's make train uses the compose network).
+# make train/infer STACK=k8s: the trigger runs in the dagster image on the host network and reaches
+# the APIs that `make k8s-forward` publishes on 127.0.0.1 (compose's make train uses the compose network).
 K8S_TRIGGER = set -a; . ./.env; set +a; docker run --rm --network host \
 	-e AIRFLOW_URL=http://127.0.0.1:$${AIRFLOW_PORT:-8080} -e AIRFLOW_PUBLIC_URL=http://localhost:$${AIRFLOW_PORT:-8080} \
 	-e AIRFLOW_ADMIN_USER -e AIRFLOW_ADMIN_PASSWORD \
 	-e DAGSTER_URL=http://127.0.0.1:$${DAGSTER_PORT:-3000} -e DAGSTER_PUBLIC_URL=http://localhost:$${DAGSTER_PORT:-3000} \
-	-e MLFLOW_PUBLIC_URL=http://localhost:$${MLFLOW_PORT:-5000} -e ML_DATASET_URI -e ML_INFERENCE_URI \
-	$(K8S_REGISTRY)mlpipes/ml:$(K8S_TAG) python -m ml.trigger
+	-e ML_INFERENCE_URI \
+	$(K8S_REGISTRY)mlpipes/dagster:$(K8S_TAG) python -m ml_trigger
 
 k8s-images: .env ## Build the four images tagged K8S_TAG (git commit); KIND_CLUSTER=name loads them into kind
 	$(K8S_NEED_TAG)

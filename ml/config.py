@@ -7,7 +7,6 @@ in a local SQLite file. Setting `ML_S3_ENDPOINT` switches storage to an S3-compa
 
 from __future__ import annotations
 
-from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -103,10 +102,6 @@ class Settings(BaseSettings):
         if not self.mlflow_tracking_uri:
             self.mlflow_tracking_uri = f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
         return self
-
-    def inference_input_for(self, day: date) -> str:
-        """The input partition of `day` (the scheduled inference of day D+1 labels day D)."""
-        return self.inference_input_template.replace("{ds}", day.isoformat())
 
     @property
     def uses_s3(self) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-EXIT_OK = 0
 EXIT_FAILURE = 1  # a bug or an unexpected fault: the default retry policy applies
 EXIT_BAD_INPUT = 2  # retrying cannot help (same code argparse uses for usage errors)
 EXIT_TRANSIENT = 75  # EX_TEMPFAIL from sysexits.h: worth retrying later

@@ -182,10 +182,18 @@ def load(folder: Path, device: torch.device) -> tuple[PreTrainedModel, PreTraine
     if not (folder / "config.json").is_file():
         raise BadInputError(f"{folder} holds no trained model (no config.json); re-run training")
     tokenizer = AutoTokenizer.from_pretrained(folder)
-    from ml.predict import prepare_for_inference
-
     model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa")
     return prepare_for_inference(model, device), tokenizer
+
+
+def prepare_for_inference(model: PreTrainedModel, device: torch.device) -> PreTrainedModel:
+    """Eval mode on `device`; weights in bf16 on CUDA (fp32 on CPU, where bf16 is slower or unsupported)."""
+    import torch
+
+    model.eval().to(device)
+    if device.type == "cuda":
+        model.to(torch.bfloat16)
+    return model
 
 
 def labels_of(model: PreTrainedModel) -> list[str]:

@@ -16,7 +16,7 @@ def new_run_id(kind: str) -> str:
     return f"cli-{kind}-{uuid.uuid4().hex[:12]}"
 
 
-def run_training(*, dataset_uri: str, run_id: str | None = None, base_model: str | None = None,
+def run_training(*, dataset_uri: str | None = None, run_id: str | None = None, base_model: str | None = None,
                  epochs: int | None = None, orchestrator: str | None = None) -> dict[str, Any]:
     """load-training-data -> train -> evaluate -> register -> promote."""
     run_id = run_id or new_run_id("training")
@@ -32,7 +32,7 @@ def run_training(*, dataset_uri: str, run_id: str | None = None, base_model: str
             "decision": promoted["decision"], "metrics": evaluated["metrics"], "mlflow_run_id": trained["mlflow_run_id"]}
 
 
-def run_inference(*, input_uri: str, run_id: str | None = None, version: str | None = None,
+def run_inference(*, input_uri: str | None = None, run_id: str | None = None, version: str | None = None,
                   output_uri: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
     """load-inference-data + load-model -> predict -> save-predictions."""
     run_id = run_id or new_run_id("inference")

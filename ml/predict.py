@@ -15,20 +15,9 @@ from ml import batching, progress
 
 if TYPE_CHECKING:
     import numpy as np
-    import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 log = logging.getLogger(__name__)
-
-
-def prepare_for_inference(model: PreTrainedModel, device: torch.device) -> PreTrainedModel:
-    """Eval mode on `device`; weights in bf16 on CUDA (fp32 on CPU, where bf16 is slower or unsupported)."""
-    import torch
-
-    model.eval().to(device)
-    if device.type == "cuda":
-        model.to(torch.bfloat16)
-    return model
 
 
 def release_freed_memory() -> None:
@@ -91,22 +80,6 @@ def predict_probs(
             ).logits
             probs[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
     return probs
-
-
-def quantize_int8(model: PreTrainedModel) -> torch.nn.Module:
-    """A copy with int8 dynamic quantization of every Linear layer (CPU only).
-
-    Why optional: about 1.5-2x faster on CPU, but predictions may differ from fp32 (the cost is
-    measured by `make bench`), so it is never applied silently.
-    """
-    import copy
-    import warnings
-
-    import torch
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's deprecation notice (moving to torchao); still supported
-        return torch.ao.quantization.quantize_dynamic(copy.deepcopy(model).cpu().eval(), {torch.nn.Linear}, dtype=torch.qint8)
 
 
 def predict_parquet(

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ml import storage, workspace
+from ml import gates, links, partitions, storage, workspace
 from ml.config import Settings, get_settings, with_overrides
 from ml.errors import BadInputError
 
@@ -39,14 +39,15 @@ def _tmpdir() -> tempfile.TemporaryDirectory[str]:
 # --- training ---------------------------------------------------------------------------------
 
 
-def load_training_data(*, run_id: str, dataset_uri: str, orchestrator: str | None = None) -> dict[str, Any]:
-    """Validate a labelled dataset and publish its stratified train/validation/test split."""
+def load_training_data(*, run_id: str, dataset_uri: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+    """Validate a labelled dataset (default: ML_DATASET_URI) and publish its train/validation/test split."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ml import data
 
     s = settings_for(orchestrator)
+    dataset_uri = dataset_uri or s.dataset_uri
     with _tmpdir() as tmp:
         table, digest = data.read_labelled(dataset_uri, s)
         cleaned = data.clean_text_rows(table, s.text_column, dataset_uri, s.label_column)
@@ -64,6 +65,8 @@ def load_training_data(*, run_id: str, dataset_uri: str, orchestrator: str | Non
             "label": pa.array(label_values, pa.string()),
         })
         splits = data.stratified_split(label_values, s.validation_fraction, s.test_fraction, s.seed)
+        gates.require_rows({name: len(splits[name]) for name in SPLITS}, dataset_uri,
+                           "every class needs at least 3 rows for a validation and a test row; add rows")
         data_uri = workspace.run_uri(s, run_id, "data")
         for name in SPLITS:
             local = Path(tmp) / f"{name}.parquet"
@@ -169,7 +172,7 @@ def train(
     return {
         "model_uri": model_uri,
         "mlflow_run_id": run.info.run_id,
-        "mlflow_run_url": tracking.run_link(s, experiment, run.info.run_id),
+        "mlflow_run_url": links.run_url(s, experiment, run.info.run_id),
         "device": device.type,
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
@@ -224,6 +227,7 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
     index = {label: i for i, label in enumerate(labels)}
     y_true, y_pred = np.asarray([index[y] for y in truth]), probs.argmax(axis=1)
     metrics = classification_metrics(y_true, y_pred, labels, prefix="test_")
+    gate = gates.quality_gate(metrics, s)
     matrix = confusion(y_true, y_pred, len(labels))
     client = MlflowClient()
     history = {key: [(m.step, m.value) for m in tracking.call("metric history", lambda k=key: client.get_metric_history(mlflow_run_id, k), s)]
@@ -232,6 +236,7 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
     def log_evaluation() -> None:
         with mlflow.start_run(run_id=mlflow_run_id):
             mlflow.log_metrics(metrics)
+            mlflow.set_tags({"quality_gate": "passed" if gate.passed else "rejected", "quality_gate_reason": gate.reason})
             mlflow.log_figure(plots.confusion_matrix(matrix, labels, f"test split ({len(texts)} rows)"), "plots/confusion_matrix.png")
             mlflow.log_figure(plots.training_curves(history), "plots/training_curves.png")
             mlflow.log_dict({"labels": labels, "matrix": matrix.tolist()}, "eval/confusion_matrix.json")
@@ -239,7 +244,7 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
     tracking.call("log evaluation", log_evaluation, s)
     log.info("test accuracy=%.4f macro_f1=%.4f on %d rows", metrics["test_accuracy"], metrics["test_macro_f1"], len(texts))
     return {"mlflow_run_id": mlflow_run_id, "test_rows": len(texts), "metrics": {k: round(v, 6) for k, v in metrics.items()},
-            "plots": ["plots/confusion_matrix.png", "plots/training_curves.png"]}
+            "plots": ["plots/confusion_matrix.png", "plots/training_curves.png"], "gate": gate.as_dict()}
 
 
 def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: str | None = None) -> dict[str, Any]:
@@ -254,12 +259,9 @@ def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: s
     metric = run.data.metrics.get(s.promotion_metric)
     if metric is None:
         raise BadInputError(f"MLflow run {mlflow_run_id} has no {s.promotion_metric}; run evaluate before register")
-    quality = run.data.metrics.get("test_macro_f1", 0.0)
-    if quality < s.min_test_macro_f1:
-        raise BadInputError(
-            f"test_macro_f1={quality:.4f} of MLflow run {mlflow_run_id} is below ML_MIN_TEST_MACRO_F1="
-            f"{s.min_test_macro_f1}: not registered; improve the data or model, or lower the gate"
-        )
+    gate = gates.quality_gate(run.data.metrics, s)
+    if not gate.passed:
+        raise BadInputError(f"MLflow run {mlflow_run_id}: {gate.reason}")
     with _tmpdir() as tmp:
         folder = storage.fetch_dir(model_uri, Path(tmp) / "model")
         logged_uri = registry.log_model(folder, mlflow_run_id, s)
@@ -269,7 +271,8 @@ def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: s
     version = registry.register(logged_uri, tags, s)
     log.info("registered %s version %s (%s=%.4f)", s.model_name, version, s.promotion_metric, metric)
     return {"model_name": s.model_name, "version": version, "alias": registry.CHALLENGER,
-            "model_uri": f"models:/{s.model_name}/{version}", "metric": {s.promotion_metric: metric}}
+            "model_uri": f"models:/{s.model_name}/{version}", "metric": {s.promotion_metric: metric},
+            "mlflow_model_url": links.model_version_url(s, s.model_name, version)}
 
 
 def promote(*, run_id: str, version: str, model_name: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
@@ -280,25 +283,35 @@ def promote(*, run_id: str, version: str, model_name: str | None = None, orchest
     tracking.configure(s)
     outcome = registry.promote(str(version), s)
     return {"model_name": s.model_name, "version": str(version), "promoted": outcome.promoted,
-            "champion_version": outcome.champion_version, "decision": outcome.decision}
+            "champion_version": outcome.champion_version, "decision": outcome.decision,
+            "mlflow_model_url": links.model_version_url(s, s.model_name, version)}
 
 
 # --- inference ---------------------------------------------------------------------------------
 
 
-def load_inference_data(*, run_id: str, input_uri: str, orchestrator: str | None = None) -> dict[str, Any]:
-    """Validate texts to label and stage them (id, text) in the run workspace, streaming."""
+def load_inference_data(*, run_id: str, input_uri: str | None = None, partition_date: str | None = None,
+                        as_of: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+    """Validate texts to label and stage them (id, text) in the run workspace, streaming.
+
+    Without `input_uri` the run labels one day's partition (ml.partitions): `partition_date`, else
+    the UTC day before `as_of` (when the run was triggered or scheduled; default now).
+    """
     from ml import data
 
     s = settings_for(orchestrator)
+    day = None
+    if not input_uri:
+        day = partitions.partition_date(as_of, partition_date)
+        input_uri = partitions.input_uri_for(s.inference_input_template, day)
     with _tmpdir() as tmp:
         staged = Path(tmp) / "input.parquet"
         stats = data.stage_inference_input(input_uri, staged, s)
         data_uri = workspace.run_uri(s, run_id, "inference", "input.parquet")
         storage.publish(staged, data_uri)
     log.info("staged %d rows from %s (%d dropped)", stats.rows, input_uri, stats.dropped)
-    return {"data_uri": data_uri, "input_uri": input_uri, "rows": stats.rows, "dropped_rows": stats.dropped,
-            "fingerprint": stats.fingerprint}
+    return {"data_uri": data_uri, "input_uri": input_uri, "partition_date": day.isoformat() if day else None,
+            "rows": stats.rows, "dropped_rows": stats.dropped, "fingerprint": stats.fingerprint}
 
 
 def load_model(*, run_id: str, version: str | None = None, alias: str = "champion", model_name: str | None = None,
@@ -311,7 +324,8 @@ def load_model(*, run_id: str, version: str | None = None, alias: str = "champio
     found = registry.resolve(s, version=str(version) if version else None, alias=alias)
     log.info("run %s uses %s version %s", run_id, s.model_name, found.version)
     return {"model_name": s.model_name, "version": str(found.version), "model_uri": f"models:/{s.model_name}/{found.version}",
-            "alias": None if version else alias, "mlflow_run_id": found.run_id}
+            "alias": None if version else alias, "mlflow_run_id": found.run_id,
+            "mlflow_model_url": links.model_version_url(s, s.model_name, found.version)}
 
 
 def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None = None,

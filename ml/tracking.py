@@ -92,11 +92,3 @@ def experiment_id(settings: Settings) -> str:
             return again.experiment_id
 
     return call("get experiment", get_or_create, settings)
-
-
-def run_link(settings: Settings, experiment: str, run_id: str) -> str:
-    """A link to the run in the MLflow UI (empty for the embedded SQLite store)."""
-    base = settings.mlflow_public_uri or settings.mlflow_tracking_uri
-    if not base.startswith("http"):
-        return ""
-    return f"{base.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"

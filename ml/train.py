@@ -11,7 +11,7 @@ import copy
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ml import batching, progress
@@ -44,7 +44,6 @@ class FitResult:
     best_epoch: int
     epochs_run: int
     best_metrics: dict[str, float]
-    history: list[dict[str, float]] = field(default_factory=list)
     train_seconds: float = 0.0
     samples_per_second: float = 0.0
 
@@ -150,7 +149,6 @@ def fit(
         metrics.update(
             evaluate_split(model, tokenizer, *validation, labels, params.max_length, params.eval_max_tokens, "val_")
         )
-        result.history.append({"epoch": epoch, **metrics})
         result.epochs_run = epoch
         on_epoch(epoch, metrics)
         log.info("epoch %d: train_loss=%.4f val_accuracy=%.4f val_macro_f1=%.4f", epoch, metrics["train_loss"],

@@ -12,6 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/services.py
+sys.path.append(str(ROOT))  # ml_trigger/ and bench/, not in the ml wheel
 
 from services import Services  # noqa: E402
 

@@ -242,3 +242,31 @@ def test_object_store_secret_only_where_steps_run_or_launch(config: dict[str, An
     holders = {name for name, svc in config["services"].items() if "ML_S3_SECRET_KEY" in svc.get("environment", {})}
     # (ml-cli, in the `tools` profile, is not part of this config; it needs them for seed-data)
     assert holders == {"airflow-scheduler", "airflow-dag-processor", "dagster-daemon", "dagster-code", "init-storage"}
+
+
+def test_trigger_runs_in_the_dagster_image_with_api_settings_only() -> None:
+    """`make train` runs ml_trigger in the dagster image: orchestrator APIs only, no storage secrets."""
+    services = _raw_compose()["services"]
+    trigger = services["trigger"]
+    assert trigger["profiles"] == ["tools"] and trigger["restart"] == "no"
+    assert trigger["image"] == services["dagster-webserver"]["image"]
+    assert trigger["build"]["dockerfile"] == "docker/dagster.Dockerfile"
+    assert not trigger.get("depends_on")
+    assert set(trigger["environment"]) == {"AIRFLOW_URL", "AIRFLOW_PUBLIC_URL", "AIRFLOW_ADMIN_USER",
+                                           "AIRFLOW_ADMIN_PASSWORD", "DAGSTER_URL", "DAGSTER_PUBLIC_URL",
+                                           "ML_INFERENCE_URI"}
+    assert trigger["command"][:3] == ["python", "-m", "ml_trigger"]
+    assert "run --rm --no-deps trigger python -m ml_trigger" in (ROOT / "Makefile").read_text()
+
+
+@needs_compose
+def test_tools_profile_config_validates(env_file: Path) -> None:
+    args = ["docker", "compose", "--project-directory", str(ROOT), "--env-file", str(env_file), "-f", str(COMPOSE),
+            "--profile", "tools", "config", "--format", "json"]
+    proc = subprocess.run(args, capture_output=True, text=True, check=False, cwd=ROOT,
+                          env={"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr.strip()
+    services = json.loads(proc.stdout)["services"]
+    assert "ML_S3_SECRET_KEY" not in services["trigger"]["environment"]
+    assert services["trigger"]["image"] == services["dagster-daemon"]["image"]
+    assert "ML_S3_SECRET_KEY" in services["ml-cli"]["environment"]  # the e2e checks read the object store

@@ -4,10 +4,11 @@ Load Data for Inference ‖ Load Trained Model → Run Inference → Save Infere
 
 Scheduled `@daily` with data intervals (no catchup): the run at 00:00 UTC on day D+1 labels
 the partition of day D, `ML_INFERENCE_INPUT_TEMPLATE` with `{ds}` replaced by that date
-(default `s3://datasets/inference/{ds}.csv`); a manual run labels the last complete day before its
-logical date (or before the trigger time). A manual run may also name any `input_uri`, a model
-`model_version` (default: the version that alias `model_alias`, `champion`, points to when the
-run starts) and an `output_uri` (default: derived from the run id by `ml`).
+(default `s3://datasets/inference/{ds}.csv`); a manual run labels the UTC day before it was
+triggered. The rule is ml's (`ml/partitions.py`), the same on Dagster. A run may also name a
+`partition_date`, any `input_uri`, a model `model_version` (default: the version that alias
+`model_alias`, `champion`, points to when the run starts) and an `output_uri` (default: derived
+from the run id by `ml`).
 
 `load-model` resolves the alias to one concrete version once; `predict` and `save-predictions`
 take that version, so a promotion during the run cannot mix two models.
@@ -17,25 +18,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, CronDataIntervalTimetable, Param
-from ml_launch import URI_PATTERN, ml_task, optional_param, xcom
+from airflow.sdk import DAG, CronDataIntervalTimetable
+from ml_launch import dag_params, ml_task, step_params, xcom
 
-from ml.config import load_settings
-
-INPUT_TEMPLATE = load_settings().inference_input_template  # ML_INFERENCE_INPUT_TEMPLATE, ml's default
-
-# The day the partition covers: the data interval's start (for a scheduled run and a manual run
-# with a logical date); a manual run without a logical date has no data interval and takes the
-# last complete day before it was triggered, as a scheduled run at that time would.
-PARTITION_DATE = (
-    "{{ dag_run.data_interval_start | ds if dag_run.data_interval_start"
-    " else macros.ds_add(dag_run.run_after | ds, -1) }}"
-)
-INPUT_URI = (
-    "{% if params.input_uri %}{{ params.input_uri }}{% else %}"
-    + INPUT_TEMPLATE.replace("{ds}", PARTITION_DATE)
-    + "{% endif %}"
-)
+# ml decides which day a run labels (ml/partitions.py); the DAG only says when the run was due: the
+# end of its data interval (scheduled, backfill, or manual with a logical date), else the trigger
+# time (a manual run without one has no data interval). The step labels the UTC day before it.
+AS_OF = "{{ (dag_run.data_interval_end or dag_run.run_after).isoformat() }}"
 
 with DAG(
     dag_id="ml_inference",
@@ -46,51 +35,19 @@ with DAG(
     max_active_runs=8,
     tags=["ml", "inference"],
     doc_md=__doc__,
-    params={
-        "input_uri": Param(
-            None,
-            type=["null", "string"],
-            pattern=URI_PATTERN,
-            title="Input URI",
-            description="Texts to label (CSV, JSONL or Parquet). Empty: the data interval's partition.",
-        ),
-        "model_version": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            title="Model version",
-            description="Registered version to use. Empty: the version behind the alias below.",
-        ),
-        "model_alias": Param(
-            "champion",
-            type="string",
-            pattern=r"^[A-Za-z0-9_-]+$",
-            title="Model alias",
-            description="Alias resolved when no version is given.",
-        ),
-        "output_uri": Param(
-            None,
-            type=["null", "string"],
-            pattern=URI_PATTERN,
-            title="Output URI",
-            description="Where to publish the predictions. Empty: derived from the run id.",
-        ),
-    },
+    params=dag_params("infer"),
 ) as dag:
     load_inference_data = ml_task(
         "load-inference-data",
         task_id="load_inference_data",
-        options={"input-uri": INPUT_URI},
+        options={**step_params("infer", "load_inference_data"), "as-of": AS_OF},
         timeout=timedelta(minutes=30),
         doc_md="Validate the texts and stage them in the run workspace.",
     )
     load_trained_model = ml_task(
         "load-model",
         task_id="load_trained_model",
-        options={
-            "version": optional_param("model_version"),
-            "alias": "{{ params.model_alias }}",
-        },
+        options=step_params("infer", "load_model"),
         timeout=timedelta(minutes=30),
         doc_md="Resolve the model version once (alias → version) and check it loads.",
     )
@@ -108,10 +65,7 @@ with DAG(
     save_inference_results = ml_task(
         "save-predictions",
         task_id="save_inference_results",
-        options={
-            "predictions-uri": xcom("run_inference", "predictions_uri"),
-            "output-uri": optional_param("output_uri"),
-        },
+        options={"predictions-uri": xcom("run_inference", "predictions_uri"), **step_params("infer", "save_predictions")},
         timeout=timedelta(minutes=30),
         doc_md="Publish the predictions atomically, with the model name and version in every row.",
     )

@@ -2,13 +2,13 @@
 
 Imported by `ml_launch` only when `ML_LAUNCHER=kubernetes`, so the other launchers never load
 the Kubernetes client. Where and how the pod runs (namespace, service account, Secret,
-resources, GPUs) comes from `ml.kube.PodSettings` (`ML_K8S_*`), the same description the Dagster
+resources, GPUs) comes from `ml.launch.kube.PodSettings` (`ML_K8S_*`), the same description the Dagster
 deployment uses. The contract of `docs/steps.md` holds as for the other launchers:
 
 - the XCom `return_value` is the step's JSON result: the step writes it to
   `/airflow/xcom/return.json` (`ML_RESULT_PATH`), where the operator's XCom sidecar reads it;
 - exit code 2 fails the task at once (`AirflowFailException`), anything else is retried with
-  `RETRY_ARGS`; the step's own `error: ...` line is the failure message;
+  the policy's retries; the step's own `error: ...` line is the failure message;
 - secrets reach the pod only through `envFrom` of the Kubernetes Secret: the worker's own secret
   variables are never copied into the pod spec, the rendered templates or the serialized DAG.
 """
@@ -16,17 +16,18 @@ deployment uses. The contract of `docs/steps.md` holds as for the other launcher
 from __future__ import annotations
 
 from datetime import timedelta
-from functools import cache
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
-from ml_launch import DEFAULT_IMAGE, drop_empty_options, step_environment, step_failure
+from kubernetes.client import models as k8s
+from ml_step_failure import step_failure
 
-from ml.kube import PodSettings, load_pod_settings
-
-if TYPE_CHECKING:
-    from kubernetes.client import models as k8s
+from ml.launch.env import step_environment
+from ml.launch.exits import drop_empty_options
+from ml.launch.kube import PodSettings, load_pod_settings
+from ml.launch.settings import load_launch_settings
 
 #: Where KubernetesPodOperator's XCom sidecar reads the result (the provider's fixed path).
 XCOM_RESULT_PATH = "/airflow/xcom/return.json"
@@ -35,8 +36,6 @@ BASE_CONTAINER = "base"  # KubernetesPodOperator's name for the step container
 
 def pod_parts(settings: PodSettings) -> dict[str, Any]:
     """Operator arguments for `settings`, as Kubernetes client objects."""
-    from kubernetes.client import models as k8s
-
     parts: dict[str, Any] = {
         "namespace": settings.namespace,
         "service_account_name": settings.service_account,
@@ -62,8 +61,6 @@ def pod_parts(settings: PodSettings) -> dict[str, Any]:
 
 
 def _env_from(settings: PodSettings) -> list[k8s.V1EnvFromSource]:
-    from kubernetes.client import models as k8s
-
     sources = []
     for source in settings.env_from():
         if "secretRef" in source:
@@ -96,61 +93,52 @@ def pod_failure(step: str, remote_pod: Any, error: AirflowException) -> AirflowE
     return step_failure(step, int(terminated.exit_code), lines)
 
 
-@cache
-def kubernetes_operator_class() -> type[BaseOperator]:
-    """`MlKubernetesPodOperator`, defined on first use (the provider loads the Kubernetes client)."""
-    from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+class MlKubernetesPodOperator(KubernetesPodOperator):
+    """`KubernetesPodOperator` that returns the step's JSON result and maps its exit code to a policy."""
 
-    class MlKubernetesPodOperator(KubernetesPodOperator):
-        """`KubernetesPodOperator` that returns the step's JSON result and maps its exit code to a policy."""
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        **KubernetesPodOperator.template_fields_renderers,
+        "arguments": "py",
+    }
+    ui_color = "#e8eefa"
 
-        template_fields_renderers: ClassVar[dict[str, str]] = {
-            **KubernetesPodOperator.template_fields_renderers,
-            "arguments": "py",
-        }
-        ui_color = "#e8eefa"
+    def __init__(self, *, step: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.step = step
 
-        def __init__(self, *, step: str, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.step = step
+    def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> k8s.V1Pod:
+        # Options rendered to '' are left out, so the step's own default applies.
+        self.arguments = drop_empty_options(self.arguments)
+        return super().build_pod_request_obj(context, dry_run=dry_run)
 
-        def build_pod_request_obj(self, context: Any = None, *, dry_run: bool = False) -> k8s.V1Pod:
-            # Options rendered to '' are left out, so the step's own default applies.
-            self.arguments = drop_empty_options(self.arguments)
-            return super().build_pod_request_obj(context, dry_run=dry_run)
+    def execute(self, context: Any) -> dict[str, Any]:
+        result = super().execute(context)
+        if not isinstance(result, dict):
+            raise AirflowException(f"ml {self.step} exited 0 but wrote no JSON object to {XCOM_RESULT_PATH}")
+        return result
 
-        def execute(self, context: Any) -> dict[str, Any]:
-            result = super().execute(context)
-            if not isinstance(result, dict):
-                raise AirflowException(f"ml {self.step} exited 0 but wrote no JSON object to {XCOM_RESULT_PATH}")
-            return result
-
-        def cleanup(self, pod: Any, remote_pod: Any, xcom_result: dict | None = None, context: Any = None) -> None:
-            try:
-                super().cleanup(pod, remote_pod, xcom_result=xcom_result, context=context)
-            except (AirflowFailException, AirflowSkipException):
+    def cleanup(self, pod: Any, remote_pod: Any, xcom_result: dict | None = None, context: Any = None) -> None:
+        try:
+            super().cleanup(pod, remote_pod, xcom_result=xcom_result, context=context)
+        except (AirflowFailException, AirflowSkipException):
+            raise
+        except AirflowException as exc:
+            failure = pod_failure(self.step, remote_pod, exc)
+            if failure is exc:
                 raise
-            except AirflowException as exc:
-                failure = pod_failure(self.step, remote_pod, exc)
-                if failure is exc:
-                    raise
-                raise failure from None
-
-    MlKubernetesPodOperator.__module__ = __name__
-    MlKubernetesPodOperator.__qualname__ = "MlKubernetesPodOperator"
-    return MlKubernetesPodOperator
+            raise failure from None
 
 
-def kubernetes_task(step: str, command: list[str], common: dict[str, Any], image: str | None) -> BaseOperator:
+def kubernetes_task(step: str, command: list[str], common: dict[str, Any]) -> BaseOperator:
     """The `KubernetesPodOperator` task of one step (see the module docstring)."""
     settings = load_pod_settings()
-    plain_env, _secret_env = step_environment()  # secrets come from the Secret, never from here
+    plain_env = step_environment("airflow").plain  # secrets come from the Secret, never from here
     plain_env["ML_RESULT_PATH"] = XCOM_RESULT_PATH
     timeout: timedelta = common["execution_timeout"]
-    return kubernetes_operator_class()(
+    return MlKubernetesPodOperator(
         step=step,
         name=f"ml-{step}",
-        image=settings.check_image(image or DEFAULT_IMAGE),
+        image=settings.check_image(load_launch_settings().image),
         cmds=command[:1],
         arguments=command[1:],
         env_vars=plain_env,

@@ -4,8 +4,8 @@ Load Training Data → Train Model → Evaluate Model → Save Trained Model (re
 `challenger`) → Promote (alias `champion` when the new version wins on the promotion metric).
 
 Each task is one `python -m ml <step>` call (see `docs/steps.md`), launched by `ML_LAUNCHER`
-(`docker` by default). Manual trigger only; the params below default to the worker's
-environment (`ML_DATASET_URI`, `ML_BASE_MODEL`, `ML_EPOCHS`, ...). Every path a step writes is
+(`docker` by default). Manual trigger only; a param left empty is not passed, and the step
+applies its own default (`ML_DATASET_URI`, `ML_BASE_MODEL`, `ML_EPOCHS`, ... in `ml/config.py`). Every path a step writes is
 derived from the run id, so several runs at once never share files.
 """
 
@@ -13,14 +13,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from airflow.sdk import DAG, Param
-from ml_launch import URI_PATTERN, ml_task, optional_param, xcom
-
-from ml.config import load_settings
-
-# Param defaults: the ml settings (ML_* environment + ml's own defaults), the one place both
-# orchestrators and the CLI take them from.
-DEFAULTS = load_settings()
+from airflow.sdk import DAG
+from ml_launch import dag_params, ml_task, step_params, xcom
 
 with DAG(
     dag_id="ml_training",
@@ -31,62 +25,19 @@ with DAG(
     max_active_runs=8,
     tags=["ml", "training"],
     doc_md=__doc__,
-    params={
-        "dataset_uri": Param(
-            DEFAULTS.dataset_uri,
-            type="string",
-            pattern=URI_PATTERN,
-            title="Dataset URI",
-            description="Labelled CSV, JSONL or Parquet: s3://bucket/key, http(s)://, file:// or an absolute path.",
-        ),
-        "base_model": Param(
-            DEFAULTS.base_model,
-            type="string",
-            minLength=1,
-            title="Base model",
-            description="'tiny' (offline preset), a model folder (local or s3://) or a hub id.",
-        ),
-        "epochs": Param(DEFAULTS.epochs, type="integer", minimum=1, maximum=100, title="Epochs"),
-        "learning_rate": Param(
-            DEFAULTS.learning_rate,
-            type=["null", "number"],
-            exclusiveMinimum=0,
-            exclusiveMaximum=1,
-            title="Learning rate",
-            description="Empty: the model's default (1e-3 for tiny, 5e-5 otherwise).",
-        ),
-        "batch_size": Param(
-            DEFAULTS.batch_size, type="integer", minimum=1, maximum=4096, title="Batch size"
-        ),
-        "seed": Param(DEFAULTS.seed, type="integer", minimum=0, title="Seed"),
-        "max_train_samples": Param(
-            DEFAULTS.max_train_samples,
-            type=["null", "integer"],
-            minimum=1,
-            title="Max training samples",
-            description="Cap the training split for a quick run; empty: use all rows.",
-        ),
-    },
+    params=dag_params("train"),
 ) as dag:
     load_training_data = ml_task(
         "load-training-data",
         task_id="load_training_data",
-        options={"dataset-uri": "{{ params.dataset_uri }}"},
+        options=step_params("train", "load_training_data"),
         timeout=timedelta(minutes=30),
         doc_md="Validate the dataset, drop bad rows, split train/validation/test into the run workspace.",
     )
     train_model = ml_task(
         "train",
         task_id="train_model",
-        options={
-            "data-uri": xcom("load_training_data", "data_uri"),
-            "base-model": "{{ params.base_model }}",
-            "epochs": "{{ params.epochs }}",
-            "learning-rate": optional_param("learning_rate"),
-            "batch-size": "{{ params.batch_size }}",
-            "seed": "{{ params.seed }}",
-            "max-train-samples": optional_param("max_train_samples"),
-        },
+        options={"data-uri": xcom("load_training_data", "data_uri"), **step_params("train", "train")},
         timeout=timedelta(hours=6),
         doc_md="Fine-tune the base model (GPU when the launcher grants one), tracked in MLflow.",
     )

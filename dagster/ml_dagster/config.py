@@ -1,76 +1,73 @@
-"""Typed run config, mirroring the Airflow DAG params.
+"""Typed run config, built from the run parameters `ml.params` declares (as the Airflow params are).
 
-Unset (None/empty) values fall back to the `ml` settings (`ml/config.py`, from the environment),
-read when the step runs, as in the Airflow DAGs: `dataset_uri` to `ML_DATASET_URI`, `input_uri`
-to the day's partition of `ML_INFERENCE_INPUT_TEMPLATE`, the rest to `ML_BASE_MODEL`,
-`ML_EPOCHS`, ... — one place for defaults.
+Each asset that starts a step takes the parameters of that step, with the bounds and help of
+`ml.params`; a field left unset (None) is not passed, so the step applies its own default
+(`ml.config`: `ML_DATASET_URI`, `ML_EPOCHS`, ...). `run_config` maps `make train PARAMS=...` to the
+run config of a job.
 """
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Mapping
+from typing import Any
 
 import dagster as dg
-from pydantic import Field
+from pydantic import Field, create_model
+
+from ml.params import Param, pipeline_params
+
+#: The asset that runs each step that takes run parameters.
+ASSET_OF_STEP = {
+    "load_training_data": "training_data",
+    "train": "trained_model",
+    "load_inference_data": "inference_data",
+    "load_model": "production_model",
+    "save_predictions": "published_predictions",
+}
+_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float}
+_BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt",
+           "minLength": "min_length", "pattern": "pattern"}
 
 
-def dataset_uri_or_default(value: str) -> str:
-    """The configured dataset, else the `ml` settings' default (`ML_DATASET_URI`)."""
-    from ml.config import get_settings
-
-    return value or get_settings().dataset_uri
-
-
-def input_uri_for(day: date) -> str:
-    """The input partition of `day`, by the `ml` settings (`ML_INFERENCE_INPUT_TEMPLATE`)."""
-    from ml.config import get_settings
-
-    return get_settings().inference_input_for(day)
+def _field(param: Param) -> tuple[Any, Any]:
+    kind = _TYPES[param.schema["type"]]
+    bounds = {_BOUNDS[key]: value for key, value in param.schema.items() if key in _BOUNDS}
+    return kind | None, Field(None, description=param.description, title=param.title, **bounds)
 
 
-class TrainingDataConfig(dg.Config):
-    """Config of `training_data`."""
-
-    dataset_uri: str = Field(
-        "", description="Labelled data: CSV/TSV/Parquet/JSONL, s3://, path or http(s). Default: $ML_DATASET_URI."
-    )
+def config_class(pipeline: str, step: str, name: str) -> type[dg.Config]:
+    """The `dg.Config` of the asset running `step`: one optional field per parameter of that step."""
+    fields = {p.name: _field(p) for p in pipeline_params(pipeline) if p.step == step}
+    return create_model(name, __base__=dg.Config, __doc__=f"Run config of the `{step}` step.", **fields)
 
 
-class TrainConfig(dg.Config):
-    """Config of `trained_model`; None leaves a value to the ml settings (`ML_<NAME>`)."""
-
-    base_model: str | None = Field(None, description="'tiny', hub id, local or s3:// folder. Default: $ML_BASE_MODEL.")
-    epochs: int | None = Field(None, ge=1, le=100, description="Default: $ML_EPOCHS.")
-    learning_rate: float | None = Field(None, gt=0, lt=1, description="Default: $ML_LEARNING_RATE.")
-    batch_size: int | None = Field(None, ge=1, le=4096, description="Default: $ML_BATCH_SIZE.")
-    seed: int | None = Field(None, ge=0, description="Default: $ML_SEED.")
-    max_train_samples: int | None = Field(None, ge=1, description="Cap the training split. Default: $ML_MAX_TRAIN_SAMPLES.")
-
-
-class EvaluationThresholdConfig(dg.Config):
-    """Config of the `test_macro_f1_above_minimum` check."""
-
-    min_test_macro_f1: float | None = Field(
-        None, ge=0, le=1, description="Minimum test macro-F1 to register. Default: $ML_MIN_TEST_MACRO_F1 (ml settings)."
-    )
+TrainingDataConfig = config_class("train", "load_training_data", "TrainingDataConfig")
+TrainConfig = config_class("train", "train", "TrainConfig")
+ProductionModelConfig = config_class("infer", "load_model", "ProductionModelConfig")
+PublishConfig = config_class("infer", "save_predictions", "PublishConfig")
+# The moment a scheduled run labels the day before (set by the schedule; manual runs use their
+# creation time): the partition rule itself is ml's (ml.partitions).
+InferenceDataConfig = create_model(
+    "InferenceDataConfig",
+    __base__=config_class("infer", "load_inference_data", "_InferenceDataParams"),
+    as_of=(str | None, Field(None, description="ISO time the run labels the day before (schedules set it).")),
+)
 
 
-class InferenceDataConfig(dg.Config):
-    """Config of `inference_data`."""
-
-    input_uri: str = Field(
-        "", description="Texts to label (CSV/Parquet/JSONL). Default: today's (UTC) partition of $ML_INFERENCE_INPUT_TEMPLATE."
-    )
+def step_options(config: dg.Config, pipeline: str, step: str) -> dict[str, Any]:
+    """The step keywords of the parameters set in `config` (unset ones are left to the step)."""
+    values = config.model_dump()
+    return {p.option: values[p.name] for p in pipeline_params(pipeline) if p.step == step and values.get(p.name) is not None}
 
 
-class ProductionModelConfig(dg.Config):
-    """Config of `production_model`: an explicit version, or the alias to resolve once."""
-
-    model_version: int | None = Field(None, ge=1, description="Registered version to use; None uses the alias.")
-    model_alias: str = Field("champion", pattern=r"^[A-Za-z0-9_-]+$", description="Alias resolved when no version is given.")
-
-
-class PublishConfig(dg.Config):
-    """Config of `published_predictions`."""
-
-    output_uri: str | None = Field(None, description="Where to publish. Default: under $ML_RESULTS_URI, per run.")
+def run_config(pipeline: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Run config of the `pipeline` job for run parameters (`make train PARAMS=...`); ValueError if unknown."""
+    known = {p.name: p for p in pipeline_params(pipeline)}
+    ops: dict[str, dict[str, Any]] = {}
+    for name, value in params.items():
+        if name not in known:
+            raise ValueError(f"unknown {pipeline} parameter {name!r}; known: {', '.join(sorted(known))}")
+        if value is None or value == "":
+            continue
+        ops.setdefault(ASSET_OF_STEP[known[name].step], {"config": {}})["config"][name] = value
+    return {"ops": ops} if ops else {}

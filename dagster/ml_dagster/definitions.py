@@ -16,14 +16,13 @@ from ml_dagster.checks import CHECKS
 from ml_dagster.inference import INFERENCE_ASSETS
 from ml_dagster.io_manager import StepOutputIOManager
 from ml_dagster.jobs import inference_job, training_job
-from ml_dagster.resources import MlflowResource, StorageResource
+from ml_dagster.resources import StorageResource
 from ml_dagster.schedules import daily_inference_schedule
 from ml_dagster.training import TRAINING_ASSETS
 
 RESOURCES = {
     "io_manager": StepOutputIOManager(),
     "storage": StorageResource(),
-    "mlflow": MlflowResource(),
 }
 
 defs = dg.Definitions(

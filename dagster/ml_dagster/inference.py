@@ -12,10 +12,10 @@ from typing import Any
 
 import dagster as dg
 
-from ml_dagster.config import InferenceDataConfig, ProductionModelConfig, PublishConfig, input_uri_for
+from ml_dagster.config import InferenceDataConfig, ProductionModelConfig, PublishConfig, step_options
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY
-from ml_dagster.metadata import link
-from ml_dagster.resources import MlflowResource, StorageResource
+from ml_dagster.metadata import link, result
+from ml_dagster.resources import StorageResource
 from ml_dagster.runner import STEP_RETRY_POLICY, run_loading_step, run_step
 
 GROUP = "inference"
@@ -25,16 +25,25 @@ GROUP = "inference"
 def inference_data(
     context: dg.AssetExecutionContext, config: InferenceDataConfig, storage: StorageResource
 ) -> dg.Output[dict[str, Any]]:
-    """The texts to label, validated and staged (id, text) in the run's workspace."""
-    uri = config.input_uri or input_uri_for(datetime.now(UTC).date())
-    out = run_loading_step(context, "load_inference_data", input_uri=uri)
-    metadata: dict[str, Any] = {"input_uri": dg.MetadataValue.path(uri), **storage.describe()}
+    """The texts to label, validated and staged (id, text) in the run's workspace.
+
+    Without `input_uri` the step picks the partition (ml's rule) from `partition_date`, else from
+    `as_of`: the schedule's tick time, or when this run was created.
+    """
+    options = step_options(config, "infer", "load_inference_data")
+    if not options:
+        options["as_of"] = config.as_of or run_created_at(context)
+    out = run_loading_step(context, "load_inference_data", **options)
+    metadata: dict[str, Any] = {**storage.describe()}
     if VALIDATION_ERROR_KEY in out:
         return dg.Output(out, metadata={**metadata, "valid": False, "error": out[VALIDATION_ERROR_KEY]})
     return dg.Output(
         out,
         metadata={
             **metadata,
+            **result(out),
+            "input_uri": dg.MetadataValue.path(out["input_uri"]),
+            "partition_date": out["partition_date"] or "(explicit input_uri)",
             "valid": True,
             "data_uri": dg.MetadataValue.path(out["data_uri"]),
             "dagster/row_count": out["rows"],
@@ -45,21 +54,19 @@ def inference_data(
 
 
 @dg.asset(group_name=GROUP, kinds={"mlflow"}, retry_policy=STEP_RETRY_POLICY)
-def production_model(
-    context: dg.AssetExecutionContext, config: ProductionModelConfig, mlflow: MlflowResource
-) -> dg.Output[dict[str, Any]]:
+def production_model(context: dg.AssetExecutionContext, config: ProductionModelConfig) -> dg.Output[dict[str, Any]]:
     """The one registered model version this run uses (the alias, resolved once, or a given version)."""
-    version = str(config.model_version) if config.model_version is not None else None
-    out = run_step(context, "load_model", version=version, alias=config.model_alias)
+    out = run_step(context, "load_model", **step_options(config, "infer", "load_model"))
     return dg.Output(
         out,
         metadata={
+            **result(out),
             "model_name": out["model_name"],
             "model_version": out["version"],
             "model_uri": out["model_uri"],
             "alias": out["alias"] or "(explicit version)",
             "mlflow_run_id": out.get("mlflow_run_id") or "",
-            **link("mlflow_model_version", mlflow.model_version_url(out["model_name"], out["version"])),
+            **link("mlflow_model_version", out.get("mlflow_model_url")),
         },
     )
 
@@ -79,6 +86,7 @@ def predictions(
     return dg.Output(
         out,
         metadata={
+            **result(out),
             "predictions_uri": dg.MetadataValue.path(out["predictions_uri"]),
             "dagster/row_count": out["rows"],
             "model_name": out["model_name"],
@@ -93,16 +101,25 @@ def published_predictions(
     context: dg.AssetExecutionContext, config: PublishConfig, predictions: dict[str, Any]
 ) -> dg.Output[dict[str, Any]]:
     """The predictions published atomically where readers look (all rows or nothing)."""
-    out = run_step(context, "save_predictions", predictions_uri=predictions["predictions_uri"], output_uri=config.output_uri)
+    out = run_step(context, "save_predictions", predictions_uri=predictions["predictions_uri"],
+                   **step_options(config, "infer", "save_predictions"))
     return dg.Output(
         out,
         metadata={
+            **result(out),
             "output_uri": dg.MetadataValue.path(out["output_uri"]),
             "dagster/row_count": out["rows"],
             "model_name": out["model_name"],
             "model_version": str(out["model_version"]),
         },
     )
+
+
+def run_created_at(context: dg.AssetExecutionContext) -> str:
+    """When this run was created (ISO, UTC): the moment a manual run was triggered."""
+    record = context.instance.get_run_record_by_id(context.run_id)
+    created = record.create_timestamp if record is not None else datetime.now(UTC)
+    return created.astimezone(UTC).isoformat()
 
 
 INFERENCE_ASSETS = [inference_data, production_model, predictions, published_predictions]

@@ -2,7 +2,7 @@
 
 Why here: in the Helm deployment (docker/k8s/dagster/values.yaml) `K8sRunLauncher` starts each
 run as a Kubernetes Job of the ml image. What a pod that runs steps needs (resources, GPUs and
-their placement, service account, /dev/shm) comes from `ml.kube.PodSettings` (`ML_K8S_*`), the
+their placement, service account, /dev/shm) comes from `ml.launch.kube.PodSettings` (`ML_K8S_*`), the
 description the Airflow `KubernetesPodOperator` launcher reads too, so both orchestrators
 produce the same pods from the same environment. Secrets only travel by name (`envFrom`).
 
@@ -27,7 +27,8 @@ from typing import Any
 
 import dagster as dg
 
-from ml.kube import PodSettings, launcher_name, load_pod_settings
+from ml.launch.kube import PodSettings, load_pod_settings
+from ml.launch.settings import load_launch_settings
 
 K8S_CONFIG_TAG = "dagster-k8s/config"  # dagster_k8s.job.USER_DEFINED_K8S_CONFIG_KEY
 
@@ -70,7 +71,7 @@ def step_pod_executor(settings: PodSettings) -> dg.ExecutorDefinition:
 def job_launch() -> JobLaunch:
     """The launch options `ML_LAUNCHER` / `ML_K8S_*` select; invalid values fail the code location load."""
     settings = load_pod_settings()  # a typo in ML_K8S_* fails now, not when someone switches to Kubernetes
-    if launcher_name() != "kubernetes":
+    if load_launch_settings().launcher != "kubernetes":
         return JobLaunch()
     image = os.environ.get("DAGSTER_CURRENT_IMAGE")  # the chart sets it to the code location's image
     if image:

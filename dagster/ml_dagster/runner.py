@@ -10,11 +10,14 @@ from typing import Any
 
 import dagster as dg
 
+from ml.launch.exits import STEP_RETRY
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY
 
-# Transient faults (object store or MLflow down after ml's own retries) and bugs: retried twice
-# with exponential backoff, like the Airflow tasks.
-STEP_RETRY_POLICY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
+# Transient faults (object store or MLflow down after ml's own retries) and bugs: the launch
+# policy's retry numbers, the same the Airflow tasks get (bad input raises a no-retry Failure).
+STEP_RETRY_POLICY = dg.RetryPolicy(
+    max_retries=STEP_RETRY.retries, delay=STEP_RETRY.delay_s, backoff=dg.Backoff.EXPONENTIAL
+)
 
 
 def _call(context: dg.AssetExecutionContext, step: str, kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -1,22 +1,15 @@
 """The daily inference schedule.
 
-The tick at 00:00 UTC on day D+1 labels the partition of day D (as Airflow's `@daily` data
-interval does): `ML_INFERENCE_INPUT_TEMPLATE` with `{ds}` replaced by D as YYYY-MM-DD
-(default `s3://datasets/inference/{ds}.csv`). The run key is that date, so a day is labelled
-once per tick even if the daemon evaluates the tick again.
+The tick at 00:00 UTC on day D+1 passes its own time as `as_of`; the step labels the UTC day
+before it, day D (ml's partition rule, `ml/partitions.py`, the same Airflow's `@daily` runs get).
+The run key is that date, so a day is labelled once per tick even if the daemon evaluates the
+tick again.
 """
-
-from datetime import date, datetime, timedelta
 
 import dagster as dg
 
-from ml_dagster.config import input_uri_for
+from ml.partitions import partition_date
 from ml_dagster.jobs import inference_job
-
-
-def partition_date(scheduled: datetime) -> date:
-    """The day a tick labels: the day before the tick."""
-    return (scheduled - timedelta(days=1)).date()
 
 
 @dg.schedule(
@@ -28,9 +21,10 @@ def partition_date(scheduled: datetime) -> date:
 )
 def daily_inference_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
     """One inference run per day, on that day's input partition."""
-    day = partition_date(context.scheduled_execution_time)
+    as_of = context.scheduled_execution_time.isoformat()
+    day = partition_date(as_of).isoformat()
     return dg.RunRequest(
-        run_key=day.isoformat(),
-        run_config={"ops": {"inference_data": {"config": {"input_uri": input_uri_for(day)}}}},
-        tags={"ml/partition_date": day.isoformat()},
+        run_key=day,
+        run_config={"ops": {"inference_data": {"config": {"as_of": as_of}}}},
+        tags={"ml/partition_date": day},
     )

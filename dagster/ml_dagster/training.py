@@ -11,10 +11,10 @@ from typing import Any
 
 import dagster as dg
 
-from ml_dagster.config import TrainConfig, TrainingDataConfig, dataset_uri_or_default
+from ml_dagster.config import TrainConfig, TrainingDataConfig, step_options
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY
-from ml_dagster.metadata import link, numbers
-from ml_dagster.resources import MlflowResource, StorageResource
+from ml_dagster.metadata import link, numbers, result
+from ml_dagster.resources import StorageResource
 from ml_dagster.runner import STEP_RETRY_POLICY, run_loading_step, run_step
 
 GROUP = "training"
@@ -25,9 +25,8 @@ def training_data(
     context: dg.AssetExecutionContext, config: TrainingDataConfig, storage: StorageResource
 ) -> dg.Output[dict[str, Any]]:
     """The labelled dataset, validated and split train/validation/test in the run's workspace."""
-    uri = dataset_uri_or_default(config.dataset_uri)
-    out = run_loading_step(context, "load_training_data", dataset_uri=uri)
-    metadata: dict[str, Any] = {"dataset_uri": dg.MetadataValue.path(uri), **storage.describe()}
+    out = run_loading_step(context, "load_training_data", **step_options(config, "train", "load_training_data"))
+    metadata: dict[str, Any] = {**storage.describe()}
     if VALIDATION_ERROR_KEY in out:
         return dg.Output(out, metadata={**metadata, "valid": False, "error": out[VALIDATION_ERROR_KEY]})
     rows = out["rows"]
@@ -35,6 +34,8 @@ def training_data(
         out,
         metadata={
             **metadata,
+            **result(out),
+            "dataset_uri": dg.MetadataValue.path(out["dataset_uri"]),
             "valid": True,
             "data_uri": dg.MetadataValue.path(out["data_uri"]),
             "dagster/row_count": sum(rows.values()),
@@ -50,26 +51,16 @@ def training_data(
 
 @dg.asset(group_name=GROUP, kinds={"pytorch", "mlflow"}, retry_policy=STEP_RETRY_POLICY)
 def trained_model(
-    context: dg.AssetExecutionContext, config: TrainConfig, training_data: dict[str, Any], mlflow: MlflowResource
+    context: dg.AssetExecutionContext, config: TrainConfig, training_data: dict[str, Any]
 ) -> dg.Output[dict[str, Any]]:
     """The fine-tuned model (saved in the run workspace) and its MLflow run with per-epoch metrics."""
-    out = run_step(
-        context,
-        "train",
-        data_uri=training_data["data_uri"],
-        base_model=config.base_model,
-        epochs=config.epochs,
-        learning_rate=config.learning_rate,
-        batch_size=config.batch_size,
-        seed=config.seed,
-        max_train_samples=config.max_train_samples,
-    )
+    out = run_step(context, "train", data_uri=training_data["data_uri"], **step_options(config, "train", "train"))
     return dg.Output(
         out,
         metadata={
+            **result(out),
             "model_uri": dg.MetadataValue.path(out["model_uri"]),
             "mlflow_run_id": out["mlflow_run_id"],
-            "mlflow_tracking_uri": mlflow.tracking_uri,
             **link("mlflow_run", out.get("mlflow_run_url")),
             "device": out["device"],
             "epochs_run": out["epochs_run"],
@@ -94,8 +85,10 @@ def model_evaluation(
     return dg.Output(
         out,
         metadata={
+            **result(out),
             "mlflow_run_id": out["mlflow_run_id"],
             **link("mlflow_run", trained_model.get("mlflow_run_url")),
+            "quality_gate": out["gate"]["reason"],
             "dagster/row_count": out["test_rows"],
             "plots": ", ".join(out["plots"]),
             **numbers(out["metrics"]),
@@ -104,28 +97,26 @@ def model_evaluation(
 
 
 @dg.asset(group_name=GROUP, kinds={"mlflow"}, retry_policy=STEP_RETRY_POLICY, deps=[model_evaluation])
-def registered_model(
-    context: dg.AssetExecutionContext, trained_model: dict[str, Any], mlflow: MlflowResource
-) -> dg.Output[dict[str, Any]]:
+def registered_model(context: dg.AssetExecutionContext, trained_model: dict[str, Any]) -> dg.Output[dict[str, Any]]:
     """A new registered version (alias challenger), promoted to champion if it beats the champion.
 
     It depends on model_evaluation because register reads the test metric evaluate logged, and so
-    that the evaluation threshold check (blocking) keeps a weak model out of the registry.
+    that the quality gate check (blocking, ml's verdict) keeps a weak model out of the registry.
     """
     registered = run_step(
         context, "register", model_uri=trained_model["model_uri"], mlflow_run_id=trained_model["mlflow_run_id"]
     )
     promotion = run_step(context, "promote", model_name=registered["model_name"], version=registered["version"])
     out = {"register": registered, "promote": promotion}
-    url = mlflow.model_version_url(registered["model_name"], registered["version"])
     return dg.Output(
         out,
         metadata={
+            **result({**registered, **promotion}),
             "model_name": registered["model_name"],
             "model_version": registered["version"],
             "model_uri": registered["model_uri"],
             "alias": registered["alias"],
-            **link("mlflow_model_version", url),
+            **link("mlflow_model_version", registered.get("mlflow_model_url")),
             "promoted": promotion["promoted"],
             "champion_version": str(promotion["champion_version"]),
             "decision": promotion["decision"],

@@ -102,7 +102,7 @@ def load_dags(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
         for name in LAUNCHER_ENV if clear else ():
             monkeypatch.delenv(name, raising=False)
         for name in [name for name in os.environ if name.startswith("ML_K8S_")] if clear else ():
-            monkeypatch.delenv(name)  # the kubernetes launcher's settings (ml.kube.PodSettings)
+            monkeypatch.delenv(name)  # the kubernetes launcher's settings (ml.launch.kube.PodSettings)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         return BundleDagBag(dag_folder=DAGS_FOLDER, bundle_path=DAGS_FOLDER)

@@ -51,14 +51,8 @@ def test_train_pod_runs_the_step_in_the_image_in_the_namespace(k8s_dags):
     assert container["image"] == IMAGE
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["command"] + container["args"] == ml_args(
-        "train",
-        data_uri="s3://ml-work/r1/data",
-        base_model="tiny",
-        epochs=2,
-        batch_size=32,
-        seed=42,
-        max_train_samples=100,
-    )  # the empty learning rate is left out, so the step's default applies
+        "train", data_uri="s3://ml-work/r1/data", epochs=2, max_train_samples=100
+    )  # unset params are left out, so the step's defaults apply
     assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
     assert pod["metadata"]["labels"]["ml-step"] == "train"
 

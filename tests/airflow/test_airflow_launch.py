@@ -1,4 +1,7 @@
-"""The launcher seam on its own: argv, environment split, exit-code policy, the local launcher.
+"""The Airflow side of the launch policy: exit codes as Airflow exceptions, the local launcher.
+
+The policy itself (argv, environment split, GPUs, sizes) is tested without Airflow in
+tests/ml/test_launch_policy.py.
 
 The local-launcher tests run the real `python -m ml` in its embedded mode (files under a
 temporary ML_HOME, no services) and call the operator's `execute` directly.
@@ -19,83 +22,17 @@ RUN_ID = "manual__2026-11-25T06:34:22.842943+00:00"
 
 @pytest.fixture
 def launch(load_dags) -> Any:
-    """The `ml_launch` module, imported the way the DAG files import it (DAG folder on sys.path)."""
+    """The launcher modules, imported the way the DAG files import them (DAG folder on sys.path)."""
     load_dags()
-    import ml_launch
+    import ml_launch_local
+    import ml_step_failure
 
-    return ml_launch
+    class Modules:
+        step_failure = staticmethod(ml_step_failure.step_failure)
+        step_result = staticmethod(ml_step_failure.step_result)
+        MlLocalOperator = ml_launch_local.MlLocalOperator
 
-
-def test_argv_is_one_ml_call_with_run_id_and_orchestrator(launch):
-    assert launch.ml_argv("train", {"data-uri": "s3://w/d", "max_train_samples": "5"}) == [
-        "python",
-        "-m",
-        "ml",
-        "train",
-        "--run-id",
-        "{{ run_id }}",
-        "--orchestrator",
-        "airflow",
-        "--data-uri",
-        "s3://w/d",
-        "--max-train-samples",
-        "5",
-    ]
-
-
-def test_empty_options_are_dropped_after_rendering(launch):
-    argv = ["python", "-m", "ml", "load-model", "--run-id", "r", "--version", "", "--alias", "champion"]
-    assert launch.drop_empty_options(argv) == [
-        "python",
-        "-m",
-        "ml",
-        "load-model",
-        "--run-id",
-        "r",
-        "--alias",
-        "champion",
-    ]
-    assert launch.drop_empty_options(["x", "--a", "0", "--b", " "]) == ["x", "--a", "0"]
-
-
-def test_environment_split_keeps_secrets_private(launch):
-    plain, secret = launch.step_environment(
-        {
-            "ML_S3_ENDPOINT": "http://minio:9000",
-            "ML_S3_ACCESS_KEY": "ak",
-            "ML_S3_SECRET_KEY": "sk",
-            "MLFLOW_TRACKING_URI": "http://mlflow:5000",
-            "MLFLOW_TRACKING_PASSWORD": "pw",
-            "AWS_SESSION_TOKEN": "tok",
-            "HF_HUB_OFFLINE": "1",
-            "ML_LAUNCHER": "docker",
-            "ML_GPUS": "all",
-            "ML_IMAGE": "ml:1",
-            "PATH": "/usr/bin",
-            "POSTGRES_PASSWORD": "not-forwarded",
-        }
-    )
-    assert plain == {
-        "ML_S3_ENDPOINT": "http://minio:9000",
-        "MLFLOW_TRACKING_URI": "http://mlflow:5000",
-        "HF_HUB_OFFLINE": "1",
-        "ML_IMAGE": "ml:1",
-        "ML_ORCHESTRATOR": "airflow",
-    }
-    assert secret == {
-        "ML_S3_ACCESS_KEY": "ak",
-        "ML_S3_SECRET_KEY": "sk",
-        "MLFLOW_TRACKING_PASSWORD": "pw",
-        "AWS_SESSION_TOKEN": "tok",
-    }
-
-
-def test_secret_values_are_masked_in_logs_but_access_key_ids_are_not(launch):
-    for name in ("ML_S3_SECRET_KEY", "MLFLOW_TRACKING_PASSWORD", "AWS_SESSION_TOKEN", "HF_TOKEN", "OPENAI_API_KEY"):
-        assert launch.is_secret(name) and launch.masks_in_logs(name), name
-    for name in ("ML_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"):
-        assert launch.is_secret(name) and not launch.masks_in_logs(name), name
-    assert not launch.is_secret("ML_S3_ENDPOINT")
+    return Modules
 
 
 def test_bad_input_exit_code_fails_without_retry(launch):
@@ -123,19 +60,11 @@ def test_other_exit_codes_are_retried(launch, code, words):
 def test_result_is_the_json_object_on_the_last_stdout_line(launch):
     from airflow.sdk.exceptions import AirflowException
 
-    assert launch.parse_result("s", ["noise", '{"a": 1, "b": [2]}', ""]) == {"a": 1, "b": [2]}
+    assert launch.step_result("s", ["noise", '{"a": 1, "b": [2]}', ""]) == {"a": 1, "b": [2]}
     with pytest.raises(AirflowException, match="not a JSON object"):
-        launch.parse_result("s", ['{"a": 1}', "trailing words"])
+        launch.step_result("s", ['{"a": 1}', "trailing words"])
     with pytest.raises(AirflowException, match="not a JSON object"):
-        launch.parse_result("s", ["[1, 2]"])
-
-
-def test_sizes_parse_to_bytes(launch):
-    assert launch.parse_size("2g") == 2 * 1024**3
-    assert launch.parse_size("512m") == 512 * 1024**2
-    assert launch.parse_size("") is None
-    with pytest.raises(ValueError, match="size 'lots' is not valid"):
-        launch.parse_size("lots")
+        launch.step_result("s", ["[1, 2]"])
 
 
 # --- the local launcher with the real ml CLI (embedded mode) ----------------------------------
@@ -151,9 +80,11 @@ def embedded_ml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, repo_cwd: Path)
     return tmp_path
 
 
-def local_operator(launch: Any, step: str, **options: str) -> Any:
-    command = [arg.replace("{{ run_id }}", RUN_ID) for arg in launch.ml_argv(step, options)]
-    return launch.MlLocalOperator(task_id=step.replace("-", "_"), step=step, command=command)
+def local_operator(launch: Any, step: str, python: str = "", **options: str) -> Any:
+    from ml.launch.exits import step_argv
+
+    command = step_argv(step, RUN_ID, "airflow", options)
+    return launch.MlLocalOperator(task_id=step.replace("-", "_"), step=step, command=command, python=python)
 
 
 def test_local_launcher_returns_the_json_of_the_last_stdout_line(launch, embedded_ml):
@@ -184,9 +115,8 @@ def test_local_launcher_retries_a_crash(launch, embedded_ml, monkeypatch):
     """An interpreter that dies (exit 1, no output) is an ordinary, retried failure."""
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-    monkeypatch.setenv("ML_LOCAL_PYTHON", "/bin/false")
     with pytest.raises(AirflowException) as failure:
-        local_operator(launch, "load-training-data", dataset_uri="/x.csv").execute(context={})
+        local_operator(launch, "load-training-data", python="/bin/false", dataset_uri="/x.csv").execute(context={})
     assert not isinstance(failure.value, AirflowFailException)
     assert str(failure.value) == "ml load-training-data failed (exit 1, retried): (the step printed nothing)"
 
@@ -199,8 +129,7 @@ def test_local_launcher_stops_the_step_when_the_task_times_out(launch, embedded_
     hang = embedded_ml / "hanging-python"
     hang.write_text("#!/bin/sh\nexec sleep 120\n")
     hang.chmod(0o755)
-    monkeypatch.setenv("ML_LOCAL_PYTHON", str(hang))
-    operator = local_operator(launch, "train", data_uri="/x")
+    operator = local_operator(launch, "train", python=str(hang), data_uri="/x")
 
     class Timeout(BaseException):
         pass

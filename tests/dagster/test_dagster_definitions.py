@@ -4,9 +4,11 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
+from pydantic import ValidationError
 
 DAGSTER_DIR = Path(__file__).resolve().parents[2] / "dagster"  # holds ml_dagster (see conftest.py)
 
@@ -58,7 +60,7 @@ def test_jobs_select_their_group_and_its_checks(defs: dg.Definitions) -> None:
         selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
         assert selected == set(assets), name
     training_checks = {k.name for k in defs.resolve_job_def("training_job").asset_layer.asset_graph.asset_check_keys}
-    assert {"training_data_is_valid", "test_macro_f1_above_minimum"} <= training_checks
+    assert {"training_data_is_valid", "quality_gate"} <= training_checks
     inference_checks = {k.name for k in defs.resolve_job_def("inference_job").asset_layer.asset_graph.asset_check_keys}
     assert "inference_data_is_valid" in inference_checks
 
@@ -70,25 +72,41 @@ def test_checks_are_present_and_blocking(defs: dg.Definitions) -> None:
     assert {name: spec.asset_key.to_user_string() for name, spec in specs.items()} == {
         "training_data_is_valid": "training_data",
         "inference_data_is_valid": "inference_data",
-        "test_macro_f1_above_minimum": "model_evaluation",
+        "quality_gate": "model_evaluation",
     }
     assert all(spec.blocking for spec in specs.values())
+    # the checks only report ml's verdicts: none has a config schema (no threshold of its own;
+    # the gate's is ML_MIN_TEST_MACRO_F1 only), unlike an asset that takes run parameters
+    from dagster._config import ConfigTypeKind
+
+    from ml_dagster.training import trained_model
+
+    kinds = {check.node_def.name: check.node_def.config_field.config_type.kind for check in CHECKS}
+    assert set(kinds.values()) == {ConfigTypeKind.ANY}, kinds
+    assert trained_model.node_def.config_field.config_type.kind == ConfigTypeKind.STRICT_SHAPE
     graph_checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert graph_checks == set(specs)
 
 
-def test_daily_schedule_labels_the_previous_days_partition(defs: dg.Definitions, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("tick", "day"), [
+    (datetime(2026, 3, 1, tzinfo=UTC), "2026-02-28"),
+    (datetime(2026, 1, 1, tzinfo=UTC), "2025-12-31"),
+])
+def test_daily_schedule_labels_the_previous_days_partition(defs: dg.Definitions, tick: datetime, day: str) -> None:
+    from ml.partitions import partition_date
+
     schedule = defs.resolve_schedule_def("daily_inference_schedule")
     assert schedule.job_name == "inference_job"
     assert schedule.cron_schedule == "0 0 * * *" and schedule.execution_timezone == "UTC"
-    monkeypatch.setenv("ML_INFERENCE_INPUT_TEMPLATE", "s3://inbox/texts/{ds}/part.jsonl")
-    with dg.instance_for_test() as instance:
-        context = dg.build_schedule_context(
-            instance=instance, scheduled_execution_time=datetime(2026, 3, 1, tzinfo=UTC)
-        )
-        request = schedule.evaluate_tick(context).run_requests[0]
-    assert request.run_key == "2026-02-28"
-    assert request.run_config == {"ops": {"inference_data": {"config": {"input_uri": "s3://inbox/texts/2026-02-28/part.jsonl"}}}}
+    with (
+        dg.instance_for_test() as instance,
+        dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context,
+    ):
+        [request] = schedule.evaluate_tick(context).run_requests
+    # the tick passes its own time; the step labels the day before it by ml's rule
+    assert request.run_config == {"ops": {"inference_data": {"config": {"as_of": tick.isoformat()}}}}
+    assert request.tags["ml/partition_date"] == partition_date(tick).isoformat() == day
+    assert request.run_key == day  # a day is labelled once per tick
     # the run config the schedule produces is valid for the job
     assert dg.validate_run_config(defs.resolve_job_def("inference_job"), request.run_config)
 
@@ -135,3 +153,111 @@ def test_steps_fork_from_a_server_with_the_heavy_imports_done(defs: dg.Definitio
         assert {"ml.steps", "torch", "transformers", "mlflow"} <= set(preload), name
     for module in preload:
         importlib.import_module(module)
+
+
+def test_run_config_routes_run_params_to_the_assets_that_take_them(defs: dg.Definitions) -> None:
+    from ml_dagster.config import run_config
+
+    config = run_config("infer", {"partition_date": "2026-11-30", "model_version": 3})
+    assert config == {"ops": {
+        "inference_data": {"config": {"partition_date": "2026-11-30"}},
+        "production_model": {"config": {"model_version": 3}},
+    }}
+    assert dg.validate_run_config(defs.resolve_job_def("inference_job"), config)
+    train = run_config("train", {"dataset_uri": "s3://datasets/x.csv", "epochs": 2, "seed": None, "base_model": ""})
+    assert train == {"ops": {"training_data": {"config": {"dataset_uri": "s3://datasets/x.csv"}},
+                             "trained_model": {"config": {"epochs": 2}}}}  # unset (None, "") is left to the step
+    assert dg.validate_run_config(defs.resolve_job_def("training_job"), train)
+    assert run_config("infer", {}) == {}
+    with pytest.raises(ValueError, match="'model_versoin'"):
+        run_config("infer", {"model_versoin": 3})
+    with pytest.raises(ValueError, match="'epochs'"):
+        run_config("infer", {"epochs": 2})  # a training parameter is not the inference job's
+
+
+def test_config_fields_are_optional_and_unset_ones_reach_no_step(defs: dg.Definitions) -> None:
+    from ml_dagster.config import InferenceDataConfig, ProductionModelConfig, TrainConfig, step_options
+
+    for job in ("training_job", "inference_job"):
+        assert dg.validate_run_config(defs.resolve_job_def(job), {}), job  # every field optional
+    assert step_options(TrainConfig(), "train", "train") == {}
+    assert step_options(TrainConfig(epochs=3, seed=0), "train", "train") == {"epochs": 3, "seed": 0}
+    # the step's keyword, where it differs from the parameter's name
+    assert step_options(ProductionModelConfig(model_version=3, model_alias="challenger"), "infer", "load_model") == {
+        "version": 3, "alias": "challenger"}
+    # as_of is the asset's (when the run labels), not a run parameter
+    assert step_options(InferenceDataConfig(as_of="2026-03-01T00:00:00+00:00"), "infer", "load_inference_data") == {}
+    # ml.params' bounds hold when the asset builds its config
+    with pytest.raises(ValidationError, match="partition_date"):
+        InferenceDataConfig(partition_date="30.11.2026")
+    with pytest.raises(ValidationError, match="model_version"):
+        ProductionModelConfig(model_version=0)
+    with pytest.raises(ValidationError, match="epochs"):
+        TrainConfig(epochs=0)
+
+
+@pytest.fixture
+def fake_load_inference_data(local_env: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """`ml.steps.load_inference_data` replaced: records its keywords, answers by ml's partition rule."""
+    import ml.steps
+    from ml.partitions import input_uri_for, partition_date
+
+    calls: list[dict[str, Any]] = []
+
+    def load_inference_data(*, run_id: str, input_uri: str | None = None, **kwargs: Any) -> dict[str, Any]:
+        calls.append({"run_id": run_id, "input_uri": input_uri, **kwargs})
+        day = None if input_uri else partition_date(kwargs.get("as_of"), kwargs.get("partition_date"))
+        return {"data_uri": f"{local_env}/work/{run_id}/input.parquet",
+                "input_uri": input_uri or input_uri_for("s3://datasets/inference/{ds}.csv", day),
+                "partition_date": day.isoformat() if day else None, "rows": 3, "dropped_rows": 0, "fingerprint": "f00d"}
+
+    monkeypatch.setattr(ml.steps, "load_inference_data", load_inference_data)
+    return calls
+
+
+def _inference_data_run(defs: dg.Definitions, config: dict[str, Any]) -> tuple[dg.ExecuteInProcessResult, Any]:
+    instance = dg.DagsterInstance.ephemeral()
+    result = defs.resolve_job_def("inference_job").execute_in_process(
+        run_config={"ops": {"inference_data": {"config": config}}} if config else {},
+        instance=instance, asset_selection=[dg.AssetKey("inference_data")],
+    )
+    assert result.success
+    return result, instance.get_run_record_by_id(result.run_id)
+
+
+def test_inference_data_without_config_labels_the_day_before_the_run_was_created(
+    defs: dg.Definitions, fake_load_inference_data: list[dict[str, Any]]
+) -> None:
+    from ml.partitions import partition_date
+
+    before = datetime.now(UTC)
+    result, record = _inference_data_run(defs, {})
+    after = datetime.now(UTC)
+    [call] = fake_load_inference_data
+    assert call["run_id"] == result.run_id and call["orchestrator"] == "dagster"
+    assert set(call) == {"run_id", "input_uri", "as_of", "orchestrator"} and call["input_uri"] is None
+    as_of = datetime.fromisoformat(call["as_of"])
+    assert as_of == record.create_timestamp.astimezone(UTC) and before <= as_of <= after
+    out = result.output_for_node("inference_data")
+    assert out["partition_date"] == partition_date(as_of).isoformat()
+    [event] = result.get_asset_materialization_events()
+    metadata = event.event_specific_data.materialization.metadata
+    assert metadata["ml_result"].value == out == metadata["step_output"].value  # the step's result, as is
+    assert metadata["partition_date"].value == out["partition_date"]
+    [check] = [e.asset_check_evaluation_data for e in result.all_events
+               if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION]
+    assert check.check_name == "inference_data_is_valid" and check.passed
+
+
+@pytest.mark.parametrize(("config", "passed"), [
+    ({"as_of": "2026-03-01T00:00:00+00:00"}, {"as_of": "2026-03-01T00:00:00+00:00"}),  # a schedule's tick
+    ({"partition_date": "2026-11-30"}, {"partition_date": "2026-11-30"}),  # the day named: no as_of
+    ({"input_uri": "s3://datasets/in.csv"}, {"input_uri": "s3://datasets/in.csv"}),  # no partition at all
+])
+def test_inference_data_passes_what_is_set(
+    defs: dg.Definitions, fake_load_inference_data: list[dict[str, Any]], config: dict[str, Any],
+    passed: dict[str, Any],
+) -> None:
+    _inference_data_run(defs, config)
+    [call] = fake_load_inference_data
+    assert {key: value for key, value in call.items() if key not in ("run_id", "orchestrator") and value is not None} == passed

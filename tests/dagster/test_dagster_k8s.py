@@ -23,7 +23,7 @@ from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.launcher import LaunchRunContext
 
 from ml.errors import BadInputError
-from ml.kube import DEFAULT_CONFIG_MAP, DEFAULT_NAMESPACE, DEFAULT_SECRET, GPU_RESOURCE
+from ml.launch.kube import DEFAULT_CONFIG_MAP, DEFAULT_NAMESPACE, DEFAULT_SECRET, GPU_RESOURCE
 
 REPO = Path(__file__).resolve().parents[2]
 VALUES = REPO / "docker" / "k8s" / "dagster" / "values.yaml"

@@ -1,7 +1,7 @@
 """Checks of the running stack, executed INSIDE the ml image (`docker compose run ml-cli`).
 
 Why inside: the checks need the service names, the credentials from .env and the project's own
-clients (MLflow, the object store, `ml.trigger` for Airflow and Dagster), none of which the host
+clients (MLflow, the object store, `ml_trigger` for Airflow and Dagster), none of which the host
 must have. `run_e2e.py` (on the host) calls the sub-commands below and reads the JSON object
 printed on the last stdout line: {"checks": [{"name", "passed", "detail"}], "runs": [...]}.
 
@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ml import trigger
+import ml_trigger as trigger  # mounted from the repo by run_e2e.py (not in the ml image)
 
 CHECKS: list[dict[str, Any]] = []
 _lock = threading.Lock()
@@ -221,13 +221,11 @@ def run_one(orchestrator: str, pipeline: str, params: dict[str, Any], timeout: f
         outcome = trigger.run_airflow(airflow(), pipeline, params, timeout=timeout, poll=5)
     else:
         outcome = trigger.run_dagster(dagster(), pipeline, params, timeout=timeout, poll=5)
-    return {**outcome.as_dict(), "summary": trigger.summarize(outcome, None)}
+    return {**outcome.as_dict(), "summary": trigger.summarize(outcome)}
 
 
 def cmd_load(orchestrator: str, n: int, timeout: float, train_params: dict[str, Any]) -> list[dict[str, Any]]:
     """Start n trainings and n inferences together; all must succeed, isolated from each other."""
-    original_log = trigger.log
-    trigger.log = lambda message: original_log(f"<{threading.current_thread().name}> {message}")
     jobs = [("train", dict(train_params)) for _ in range(n)] + [("infer", {}) for _ in range(n)]
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix=f"{orchestrator}-load") as pool:
@@ -239,7 +237,6 @@ def cmd_load(orchestrator: str, n: int, timeout: float, train_params: dict[str, 
             except Exception as exc:
                 results.append({"orchestrator": orchestrator, "pipeline": pipeline, "succeeded": False,
                                 "error": f"{type(exc).__name__}: {exc}", "run_id": None, "steps": {}, "results": {}})
-    trigger.log = original_log
     wall = time.monotonic() - started
     trains = [r for r in results if r["pipeline"] == "train"]
     infers = [r for r in results if r["pipeline"] == "infer"]

@@ -7,10 +7,16 @@ Runs on the host with the standard library only (the host needs docker, make and
   3. checks through each system's own API, run inside the ml image (tests/e2e/checks.py):
      orchestrator run states, MLflow versions/aliases/lineage, champion = best, predictions in the
      object store carrying the resolved version, ml logs visible in Airflow and Dagster;
-  4. load test: N training + N inference runs at once on each orchestrator;
-  5. a bad dataset fails with a one-line reason and publishes nothing;
-  6. teardown, leaving no containers behind;
-  7. a summary table (each check, each run's and step's wall time) and bench/results/e2e.json.
+  4. parity (tests/e2e/parity.py, in the ml image): Airflow and Dagster mean the same thing. The
+     runs of 2. compared pairwise (same MLflow test metrics, lineage tags and params; the same
+     model version and, per id, the same predictions), then both orchestrators started at the same
+     moment on `make infer PARAMS=input_uri=` (inputs seeded for yesterday and today, UTC) must read
+     the same partition, the UTC day before the trigger;
+  5. load test: N training + N inference runs at once on each orchestrator;
+  6. a bad dataset fails with a one-line reason and publishes nothing;
+  7. teardown, leaving no containers behind;
+  8. a summary table (the parity table, each check, each run's and step's wall time, each phase's
+     time) and bench/results/e2e.json.
 
 Extra compose files (CI's stand-ins, the CA bundle) come through COMPOSE_FILE, as for make.
 Not collected by `pytest tests` (the file name does not start with test_).
@@ -24,13 +30,21 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "mlpipes"
-RESULTS: dict[str, Any] = {"checks": [], "runs": [], "phases": {}}
+RESULTS: dict[str, Any] = {"checks": [], "runs": [], "phases": {}, "parity": []}
+ORCHESTRATORS = ("airflow", "dagster")
+DEFAULT_INPUT_TEMPLATE = "s3://datasets/inference/{ds}.csv"
+#: The rows of each seeded inference partition (kept small: the parity runs label them).
+PARTITION_ROWS = 200
+_lock = threading.Lock()  # the parity runs record from two threads
 
 
 def say(message: str) -> None:
@@ -52,13 +66,15 @@ def sh(args: list[str], *, check: bool = True, capture: bool = False, stdin: str
 
 
 def record(name: str, passed: bool, detail: str = "") -> bool:
-    RESULTS["checks"].append({"name": name, "passed": bool(passed), "detail": detail})
+    with _lock:
+        RESULTS["checks"].append({"name": name, "passed": bool(passed), "detail": detail})
     say(f"[check] {'PASS' if passed else 'FAIL'}  {name}{'  -- ' + detail if detail else ''}")
     return passed
 
 
 def phase(name: str, started: float) -> None:
     RESULTS["phases"][name] = round(time.monotonic() - started, 1)
+    say(f"== phase {name}: {RESULTS['phases'][name]}s")
 
 
 def last_json(text: str) -> dict[str, Any] | None:
@@ -76,35 +92,119 @@ def make(target: str, *variables: str, timeout: float = 3600) -> subprocess.Comp
     return sh(["make", "--no-print-directory", target, *variables], check=False, capture=True, timeout=timeout)
 
 
-def pipeline(pipeline_name: str, orchestrator: str) -> dict[str, Any] | None:
-    """`make train|infer ORCHESTRATOR=...`, as a user runs it; the run's JSON outcome."""
+def pipeline(pipeline_name: str, orchestrator: str, *variables: str, source: str = "make",
+             keep_failed: bool = False, timeout: float = 3600) -> dict[str, Any] | None:
+    """`make train|infer ORCHESTRATOR=... [VAR=value...]`, as a user runs it; the run's JSON outcome.
+
+    None when the run failed (with `keep_failed`: only when it printed no outcome at all). Safe to
+    call from several threads at once (the parity runs).
+    """
     started = time.monotonic()
-    proc = make(pipeline_name, f"ORCHESTRATOR={orchestrator}")
+    proc = make(pipeline_name, f"ORCHESTRATOR={orchestrator}", *variables, timeout=timeout)
     outcome = last_json(proc.stdout or "")
-    label = f"make {pipeline_name} ORCHESTRATOR={orchestrator}"
+    label = " ".join(["make", pipeline_name, f"ORCHESTRATOR={orchestrator}", *variables])
     ok = proc.returncode == 0 and bool(outcome and outcome.get("succeeded"))
     record(f"{label} succeeds", ok,
            f"{time.monotonic() - started:.0f}s" if ok else f"exit {proc.returncode}: {(outcome or {}).get('error')}")
     if outcome:
-        outcome["source"] = "make"
-        RESULTS["runs"].append(outcome)
-    return outcome if ok else None
+        outcome["source"] = source
+        with _lock:
+            RESULTS["runs"].append(outcome)
+    return outcome if ok or keep_failed else None
 
 
-def in_ml_image(args: list[str], stdin: str | None = None, timeout: float = 5400) -> dict[str, Any] | None:
-    """Run tests/e2e/checks.py inside the ml image on the compose network; merge its checks."""
-    mount = f"{ROOT / 'tests' / 'e2e'}:/e2e:ro"
-    proc = sh([*compose_cmd(), "run", "--rm", "--no-deps", "-T", "-v", mount, "ml-cli", "python", "/e2e/checks.py",
+def in_ml_image(args: list[str], stdin: str | None = None, timeout: float = 5400,
+                script: str = "checks.py") -> dict[str, Any] | None:
+    """Run tests/e2e/<script> inside the ml image on the compose network; merge its checks (and parity rows).
+
+    The trigger package (ml_trigger/, which checks.py imports) is not in the ml image: it is mounted
+    from this checkout, ahead of the image's own PYTHONPATH (/opt/ml/dagster).
+    """
+    mounts = ["-v", f"{ROOT / 'tests' / 'e2e'}:/e2e:ro"]
+    if (ROOT / "ml_trigger").is_dir():  # never let `docker run -v` create a missing source folder
+        mounts += ["-v", f"{ROOT / 'ml_trigger'}:/opt/ml_trigger_src/ml_trigger:ro"]
+    mounts += ["-e", "PYTHONPATH=/opt/ml_trigger_src:/opt/ml/dagster"]
+    proc = sh([*compose_cmd(), "run", "--rm", "--no-deps", "-T", *mounts, "ml-cli", "python", f"/e2e/{script}",
                *args], check=False, capture=True, stdin=stdin, timeout=timeout)
     result = last_json(proc.stdout or "")
     if result is None:
-        record(f"checks.py {' '.join(args)} ran", False, f"exit {proc.returncode}, no JSON result")
+        record(f"{' '.join([script, *args])} ran", False, f"exit {proc.returncode}, no JSON result")
         return None
     RESULTS["checks"].extend(result.get("checks", []))
+    RESULTS["parity"].extend(result.get("parity", []))
     for run in result.get("runs", []):
-        run["source"] = args[0]
+        run["source"] = args[0] if args else script.removesuffix(".py")
         RESULTS["runs"].append(run)
     return result
+
+
+# --- parity: Airflow and Dagster mean the same thing ------------------------------------------
+
+
+def inference_template() -> str:
+    """ML_INFERENCE_INPUT_TEMPLATE as the stack sees it (environment, then .env, then ml's default)."""
+    value = os.environ.get("ML_INFERENCE_INPUT_TEMPLATE") or env_file_value("ML_INFERENCE_INPUT_TEMPLATE") or ""
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1]
+    return value or DEFAULT_INPUT_TEMPLATE
+
+
+def partition_days(now: datetime) -> list[date]:
+    """The partitions a run triggered around `now` may label: yesterday and today (UTC).
+
+    Yesterday's is the one a run triggered today labels; today's covers midnight UTC passing before
+    the trigger. (The rule itself is ml/partitions.py's; parity.py checks against it.)
+    """
+    today = now.astimezone(UTC).date()
+    return [today - timedelta(days=1), today]
+
+
+def seed_partitions(template: str, days: list[date]) -> bool:
+    """Unlabelled demo texts at the partition URIs of `days`, in one `docker compose run`."""
+    started = time.monotonic()
+    uris = [template.replace("{ds}", d.isoformat()) for d in days]
+    script = "\n".join(f"python -m ml demo-data --output-uri {shlex.quote(uri)} --no-labelled "
+                       f"--rows {PARTITION_ROWS} --seed 11" for uri in uris)
+    proc = sh([*compose_cmd(), "run", "--rm", "--no-deps", "-T", "ml-cli", "sh", "-ec", script],
+              check=False, capture=True, timeout=900)
+    return record(f"parity: inference inputs seeded for {', '.join(d.isoformat() for d in days)} (UTC)",
+                  proc.returncode == 0,
+                  f"{len(uris)} x {PARTITION_ROWS} rows at {template}, {time.monotonic() - started:.0f}s"
+                  if proc.returncode == 0 else f"exit {proc.returncode}")
+
+
+def partition_runs() -> tuple[dict[str, Any], list[str]]:
+    """`make infer ORCHESTRATOR=airflow|dagster PARAMS=input_uri=`, both started at the same moment.
+
+    Returns the outcomes by orchestrator (missing: no outcome printed) and the window (ISO, UTC)
+    the triggers fell in.
+    """
+    barrier = threading.Barrier(len(ORCHESTRATORS))
+
+    def one(orchestrator: str) -> dict[str, Any] | None:
+        barrier.wait(timeout=60)
+        return pipeline("infer", orchestrator, "PARAMS=input_uri=", source="parity", keep_failed=True, timeout=1800)
+
+    before = datetime.now(UTC)
+    with ThreadPoolExecutor(max_workers=len(ORCHESTRATORS), thread_name_prefix="parity") as pool:
+        futures = {o: pool.submit(one, o) for o in ORCHESTRATORS}
+        outcomes = {o: f.result() for o, f in futures.items()}
+    after = datetime.now(UTC)
+    return {o: r for o, r in outcomes.items() if r}, [before.isoformat(), after.isoformat()]
+
+
+def parity(first: dict[tuple[str, str], dict[str, Any] | None]) -> None:
+    """Seed today's partitions, run both orchestrators on them at once, compare everything in the ml image."""
+    template = inference_template()
+    partition: dict[str, Any] = {"template": template}
+    if seed_partitions(template, partition_days(datetime.now(UTC))):
+        outcomes, window = partition_runs()
+        partition.update(outcomes, triggered_between=window)
+    pairs = {pipeline_name: {o: first.get((pipeline_name, o)) for o in ORCHESTRATORS if first.get((pipeline_name, o))}
+             for pipeline_name in ("train", "infer")}
+    pairs["partition"] = partition
+    in_ml_image([], stdin=json.dumps(pairs, default=str), timeout=900, script="parity.py")
 
 
 def dump_failures() -> None:
@@ -144,8 +244,20 @@ def env_file_value(name: str) -> str | None:
     return None
 
 
+def _cell(value: Any, width: int) -> str:
+    text = str(value)
+    return f"{text if len(text) <= width else text[: width - 1] + '…':<{width}}"
+
+
 def summary_table() -> str:
-    lines = ["", "== e2e checks", f"{'result':<6}  check"]
+    lines = []
+    if RESULTS["parity"]:
+        lines += ["", "== parity (airflow vs dagster)",
+                  f"{_cell('what', 34)} {_cell('airflow', 44)} {_cell('dagster', 44)} equal"]
+        for p in RESULTS["parity"]:
+            lines.append(f"{_cell(p.get('what', ''), 34)} {_cell(p.get('airflow', ''), 44)} "
+                         f"{_cell(p.get('dagster', ''), 44)} {'yes' if p.get('equal') else 'NO'}")
+    lines += ["", "== e2e checks", f"{'result':<6}  check"]
     for c in RESULTS["checks"]:
         lines.append(f"{'PASS' if c['passed'] else 'FAIL':<6}  {c['name']}" + (f"  ({c['detail']})" if c["detail"] else ""))
     lines += ["", "== pipeline runs (wall time of the run, then of each step)",
@@ -187,12 +299,15 @@ def main(argv: list[str] | None = None) -> int:
             return 1
 
         started = time.monotonic()
-        made = [o for o in (pipeline("train", "airflow"), pipeline("train", "dagster"),
-                            pipeline("infer", "airflow"), pipeline("infer", "dagster")) if o]
+        first = {(p, o): pipeline(p, o) for p in ("train", "infer") for o in ORCHESTRATORS}
+        made = [o for o in first.values() if o]
         phase("make train/infer x2", started)
         started = time.monotonic()
         in_ml_image(["verify"], stdin=json.dumps(made))
         phase("verify", started)
+        started = time.monotonic()
+        parity(first)
+        phase("parity", started)
 
         load_params = [a for p in args.load_param for a in ("--param", p)]
         for orchestrator in ("airflow", "dagster"):

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ml import kube
+from ml.launch import kube
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "docker" / "k8s"
@@ -450,7 +450,7 @@ def test_airflow_launcher_env_matches_ml_kube(airflow_values: dict[str, Any]) ->
     assert env["ML_LAUNCHER"] == "kubernetes"
     fields = kube.PodSettings.model_fields
     for name in (k for k in env if k.startswith("ML_K8S_")):
-        assert name.removeprefix("ML_K8S_").lower() in fields, f"{name} is no ml.kube.PodSettings field"
+        assert name.removeprefix("ML_K8S_").lower() in fields, f"{name} is no ml.launch.kube.PodSettings field"
     assert env["ML_K8S_NAMESPACE"] == kube.DEFAULT_NAMESPACE
     assert env["ML_K8S_SERVICE_ACCOUNT"] == kube.DEFAULT_SERVICE_ACCOUNT
     assert env["ML_K8S_SECRET"] == kube.DEFAULT_SECRET

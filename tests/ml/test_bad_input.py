@@ -173,11 +173,16 @@ def test_quality_gate_keeps_a_weak_model_out_of_the_registry(local_env: Path, ca
     monkeypatch.setenv("ML_MIN_TEST_MACRO_F1", "0.99")  # the synthetic data has 5% flipped labels
     loaded = steps.load_training_data(run_id="gate", dataset_uri=str(demo_csv))
     trained = steps.train(run_id="gate", data_uri=loaded["data_uri"], epochs=1)
-    steps.evaluate(run_id="gate", data_uri=loaded["data_uri"], model_uri=trained["model_uri"],
-                   mlflow_run_id=trained["mlflow_run_id"])
+    evaluated = steps.evaluate(run_id="gate", data_uri=loaded["data_uri"], model_uri=trained["model_uri"],
+                               mlflow_run_id=trained["mlflow_run_id"])
+    assert evaluated["gate"]["passed"] is False and evaluated["gate"]["minimum"] == 0.99
     capsys.readouterr()
     code, _, err = run_cli(capsys, "register", "--run-id", "gate", "--model-uri", trained["model_uri"],
                            "--mlflow-run-id", trained["mlflow_run_id"])
     assert code == EXIT_BAD_INPUT
-    assert "is below ML_MIN_TEST_MACRO_F1=0.99: not registered" in error_line(err)
+    line = error_line(err)
+    assert "< ML_MIN_TEST_MACRO_F1 0.9900: not registered; train longer (epochs)" in line
+    assert evaluated["gate"]["reason"] in line  # register enforces the verdict evaluate returned
     assert MlflowClient().search_registered_models() == []
+    tags = MlflowClient().get_run(trained["mlflow_run_id"]).data.tags
+    assert tags["quality_gate"] == "rejected" and tags["quality_gate_reason"] == evaluated["gate"]["reason"]

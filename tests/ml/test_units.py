@@ -194,7 +194,7 @@ def test_progress_lines_in_logs_are_separate(capfd) -> None:
 )
 def test_pod_image_must_be_immutable_with_if_not_present(image: str, ok: bool, monkeypatch) -> None:
     from ml.errors import BadInputError
-    from ml.kube import PodSettings
+    from ml.launch.kube import PodSettings
 
     settings = PodSettings()
     if ok:
@@ -208,7 +208,7 @@ def test_pod_image_must_be_immutable_with_if_not_present(image: str, ok: bool, m
 
 def test_pod_settings_from_env_and_their_one_line_errors(monkeypatch) -> None:
     from ml.errors import BadInputError
-    from ml.kube import load_pod_settings
+    from ml.launch.kube import load_pod_settings
 
     monkeypatch.setenv("ML_K8S_GPUS", "1")
     monkeypatch.setenv("ML_K8S_GPU_NODE_SELECTOR", '{"pool": "a100"}')

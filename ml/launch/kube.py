@@ -1,7 +1,7 @@
 """How a step runs as a Kubernetes pod: one description for both orchestrators.
 
-Why here: Airflow (`KubernetesPodOperator`, airflow/dags/ml_launch.py) and Dagster (`dagster-k8s`,
-dagster/ml_dagster/k8s.py) must launch the same `ml` image with the same namespace, service
+Part of the launch policy (`ml.launch`). Airflow (`KubernetesPodOperator`, airflow/dags/ml_launch_k8s.py)
+and Dagster (`dagster-k8s`, dagster/ml_dagster/k8s.py) must launch the same `ml` image with the same namespace, service
 account, Secret, resources and GPU placement. Both read `PodSettings` (env prefix `ML_K8S_`) and
 turn its plain dicts (Kubernetes API field names) into their own objects; nothing here imports a
 Kubernetes client, Airflow or Dagster.
@@ -14,7 +14,6 @@ of the ConfigMap `ML_K8S_CONFIG_MAP`. The names below are the defaults the manif
 
 from __future__ import annotations
 
-import os
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
@@ -22,9 +21,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml.config import one_line
 from ml.errors import BadInputError
-
-#: `ML_LAUNCHER`: how the orchestrators start a step (docker container, local subprocess, pod).
-LAUNCHERS = ("docker", "local", "kubernetes")
 
 #: Names shared with docker/k8s/ (tests/k8s checks the manifests use exactly these).
 DEFAULT_NAMESPACE = "ml-pipelines"
@@ -119,7 +115,7 @@ class PodSettings(BaseSettings):
             raise BadInputError("ML_IMAGE is empty; set it to the ml image tag the cluster can pull")
         last = name.rsplit("/", 1)[-1]
         tag = last.split(":", 1)[1] if ":" in last and "@" not in last else ""
-        if self.image_pull_policy == "IfNotPresent" and "@" not in name and tag in ("", "latest"):
+        if self.image_pull_policy == "IfNotPresent" and "@" not in name and tag in ("", "latest", "local"):
             raise BadInputError(
                 f"ML_IMAGE={name!r} has a moving tag; with ML_K8S_IMAGE_PULL_POLICY=IfNotPresent nodes would keep "
                 "a stale copy: use an immutable tag (a version or git sha) or a digest"
@@ -133,11 +129,3 @@ def load_pod_settings() -> PodSettings:
         return PodSettings()
     except ValidationError as exc:
         raise BadInputError(one_line(exc, "env", prefix="ML_K8S_")) from exc
-
-
-def launcher_name() -> str:
-    """`ML_LAUNCHER` (default `docker`), validated: both orchestrators read it at definition time."""
-    name = os.environ.get("ML_LAUNCHER", "docker").strip().lower() or "docker"
-    if name not in LAUNCHERS:
-        raise BadInputError(f"ML_LAUNCHER={name!r} is not valid; use one of {', '.join(LAUNCHERS)}")
-    return name

@@ -1,0 +1,125 @@
+"""Launcher `docker` (default): each step is a container of the `ml` image (`DockerOperator`).
+
+Imported by `ml_launch` only when `ML_LAUNCHER=docker`, so the other launchers never load the
+Docker provider or SDK; the Docker daemon is contacted only when a task runs. Image, GPUs, CPU
+weight, memory, /dev/shm, network and the step's environment (plain vs secret) are the launch
+policy's (`ml.launch`), the same the Dagster run launcher applies.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.docker.exceptions import DockerContainerFailedException
+from airflow.providers.docker.operators.docker import DockerOperator
+from docker.errors import APIError
+from docker.types import DeviceRequest
+from ml_step_failure import step_failure, step_result
+
+from ml.launch.env import masks_in_logs, step_environment
+from ml.launch.exits import drop_empty_options
+from ml.launch.settings import LaunchSettings, load_launch_settings, nvidia_runtime, parse_size
+
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator, Context
+
+
+class MlDockerOperator(DockerOperator):
+    """`DockerOperator` that returns the step's JSON result and maps its exit code to a policy.
+
+    The container's stdout and stderr stream into the task log (DockerOperator does that); the
+    XCom is the JSON object on the last line of the container's *stdout* only. The container is
+    removed after every run, once its exit code has been read.
+    """
+
+    template_fields_renderers: ClassVar[dict[str, str]] = {**DockerOperator.template_fields_renderers, "command": "py"}
+    ui_color = "#e3eefa"
+
+    def __init__(self, *, step: str, policy: LaunchSettings, **kwargs: Any) -> None:
+        kwargs["auto_remove"] = "never"  # we remove the container ourselves, after reading its exit code
+        super().__init__(**kwargs)
+        self.step = step
+        self.gpus = policy.gpus
+        self.probe_gpus = policy.needs_runtime_probe()
+        self.remove_container = True
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow.sdk.log import mask_secret
+
+        for name, value in self._private_environment.items():
+            if value and masks_in_logs(name):
+                mask_secret(value, name)
+        self.command = drop_empty_options(self.command)
+        if self.probe_gpus:
+            self._probe_gpus()
+        if self.device_requests:
+            self.log.info("Launcher docker: GPU (%s requested, ML_GPUS=%s)", self.device_requests, self.gpus)
+        else:
+            self.log.info("Launcher docker: CPU (no GPU requested, ML_GPUS=%s)", self.gpus)
+        try:
+            super().execute(context)
+            stdout = self._container_stdout()
+        except DockerContainerFailedException as exc:
+            raise step_failure(self.step, self._exit_code(), [str(x) for x in exc.logs or []]) from None
+        finally:
+            self._remove()
+        return step_result(self.step, stdout)
+
+    def _probe_gpus(self) -> None:
+        """`ML_GPUS=auto`: every GPU when this Docker daemon has the NVIDIA runtime (ml.launch's probe)."""
+        policy = LaunchSettings(gpus=self.gpus)
+        requests = policy.gpu_device_requests(nvidia_runtime(self.cli))
+        self.device_requests = [DeviceRequest(**r) for r in requests] or None
+
+    def _container_id(self) -> str | None:
+        return (self.container or {}).get("Id")
+
+    def _container_stdout(self) -> list[str]:
+        raw = self.cli.logs(self._container_id(), stdout=True, stderr=False)
+        text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+        return text.splitlines()
+
+    def _exit_code(self) -> int:
+        try:
+            return int(self.cli.inspect_container(self._container_id())["State"]["ExitCode"])
+        except (APIError, KeyError, TypeError, ValueError):  # container gone: an ordinary, retried failure
+            return 1
+
+    def _remove(self) -> None:
+        cid = self._container_id()
+        if cid and self.remove_container:
+            try:
+                self.cli.remove_container(cid, force=True)
+            except APIError as exc:  # never hide the step's own outcome
+                self.log.warning("Could not remove container %s: %s", cid[:12], exc)
+
+    def on_kill(self) -> None:
+        super().on_kill()
+        self._remove()
+
+
+def docker_task(step: str, command: list[str], common: dict[str, Any]) -> BaseOperator:
+    """The `DockerOperator` task of one step (see the module docstring)."""
+    policy = load_launch_settings()
+    env = step_environment("airflow")
+    limits = policy.container_limits()
+    fixed_gpus = policy.gpu_device_requests(None) if not policy.needs_runtime_probe() else []
+    return MlDockerOperator(
+        step=step,
+        policy=policy,
+        image=policy.image,
+        command=command,
+        environment=env.plain,
+        private_environment=env.secret,
+        network_mode=policy.docker_network or None,
+        docker_url=policy.docker_url or None,
+        mount_tmp_dir=False,
+        mem_limit=limits.get("mem_limit"),
+        shm_size=parse_size(limits.get("shm_size", "")),
+        cpus=policy.cpus,  # DockerOperator: cpu_shares = cpus * 1024, as container_limits() says
+        device_requests=[DeviceRequest(**r) for r in fixed_gpus] or None,
+        labels={"ml.step": step, "ml.orchestrator": "airflow"},
+        tty=False,
+        do_xcom_push=True,
+        **common,
+    )

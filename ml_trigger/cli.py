@@ -1,0 +1,85 @@
+"""`python -m ml_trigger train|infer --orchestrator airflow|dagster [--param key=value ...]`.
+
+Progress goes to stderr as task/step states change; the summary is printed for people and, as
+the contract of every command here, one JSON object is the last stdout line. Exit code 0 when
+the run succeeded, 1 when it failed, 2 on bad usage, 75 when an API stayed unreachable, 124 on
+timeout.
+
+Environment: AIRFLOW_URL, AIRFLOW_ADMIN_USER, AIRFLOW_ADMIN_PASSWORD, DAGSTER_URL; for the
+links shown to people AIRFLOW_PUBLIC_URL, DAGSTER_PUBLIC_URL; ML_INFERENCE_URI (the demo input
+of `infer` when none is chosen); ML_TRIGGER_RETRIES, ML_TRIGGER_TIMEOUT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ml_trigger.errors import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, RunTimeout, TriggerError
+from ml_trigger.outcome import Outcome, log
+from ml_trigger.params import PIPELINES, parse_params, with_default_inputs
+from ml_trigger.summary import print_summary, summarize
+
+ORCHESTRATORS = ("airflow", "dagster")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ml_trigger",
+        description="Trigger the training or inference pipeline through Airflow or Dagster and wait for it.",
+    )
+    parser.add_argument("pipeline", choices=PIPELINES)
+    parser.add_argument("--orchestrator", "-o", choices=ORCHESTRATORS,
+                        default=os.environ.get("ORCHESTRATOR", "airflow") or "airflow")
+    parser.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
+                        help="pipeline parameter (Airflow DAG param / Dagster config), repeatable; "
+                             "KEY= (empty) leaves it to the step's default")
+    parser.add_argument("--timeout", type=float, default=float(os.environ.get("ML_TRIGGER_TIMEOUT", "3600")),
+                        help="seconds to wait for the run (default 3600)")
+    parser.add_argument("--poll", type=float, default=2.0, help="seconds between status polls")
+    parser.add_argument("--no-wait", action="store_true", help="trigger, print the run id and return")
+    return parser
+
+
+def run(orchestrator: str, pipeline: str, params: Mapping[str, Any], env: Mapping[str, str], *,
+        timeout: float, poll: float, wait: bool) -> Outcome:
+    """Trigger the pipeline through one orchestrator (only its client module is imported)."""
+    if orchestrator == "airflow":
+        from ml_trigger.airflow_api import AirflowClient, run_airflow
+
+        client = AirflowClient(env.get("AIRFLOW_URL", "http://localhost:8080"), env.get("AIRFLOW_ADMIN_USER", ""),
+                               env.get("AIRFLOW_ADMIN_PASSWORD", ""), public_url=env.get("AIRFLOW_PUBLIC_URL"))
+        return run_airflow(client, pipeline, params, timeout=timeout, poll=poll, wait=wait)
+    from ml_trigger.dagster_api import DagsterClient, run_dagster
+
+    dagster = DagsterClient(env.get("DAGSTER_URL", "http://localhost:3000"), public_url=env.get("DAGSTER_PUBLIC_URL"))
+    return run_dagster(dagster, pipeline, params, timeout=timeout, poll=poll, wait=wait)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
+        return int(exc.code or 0)
+    env = os.environ
+    try:
+        params = with_default_inputs(args.pipeline, parse_params(args.param), env)
+        outcome = run(args.orchestrator, args.pipeline, params, env, timeout=args.timeout, poll=args.poll,
+                      wait=not args.no_wait)
+    except RunTimeout as exc:
+        log(f"error: {exc}, {exc.outcome.links.get('run', '')}, raise --timeout or check the run in the UI")
+        print(json.dumps(exc.outcome.as_dict()))
+        return EXIT_TIMEOUT
+    except TriggerError as exc:
+        log(f"error: {exc}")
+        return exc.exit_code
+    if args.no_wait:
+        print(json.dumps(outcome.as_dict()))
+        return EXIT_OK
+    summary = summarize(outcome)
+    print_summary(outcome, summary)
+    print(json.dumps({**outcome.as_dict(), "summary": summary}, default=str))
+    return EXIT_OK if outcome.succeeded else EXIT_FAILED

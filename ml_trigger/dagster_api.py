@@ -1,0 +1,290 @@
+"""Dagster's GraphQL API through `DagsterGraphQLClient`: launch a job, follow it, collect results.
+
+The official client launches the run (`submit_job_execution`); the status, step and failure
+queries it has no method for go through its `_execute`. Each asset's result is the JSON of its
+`ml_result` metadata entry (the step's own JSON, as Airflow's XCom), else all its metadata.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
+from gql.transport.exceptions import TransportConnectionFailed, TransportQueryError, TransportServerError
+
+from ml_trigger.dagster_queries import REPOSITORIES_QUERY, RUN_EVENTS_QUERY, RUN_QUERY
+from ml_trigger.errors import EXIT_USAGE, RunTimeout, TriggerError
+from ml_trigger.http import BACKOFF_S, configured_retries, retrying, unreachable
+from ml_trigger.outcome import Outcome, duration, failure_reason, log
+
+#: The job of each pipeline, and the code location that holds them (dagster/ml_dagster).
+DAGSTER_JOBS = {"train": "training_job", "infer": "inference_job"}
+DAGSTER_LOCATION = "ml"
+DAGSTER_TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
+#: The metadata entry in which each asset carries its step's JSON result.
+RESULT_LABEL = "ml_result"
+TRIGGER_TAGS = {"ml/triggered_by": "ml_trigger"}
+
+T = TypeVar("T")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """`exc` and the exceptions it was raised from, outermost first."""
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _connection_failure(exc: BaseException) -> BaseException | None:
+    """The innermost connection error or timeout behind `exc`, if that is what it is."""
+    found = [e for e in _causes(exc) if isinstance(e, (TransportConnectionFailed, requests.RequestException))]
+    return found[-1] if found else None
+
+
+def _server_error(exc: BaseException) -> TransportServerError | None:
+    """The 5xx answer behind `exc`, if that is what it is."""
+    return next((e for e in _causes(exc) if isinstance(e, TransportServerError) and (e.code or 0) >= 500), None)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another try: no connection, a timeout, or a 5xx answer."""
+    return _connection_failure(exc) is not None or _server_error(exc) is not None
+
+
+def _graphql_message(exc: DagsterGraphQLClientError) -> str:
+    """The one-line reason of a failed GraphQL call."""
+    for cause in _causes(exc):
+        if isinstance(cause, TransportQueryError) and cause.errors:
+            return str(cause.errors[0].get("message", cause.errors[0]))
+        if isinstance(cause, TransportServerError):
+            return f"answered {cause.code}: {str(cause).splitlines()[0]}"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def graphql_client(base_url: str, timeout: int) -> DagsterGraphQLClient:
+    """The official client for a webserver URL such as `http://dagster-webserver:3000/prefix`."""
+    parts = urlsplit(base_url)
+    return DagsterGraphQLClient(
+        parts.hostname or "localhost",
+        port_number=parts.port,
+        use_https=parts.scheme == "https",
+        timeout=timeout,
+        path_prefix=parts.path.rstrip("/"),
+    )
+
+
+class DagsterClient:
+    """Dagster's GraphQL API (`/graphql` of the webserver) with retries and one-line errors."""
+
+    def __init__(self, base_url: str, *, public_url: str | None = None, timeout: int = 30,
+                 retries: int | None = None, backoff_s: float = BACKOFF_S) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.public_url = (public_url or base_url).rstrip("/")
+        self.graphql = graphql_client(self.base_url, timeout)
+        self.retries = configured_retries() if retries is None else retries
+        self.backoff_s = backoff_s
+
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """`fn(...)` with retries of transient failures; an API that stays down is exit 75."""
+        try:
+            return retrying(is_transient, self.retries, self.backoff_s)(fn, *args, **kwargs)
+        except DagsterGraphQLClientError as exc:
+            failure = _connection_failure(exc)
+            if failure is not None:
+                root = next((e for e in reversed(_causes(exc)) if isinstance(e, requests.RequestException)), failure)
+                raise unreachable("Dagster", self.base_url, root) from None
+            raise
+
+    def query(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The `data` of a GraphQL query; GraphQL errors end the command with their message."""
+        try:
+            return self._call(self.graphql._execute, query, dict(variables or {}))
+        except DagsterGraphQLClientError as exc:
+            raise TriggerError(f"Dagster GraphQL error: {_graphql_message(exc)}") from None
+
+    def find_job(self, job: str, location: str, timeout: float, poll: float = 3.0) -> str:
+        """The repository name that holds `job` in `location` (waits for the code location)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self.query(REPOSITORIES_QUERY)["repositoriesOrError"]
+            if data["__typename"] == "RepositoryConnection":
+                for repo in data["nodes"]:
+                    if repo["location"]["name"] == location and any(j["name"] == job for j in repo["jobs"]):
+                        return str(repo["name"])
+                problem = f"no job {job!r} in code location {location!r}"
+            else:
+                problem = f"code location not loaded: {data.get('message', data['__typename'])}"
+            if time.monotonic() > deadline:
+                raise TriggerError(f"Dagster: {problem} after {timeout:.0f} s")
+            log(f"[dagster] waiting: {problem}")
+            time.sleep(poll)
+
+    def launch(self, repository: str, location: str, job: str, run_config: Mapping[str, Any],
+               tags: Mapping[str, str]) -> str:
+        """Launch `job` with `run_config`; its run id. A run config Dagster rejects is exit 2."""
+        try:
+            run_id = self._call(self.graphql.submit_job_execution, job, repository_location_name=location,
+                                repository_name=repository, run_config=dict(run_config), tags=dict(tags))
+        except DagsterGraphQLClientError as exc:
+            kind = str(exc.args[0]) if exc.args else type(exc).__name__
+            payload = exc.args[1] if len(exc.args) > 1 else exc.body
+            if kind in ("RunConfigValidationInvalid", "PipelineConfigValidationInvalid"):
+                messages = "; ".join(str(e.get("message", e)) for e in payload or [])
+                raise TriggerError(f"Dagster rejected the run config: {messages}", EXIT_USAGE) from None
+            if payload is None:
+                raise TriggerError(f"Dagster launchRun failed: {_graphql_message(exc)}") from None
+            raise TriggerError(f"Dagster launchRun failed: {kind}: {payload}") from None
+        return str(run_id)
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        """Status, step stats and asset materializations of a run."""
+        data = self.query(RUN_QUERY, {"runId": run_id})["runOrError"]
+        if data["__typename"] != "Run":
+            raise TriggerError(f"Dagster run {run_id}: {data.get('message', data['__typename'])}")
+        return data
+
+    def failure(self, run_id: str) -> str | None:
+        """The one-line reason of a failed run: the step's `error:` line, else the first failure."""
+        data = self.query(RUN_EVENTS_QUERY, {"runId": run_id})["logsForRun"]
+        if data["__typename"] != "EventConnection":
+            return None
+        first: str | None = None
+        for event in data["events"]:
+            if event["__typename"] == "AssetCheckEvaluationEvent":
+                reason = _check_failure(event.get("evaluation") or {})
+                if reason:
+                    return reason
+            elif event["__typename"] == "ExecutionStepFailureEvent":
+                text = (event.get("error") or {}).get("message") or event.get("message") or ""
+                reason = failure_reason(text)
+                if reason:
+                    return f"{event.get('stepKey')}: {reason}"
+                first = first or f"{event.get('stepKey')}: {text.strip().splitlines()[0] if text.strip() else 'failed'}"
+            elif event["__typename"] == "RunFailureEvent":
+                first = first or event.get("message")
+        return first
+
+    def ui_link(self, run_id: str) -> str:
+        return f"{self.public_url}/runs/{run_id}"
+
+
+def _check_failure(evaluation: Mapping[str, Any]) -> str | None:
+    """`asset (check name): error: ...` of a failed asset check, None when it passed."""
+    if evaluation.get("success"):
+        return None
+    asset = "/".join((evaluation.get("assetKey") or {}).get("path") or [])
+    description = (evaluation.get("description") or "failed").strip()
+    if not description.startswith("error:"):
+        description = f"error: {description}"
+    return f"{asset} (check {evaluation.get('checkName')}): {description}"
+
+
+def metadata_value(entry: Mapping[str, Any]) -> Any:
+    """The value of one Dagster metadata entry, whatever its type."""
+    for key in ("text", "intValue", "floatValue", "boolValue", "url", "path", "mdStr"):
+        if entry.get(key) is not None:
+            return entry[key]
+    if entry.get("jsonString") is not None:
+        try:
+            return json.loads(entry["jsonString"])
+        except ValueError:
+            return entry["jsonString"]
+    return None
+
+
+def asset_result(entries: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """The step's JSON result from the `ml_result` entry; all entries when there is none."""
+    values = {entry["label"]: metadata_value(entry) for entry in entries}
+    result = values.get(RESULT_LABEL)
+    return result if isinstance(result, dict) else values
+
+
+def dagster_run_config(pipeline: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Run config for the job, by the code location's own table (`ml_dagster.config.run_config`).
+
+    `--param run_config=<json>` passes a complete run config instead (any shape the job takes).
+    """
+    if "run_config" in params:
+        raw = params["run_config"]
+        try:
+            config = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError as exc:
+            raise TriggerError(f"--param run_config is not JSON: {exc}", EXIT_USAGE) from None
+        if not isinstance(config, dict):
+            raise TriggerError("--param run_config must be a JSON object", EXIT_USAGE)
+        return config
+    from ml_dagster.config import run_config  # the code location's schema; Airflow runs need none of it
+
+    try:
+        return run_config(pipeline, params)
+    except ValueError as exc:
+        raise TriggerError(str(exc), EXIT_USAGE) from None
+
+
+def _follow(client: DagsterClient, outcome: Outcome, started: float, timeout: float, poll: float) -> dict[str, Any]:
+    """Poll until the run ends, printing the run's and each step's state changes; the final run."""
+    seen: dict[str, str] = {}
+    last_status = ""
+    deadline = started + timeout
+    while True:
+        run = client.run(outcome.run_id)
+        if run["status"] != last_status:
+            last_status = run["status"]
+            log(f"[dagster] {time.monotonic() - started:7.1f}s  {'(run)':<40} {last_status}")
+        for step in sorted(run.get("stepStats") or [], key=lambda s: s.get("startTime") or 9e18):
+            status = step.get("status") or "PENDING"
+            if seen.get(step["stepKey"]) != status:
+                seen[step["stepKey"]] = status
+                log(f"[dagster] {time.monotonic() - started:7.1f}s  {step['stepKey']:<40} {status}")
+        if run["status"] in DAGSTER_TERMINAL:
+            return run
+        if time.monotonic() > deadline:
+            outcome.state = run["status"]
+            outcome.wall_s = time.monotonic() - started
+            raise RunTimeout(outcome, timeout)
+        time.sleep(poll)
+
+
+def run_dagster(
+    client: DagsterClient,
+    pipeline: str,
+    params: Mapping[str, Any],
+    *,
+    timeout: float,
+    poll: float,
+    location: str = DAGSTER_LOCATION,
+    wait: bool = True,
+) -> Outcome:
+    """Launch the pipeline's job, print step states as they change, collect the assets' results."""
+    job = DAGSTER_JOBS[pipeline]
+    run_config = dagster_run_config(pipeline, params)  # bad params fail before any API call
+    repository = client.find_job(job, location, timeout=min(timeout, 300), poll=max(poll, 0.01))
+    started = time.monotonic()
+    run_id = client.launch(repository, location, job, run_config, TRIGGER_TAGS)
+    link = client.ui_link(run_id)
+    log(f"[dagster] launched {job} run {run_id}\n[dagster] {link}")
+    outcome = Outcome("dagster", pipeline, run_id, "QUEUED", False, 0.0, links={"run": link})
+    if not wait:
+        return outcome
+    run = _follow(client, outcome, started, timeout, poll)
+    outcome.state = run["status"]
+    outcome.succeeded = run["status"] == "SUCCESS"
+    outcome.wall_s = duration(run.get("startTime"), run.get("endTime")) or (time.monotonic() - started)
+    for step in run.get("stepStats") or []:
+        outcome.steps[step["stepKey"]] = {
+            "state": step.get("status"),
+            "duration_s": duration(step.get("startTime"), step.get("endTime")),
+        }
+    for event in run.get("assetMaterializations") or []:
+        outcome.results["/".join(event["assetKey"]["path"])] = asset_result(event.get("metadataEntries") or [])
+    if not outcome.succeeded:
+        outcome.error = client.failure(run_id) or f"run ended {run['status']}"
+    return outcome

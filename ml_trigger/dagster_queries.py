@@ -1,0 +1,63 @@
+"""The GraphQL queries that `DagsterGraphQLClient` has no method for (sent with its `_execute`)."""
+
+RUN_QUERY = """
+query RunStatus($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run {
+      runId status startTime endTime
+      stepStats { stepKey status startTime endTime }
+      assetMaterializations {
+        assetKey { path }
+        stepKey
+        metadataEntries {
+          __typename label
+          ... on TextMetadataEntry { text }
+          ... on IntMetadataEntry { intValue }
+          ... on FloatMetadataEntry { floatValue }
+          ... on BoolMetadataEntry { boolValue }
+          ... on JsonMetadataEntry { jsonString }
+          ... on UrlMetadataEntry { url }
+          ... on PathMetadataEntry { path }
+          ... on MarkdownMetadataEntry { mdStr }
+        }
+      }
+    }
+    ... on RunNotFoundError { message }
+    ... on PythonError { message }
+  }
+}
+"""
+
+RUN_EVENTS_QUERY = """
+query RunFailures($runId: ID!) {
+  logsForRun(runId: $runId, limit: 5000) {
+    __typename
+    ... on EventConnection {
+      events {
+        __typename
+        ... on MessageEvent { message stepKey }
+        ... on ExecutionStepFailureEvent { stepKey error { message } }
+        ... on RunFailureEvent { message }
+        ... on AssetCheckEvaluationEvent {
+          stepKey
+          evaluation { checkName success description assetKey { path } }
+        }
+      }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+REPOSITORIES_QUERY = """
+query Repositories {
+  repositoriesOrError {
+    __typename
+    ... on RepositoryConnection {
+      nodes { name location { name } jobs { name } }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
