@@ -2,7 +2,7 @@
 
 Progress goes to stderr as task/step states change; the summary is printed for people and, as
 the contract of every command here, one JSON object is the last stdout line when stdout is not a
-terminal (or with --json); on a terminal it goes to --result-file instead (path on stderr). Exit code 0 when
+terminal (or with --json), and it is written to --result-file when one is given. Exit code 0 when
 the run succeeded, 1 when it failed, 2 on bad usage, 75 when an API stayed unreachable, 124 on
 timeout.
 
@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,23 +52,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def default_result_file(pipeline: str, orchestrator: str) -> Path:
-    """Under the system temp dir: the cwd may be read-only or not shared (inside a container)."""
-    return Path(tempfile.gettempdir()) / f"ml-last-{pipeline}-{orchestrator}.json"
-
-
 def emit(payload: Mapping[str, Any], args: argparse.Namespace) -> int | None:
-    """The machine-readable result: stdout when piped or `--json`, else a file (a 3 kB line helps nobody).
+    """The machine-readable result: on stdout when piped or with `--json`, in `--result-file` when given.
 
-    Returns an exit code when the file cannot be written, else None.
+    On a terminal a 3 kB JSON line helps nobody, and `make train` runs this in a throw-away
+    container, so no file is written unless asked for. Returns an exit code when the file cannot
+    be written, else None.
     """
     line = json.dumps(payload, default=str)
-    to_stdout = args.json or not sys.stdout.isatty()
-    if to_stdout:
+    if args.json or not sys.stdout.isatty():
         print(line, flush=True)
-    if to_stdout and not args.result_file:
+    elif not args.result_file:
+        log("(the machine-readable result: add --json, or --result-file PATH; make: TRIGGER_ARGS=--json)")
+    if not args.result_file:
         return None
-    path = Path(args.result_file) if args.result_file else default_result_file(args.pipeline, args.orchestrator)
+    path = Path(args.result_file)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(line + "\n", encoding="utf-8")

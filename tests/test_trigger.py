@@ -104,18 +104,16 @@ def test_airflow_train_succeeds_and_reports_version(monkeypatch: pytest.MonkeyPa
     assert "train_model" in err and "running" in err and "SUCCEEDED" in err
 
 
-def test_on_a_terminal_the_json_goes_to_a_temp_file_not_the_screen(monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str],
-                                                                   tmp_path: Path) -> None:
-    monkeypatch.setattr(cli.tempfile, "gettempdir", lambda: str(tmp_path))
+def test_on_a_terminal_no_json_line_and_no_file_unless_asked(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: True)
     code = trigger(monkeypatch, FakeAirflow(), "train", "--orchestrator", "airflow")
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "{" not in out, "the readable summary only; no JSON line on a terminal"
-    path = tmp_path / "ml-last-train-airflow.json"
-    assert f"result: {path}" in err.splitlines()
-    assert json.loads(path.read_text())["run_id"] == RUN_ID
+    assert "--json" in err.splitlines()[-1] and not list(tmp_path.iterdir())
 
 
 def test_on_a_terminal_json_flag_prints_it_and_result_file_is_honoured(monkeypatch: pytest.MonkeyPatch,
@@ -133,7 +131,7 @@ def test_on_a_terminal_json_flag_prints_it_and_result_file_is_honoured(monkeypat
 def test_piped_stdout_keeps_json_last_and_writes_no_default_file(monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str],
                                                                 tmp_path: Path) -> None:
-    monkeypatch.setattr(cli.tempfile, "gettempdir", lambda: str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: False)
     assert trigger(monkeypatch, FakeAirflow(), "train", "-o", "airflow") == 0
     out, err = capsys.readouterr()
@@ -149,13 +147,6 @@ def test_unwritable_result_file_is_one_line_and_exit_2(monkeypatch: pytest.Monke
     code = trigger(monkeypatch, FakeAirflow(), "train", "-o", "airflow", "--result-file", str(blocker / "r.json"))
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
     assert code == 2 and len(errors) == 1 and "--result-file" in errors[0]
-
-
-def test_default_result_file_is_under_the_temp_dir() -> None:
-    import tempfile
-
-    path = cli.default_result_file("infer", "dagster")
-    assert path.parent == Path(tempfile.gettempdir()) and path.name == "ml-last-infer-dagster.json"
 
 
 def test_airflow_infer_reports_rows_input_and_partition(monkeypatch: pytest.MonkeyPatch,
