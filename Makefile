@@ -53,6 +53,8 @@ lock: ## Re-pin the test environment from the current .venv
 COMPOSE ?= docker compose
 ORCHESTRATOR ?= airflow
 PARAMS ?=
+# Extra options of the trigger client, e.g. TRIGGER_ARGS=--json (the JSON result on a terminal too).
+TRIGGER_ARGS ?=
 UP_TIMEOUT ?= 900
 E2E_ARGS ?=
 export COMPOSE
@@ -79,10 +81,10 @@ logs: ## Follow the logs of every service (SERVICE=name for one)
 TRIGGER = $(if $(filter k8s,$(STACK)),$(K8S_TRIGGER),$(COMPOSE) run --rm --no-deps trigger python -m ml_trigger)
 
 train: .env ## Train through ORCHESTRATOR=airflow|dagster (PARAMS="epochs=2 dataset_uri=s3://..."; STACK=k8s: the cluster)
-	$(TRIGGER) train --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p))
+	$(TRIGGER) train --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p)) $(TRIGGER_ARGS)
 
 infer: .env ## Label texts through ORCHESTRATOR=airflow|dagster (PARAMS="input_uri=s3://... model_version=3"; STACK=k8s)
-	$(TRIGGER) infer --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p))
+	$(TRIGGER) infer --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p)) $(TRIGGER_ARGS)
 
 seed-data: .env ## (Re)create the buckets and upload the demo datasets to the object store
 	$(COMPOSE) run --rm --no-deps init-storage

@@ -75,7 +75,7 @@ def docker_run_baseline() -> dict[str, Any]:
 def orchestrated(orchestrator: str) -> dict[str, Any]:
     """`make train ORCHESTRATOR=...` as a user runs it; its wall time comes from the trigger client."""
     done = _compose("run", "--rm", "--no-deps", "trigger", "python", "-m", "ml_trigger", "train",
-                    "--orchestrator", orchestrator)
+                    "--orchestrator", orchestrator, "--json")
     if done.returncode != 0:
         raise RuntimeError(f"{orchestrator} training failed: {done.stderr.strip().splitlines()[-3:]}")
     out = _last_json(done.stdout)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ml import __version__, logs
-from ml.config import get_settings
+from ml.config import Settings, get_settings, with_overrides
 from ml.errors import EXIT_FAILURE, MLError
 
 
@@ -89,17 +89,69 @@ def _scalar_type(annotation: Any) -> type:
     return annotation if annotation in (int, float, str, bool) else str
 
 
+# Help for options that are not settings fields; `<function>.<option>` overrides a plain name.
+STEP_OPTION_HELP: dict[str, str] = {
+    "run_id": "The orchestrator's run id; every path the step writes derives from it.",
+    "data_uri": "Staged data of this run (the data_uri a load step printed).",
+    "model_uri": "Trained model folder (the model_uri train printed).",
+    "mlflow_run_id": "MLflow run of the training (the mlflow_run_id train printed).",
+    "predictions_uri": "Staged predictions (the predictions_uri predict printed).",
+    "version": "Registered model version; default: the version the alias points to.",
+    "alias": "Registry alias to resolve when no --version is given.",
+    "input_uri": "Texts to label (CSV, JSONL or Parquet; local path, s3:// or http(s)); "
+                 "default: the day's partition from $ML_INFERENCE_INPUT_TEMPLATE.",
+    "partition_date": "Day to label (YYYY-MM-DD) when no --input-uri is given.",
+    "as_of": "When the run was triggered (ISO time); without --partition-date the day before is labelled.",
+    "output_uri": "Where to publish the predictions; default: under $ML_RESULTS_URI, one folder per run.",
+    "rows": "Number of rows to generate.",
+    "labelled": "Include the label column (training data) or not (inference input).",
+    "demo_data.output_uri": "Where to write the CSV (local path or s3:// URI).",
+    "demo_data.seed": "Random seed of the generator (same seed, same rows).",
+}
+
+
+def _option_help(fn: Callable[..., Any], name: str, default: Any) -> str:
+    """Help of one option: the settings field's description when the option overrides it, else the table.
+
+    Why: `--help` is where a new user learns what an option does and which variable sets its default.
+    """
+    field = Settings.model_fields.get(name)
+    own = STEP_OPTION_HELP.get(f"{fn.__name__}.{name}")
+    if own is None and field is not None and default is None:
+        text = field.description or name.replace("_", " ")
+        return f"{text} (default: $ML_{name.upper()})".replace("%", "%%")
+    text = own or STEP_OPTION_HELP.get(name, "")
+    if default not in (None, inspect.Parameter.empty):
+        text = f"{text} (default: {default})"
+    return text.replace("%", "%%")
+
+
+def _settings_options(fn: Callable[..., Any]) -> set[str]:
+    """Options of `fn` that override a settings field (default None = the environment's value)."""
+    return {name for name, param in inspect.signature(fn).parameters.items()
+            if name in Settings.model_fields and param.default is None
+            and f"{fn.__name__}.{name}" not in STEP_OPTION_HELP}
+
+
 def _add_options(parser: argparse.ArgumentParser, fn: Callable[..., Any]) -> None:
     for name, param in inspect.signature(fn).parameters.items():
         flag = "--" + name.replace("_", "-")
         kind = _scalar_type(param.annotation)
         required = param.default is inspect.Parameter.empty
+        text = _option_help(fn, name, param.default)
         if kind is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
-                                default=None if required else param.default)
+                                default=None if required else param.default, help=text)
         else:
-            parser.add_argument(flag, dest=name, type=kind, required=required,
+            parser.add_argument(flag, dest=name, type=kind, required=required, help=text,
                                 default=None if required else param.default, metavar=name.upper())
+
+
+def validate_options(fn: Callable[..., Any], kwargs: dict[str, Any]) -> None:
+    """Check settings-backed option values before the step runs (`--epochs 0` fails before loading data)."""
+    updates = {k: v for k, v in kwargs.items() if k in _settings_options(fn) and v is not None}
+    if updates:
+        with_overrides(get_settings(), updates)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -122,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     stdout = sys.stdout
     try:
         # Libraries sometimes print to stdout; keep it clean for the one JSON line.
+        validate_options(args._fn, kwargs)
         with contextlib.redirect_stdout(sys.stderr):
             result = args._fn(**kwargs)
     except MLError as exc:

@@ -64,13 +64,13 @@ def iter_batches(path: Path, fmt: str, uri: str, chunk_rows: int = 50_000) -> It
         raise BadInputError(f"{uri} is empty; provide a file with a header and at least one row")
     try:
         if fmt in ("csv", "tsv"):
-            yield from _iter_csv(path, "\t" if fmt == "tsv" else ",")
+            yield from _iter_csv(path, fmt, uri)
         elif fmt == "parquet":
             import pyarrow.parquet as pq
 
             yield from pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
         elif fmt == "jsonl":
-            yield from _iter_jsonl(path, chunk_rows)
+            yield from _iter_jsonl(path, chunk_rows, uri)
         else:  # pragma: no cover - detect_format guards this
             raise BadInputError(f"unsupported format {fmt!r} for {uri}")
     except (pa.ArrowInvalid, UnicodeDecodeError, ValueError) as exc:
@@ -81,32 +81,94 @@ def iter_batches(path: Path, fmt: str, uri: str, chunk_rows: int = 50_000) -> It
         raise BadInputError(f"cannot read {uri} as {fmt.upper()}: {reason}; {hint}") from exc
 
 
-def _iter_csv(path: Path, delimiter: str) -> Iterator[pa.RecordBatch]:
+def _iter_csv(path: Path, fmt: str, uri: str) -> Iterator[pa.RecordBatch]:
+    """CSV with quoting (quoted newlines allowed); TSV without it: one physical line is one row."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
+    if fmt == "tsv" and not _quoted_header(path):  # chat/SMS exports: a stray '"' must not merge lines
+        parse = pacsv.ParseOptions(delimiter="\t", quote_char=False, newlines_in_values=False)
+    else:  # CSV, or TSV from a CSV writer that quotes every field (its header is quoted too)
+        parse = pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True)
     reader = pacsv.open_csv(
         path,
         read_options=pacsv.ReadOptions(block_size=8 << 20),
-        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        parse_options=parse,
         # Texts and labels stay strings: type inference per block could otherwise disagree.
         convert_options=pacsv.ConvertOptions(check_utf8=True, strings_can_be_null=True, auto_dict_encode=False),
     )
+    parsed = 0
     for batch in reader:
         # Arrow types a column with invalid UTF-8 as binary instead of failing: refuse it here.
         for name, column_type in zip(batch.schema.names, batch.schema.types, strict=True):
             if pa.types.is_binary(column_type) or pa.types.is_large_binary(column_type):
                 raise UnicodeError(f"column {name!r} is not valid UTF-8 text")
+        parsed += batch.num_rows
         yield batch
+    _report_line_mismatch(path, parsed, fmt, uri)
 
 
-def _iter_jsonl(path: Path, chunk_rows: int) -> Iterator[pa.RecordBatch]:
+def _quoted_header(path: Path) -> bool:
+    """Whether every header field is in double quotes: the mark of a fully quoted (CSV-writer) TSV."""
+    with open(path, "rb") as handle:
+        header = next((line.rstrip(b"\r\n") for line in handle if line.strip(b"\r\n")), b"")
+    fields = header.split(b"\t")
+    return all(len(f) >= 2 and f.startswith(b'"') and f.endswith(b'"') for f in fields)
+
+
+def physical_data_lines(path: Path) -> int:
+    """Non-empty lines after the header: what a reader expects to become rows."""
+    with open(path, "rb") as handle:
+        lines = sum(1 for line in handle if line.strip(b"\r\n"))
+    return max(lines - 1, 0)
+
+
+def _report_line_mismatch(path: Path, parsed: int, fmt: str, uri: str) -> None:
+    """Say when rows and lines differ: quoted newlines or stray quotes merge lines into one row."""
+    lines = physical_data_lines(path)
+    if lines != parsed:
+        log.warning(
+            "%s: %d data lines were read as %d %s rows; check quoted fields (a stray '\"' joins lines)",
+            uri, lines, parsed, fmt.upper(),
+        )
+
+
+def _iter_jsonl(path: Path, chunk_rows: int, uri: str) -> Iterator[pa.RecordBatch]:
     import pandas as pd
     import pyarrow as pa
 
     with open(path, encoding="utf-8", errors="strict") as handle:
-        for frame in pd.read_json(handle, lines=True, chunksize=chunk_rows, dtype=False):
-            yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
+        try:
+            for frame in pd.read_json(handle, lines=True, chunksize=chunk_rows, dtype=False):
+                yield pa.RecordBatch.from_pandas(frame, preserve_index=False)
+        except (ValueError, TypeError) as exc:  # pandas gives a byte offset (or none); users need the line
+            bad = None if isinstance(exc, UnicodeDecodeError) else first_bad_json_line(path)
+            if bad is None:
+                raise
+            number, reason = bad
+            raise BadInputError(
+                f"cannot read {uri} as JSONL: line {number} {reason}; fix or remove that line"
+            ) from exc
+
+
+def first_bad_json_line(path: Path) -> tuple[int, str] | None:
+    """The 1-based number of the first non-blank line that is not a JSON object, and what is wrong."""
+    import json
+
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            line = line.rstrip(b"\r\n")
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return number, f"is not valid JSON: {exc.msg} at column {exc.pos + 1}"
+            except ValueError as exc:  # UnicodeDecodeError
+                return number, f"is not UTF-8 text: {str(exc).splitlines()[0]}"
+            if not isinstance(value, dict):
+                return number, f"is not a JSON object like {{\"text\": ...}} (got a {type(value).__name__})"
+    return None
 
 
 def read_table(path: Path, fmt: str, uri: str) -> pa.Table:
@@ -214,13 +276,32 @@ def stratified_split(labels: list[str], val_fraction: float, test_fraction: floa
     for label in sorted(by_label):
         rows = np.array(by_label[label])
         rng.shuffle(rows)
-        n = len(rows)
-        n_test = max(1, round(n * test_fraction)) if n >= 3 else 0
-        n_val = max(1, round(n * val_fraction)) if n >= 3 else 0
+        n_test, n_val = _held_out(len(rows), val_fraction, test_fraction)
         splits["test"].extend(rows[:n_test].tolist())
         splits["validation"].extend(rows[n_test : n_test + n_val].tolist())
         splits["train"].extend(rows[n_test + n_val :].tolist())
     return {name: sorted(idx) for name, idx in splits.items()}
+
+
+def _held_out(n: int, val_fraction: float, test_fraction: float) -> tuple[int, int]:
+    """Test and validation rows of a class of `n`: one each from 3 rows on, never its last training row."""
+    if n < 3:
+        return 0, 0
+    n_test = max(1, round(n * test_fraction))
+    n_val = max(1, round(n * val_fraction))
+    while n_test + n_val > n - 1:  # fractions near 0.5 on a small class would take every row
+        if n_val >= n_test:
+            n_val -= 1
+        else:
+            n_test -= 1
+    return n_test, n_val
+
+
+def take_rows(table: pa.Table, indices: list[int]) -> pa.Table:
+    """`table.take` that also accepts no indices (a plain `[]` is typed null and Arrow refuses it)."""
+    import pyarrow as pa
+
+    return table.take(pa.array(indices, pa.int64()))
 
 
 def ensure_ids(table: pa.Table, id_col: str, start: int = 0) -> pa.Table:

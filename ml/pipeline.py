@@ -17,12 +17,16 @@ def new_run_id(kind: str) -> str:
 
 
 def run_training(*, dataset_uri: str | None = None, run_id: str | None = None, base_model: str | None = None,
-                 epochs: int | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+                 epochs: int | None = None, learning_rate: float | None = None, batch_size: int | None = None,
+                 seed: int | None = None, max_train_samples: int | None = None,
+                 orchestrator: str | None = None) -> dict[str, Any]:
     """load-training-data -> train -> evaluate -> register -> promote."""
     run_id = run_id or new_run_id("training")
     common = {"run_id": run_id, "orchestrator": orchestrator}
     loaded = steps.load_training_data(dataset_uri=dataset_uri, **common)
-    trained = steps.train(data_uri=loaded["data_uri"], base_model=base_model, epochs=epochs, **common)
+    trained = steps.train(data_uri=loaded["data_uri"], base_model=base_model, epochs=epochs,
+                          learning_rate=learning_rate, batch_size=batch_size, seed=seed,
+                          max_train_samples=max_train_samples, **common)
     evaluated = steps.evaluate(data_uri=loaded["data_uri"], model_uri=trained["model_uri"],
                                mlflow_run_id=trained["mlflow_run_id"], **common)
     registered = steps.register(model_uri=trained["model_uri"], mlflow_run_id=trained["mlflow_run_id"], **common)

@@ -68,10 +68,10 @@ def load_training_data(*, run_id: str, dataset_uri: str | None = None, orchestra
         gates.require_rows({name: len(splits[name]) for name in SPLITS}, dataset_uri,
                            "every class needs at least 3 rows for a validation and a test row; add rows")
         data_uri = workspace.run_uri(s, run_id, "data")
+        for name in SPLITS:  # every split written before any is published
+            pq.write_table(data.take_rows(table, splits[name]), Path(tmp) / f"{name}.parquet")
         for name in SPLITS:
-            local = Path(tmp) / f"{name}.parquet"
-            pq.write_table(table.take(splits[name]), local)
-            storage.publish(local, storage.join(data_uri, f"{name}.parquet"))
+            storage.publish(Path(tmp) / f"{name}.parquet", storage.join(data_uri, f"{name}.parquet"))
     manifest = {
         "dataset_uri": dataset_uri,
         "fingerprint": digest,

@@ -10,6 +10,7 @@ where readers look.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -220,6 +221,23 @@ def local_copy(uri: str) -> Iterator[Path]:
         yield fetch(uri, Path(tmp) / (basename(uri) or "object"))
 
 
+_PUBLIC_FILE, _PUBLIC_DIR = 0o666, 0o777
+
+
+def _umask() -> int:
+    """The process umask, so published files get the modes normal files get.
+
+    Read from /proc where it can be (setting it to read it races with other threads).
+    """
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def publish(src: Path, uri: str) -> str:
     """Publish the local file `src` at `uri` atomically (complete or not at all)."""
     if is_s3(uri):
@@ -235,6 +253,7 @@ def publish(src: Path, uri: str) -> str:
         os.close(fd)
         try:
             shutil.copyfile(src, tmp)
+            os.chmod(tmp, _PUBLIC_FILE & ~_umask())  # mkstemp makes 0600: readers are other users
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -274,6 +293,7 @@ def publish_dir(src: Path, uri: str) -> str:
     try:
         shutil.copytree(src, staging, dirs_exist_ok=True)
         (staging / "_SUCCESS").write_text("")
+        os.chmod(staging, _PUBLIC_DIR & ~_umask())  # mkdtemp makes 0700
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(staging, dest)

@@ -1,7 +1,8 @@
 """`python -m ml_trigger train|infer --orchestrator airflow|dagster [--param key=value ...]`.
 
 Progress goes to stderr as task/step states change; the summary is printed for people and, as
-the contract of every command here, one JSON object is the last stdout line. Exit code 0 when
+the contract of every command here, one JSON object is the last stdout line when stdout is not a
+terminal (or with --json), and it is written to --result-file when one is given. Exit code 0 when
 the run succeeded, 1 when it failed, 2 on bad usage, 75 when an API stayed unreachable, 124 on
 timeout.
 
@@ -15,10 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from ml_trigger.errors import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, RunTimeout, TriggerError
+from ml_trigger.errors import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, RunTimeout, TriggerError
 from ml_trigger.outcome import Outcome, log
 from ml_trigger.params import PIPELINES, parse_params, with_default_inputs
 from ml_trigger.summary import print_summary, summarize
@@ -41,7 +44,37 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds to wait for the run (default 3600)")
     parser.add_argument("--poll", type=float, default=2.0, help="seconds between status polls")
     parser.add_argument("--no-wait", action="store_true", help="trigger, print the run id and return")
+    parser.add_argument("--json", action="store_true",
+                        help="print the JSON result line on stdout even on a terminal (always done when piped)")
+    parser.add_argument("--result-file", metavar="PATH", default=None,
+                        help="also write the JSON result here; on a terminal it goes here instead of stdout "
+                             "(default there: <tmp>/ml-last-<pipeline>-<orchestrator>.json)")
     return parser
+
+
+def emit(payload: Mapping[str, Any], args: argparse.Namespace) -> int | None:
+    """The machine-readable result: on stdout when piped or with `--json`, in `--result-file` when given.
+
+    On a terminal a 3 kB JSON line helps nobody, and `make train` runs this in a throw-away
+    container, so no file is written unless asked for. Returns an exit code when the file cannot
+    be written, else None.
+    """
+    line = json.dumps(payload, default=str)
+    if args.json or not sys.stdout.isatty():
+        print(line, flush=True)
+    elif not args.result_file:
+        log("(the machine-readable result: add --json, or --result-file PATH; make: TRIGGER_ARGS=--json)")
+    if not args.result_file:
+        return None
+    path = Path(args.result_file)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(line + "\n", encoding="utf-8")
+    except OSError as exc:
+        log(f"error: cannot write --result-file {path}: {exc.strerror or exc}")
+        return EXIT_USAGE
+    log(f"result: {path}")
+    return None
 
 
 def run(orchestrator: str, pipeline: str, params: Mapping[str, Any], env: Mapping[str, str], *,
@@ -71,15 +104,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                       wait=not args.no_wait)
     except RunTimeout as exc:
         log(f"error: {exc}, {exc.outcome.links.get('run', '')}, raise --timeout or check the run in the UI")
-        print(json.dumps(exc.outcome.as_dict()))
-        return EXIT_TIMEOUT
+        return emit(exc.outcome.as_dict(), args) or EXIT_TIMEOUT
     except TriggerError as exc:
         log(f"error: {exc}")
         return exc.exit_code
     if args.no_wait:
-        print(json.dumps(outcome.as_dict()))
-        return EXIT_OK
+        return emit(outcome.as_dict(), args) or EXIT_OK
     summary = summarize(outcome)
     print_summary(outcome, summary)
-    print(json.dumps({**outcome.as_dict(), "summary": summary}, default=str))
-    return EXIT_OK if outcome.succeeded else EXIT_FAILED
+    failed = emit({**outcome.as_dict(), "summary": summary}, args)
+    return failed or (EXIT_OK if outcome.succeeded else EXIT_FAILED)

@@ -104,6 +104,51 @@ def test_airflow_train_succeeds_and_reports_version(monkeypatch: pytest.MonkeyPa
     assert "train_model" in err and "running" in err and "SUCCEEDED" in err
 
 
+def test_on_a_terminal_no_json_line_and_no_file_unless_asked(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str],
+                                                            tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: True)
+    code = trigger(monkeypatch, FakeAirflow(), "train", "--orchestrator", "airflow")
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "{" not in out, "the readable summary only; no JSON line on a terminal"
+    assert "--json" in err.splitlines()[-1] and not list(tmp_path.iterdir())
+
+
+def test_on_a_terminal_json_flag_prints_it_and_result_file_is_honoured(monkeypatch: pytest.MonkeyPatch,
+                                                                      capsys: pytest.CaptureFixture[str],
+                                                                      tmp_path: Path) -> None:
+    monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: True)
+    target = tmp_path / "sub" / "result.json"
+    code = trigger(monkeypatch, FakeAirflow(), "train", "-o", "airflow", "--json", "--result-file", str(target))
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert last_json(out)["run_id"] == RUN_ID
+    assert json.loads(target.read_text())["run_id"] == RUN_ID
+
+
+def test_piped_stdout_keeps_json_last_and_writes_no_default_file(monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str],
+                                                                tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: False)
+    assert trigger(monkeypatch, FakeAirflow(), "train", "-o", "airflow") == 0
+    out, err = capsys.readouterr()
+    assert last_json(out)["run_id"] == RUN_ID
+    assert not list(tmp_path.iterdir()) and "result: " not in err
+
+
+def test_unwritable_result_file_is_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: True)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code = trigger(monkeypatch, FakeAirflow(), "train", "-o", "airflow", "--result-file", str(blocker / "r.json"))
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert code == 2 and len(errors) == 1 and "--result-file" in errors[0]
+
+
 def test_airflow_infer_reports_rows_input_and_partition(monkeypatch: pytest.MonkeyPatch,
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     api = FakeAirflow("ml_inference")

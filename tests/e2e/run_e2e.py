@@ -89,7 +89,10 @@ def last_json(text: str) -> dict[str, Any] | None:
 
 
 def make(target: str, *variables: str, timeout: float = 3600) -> subprocess.CompletedProcess[str]:
-    return sh(["make", "--no-print-directory", target, *variables], check=False, capture=True, timeout=timeout)
+    # stdin is not the terminal: `docker compose run` then allocates no TTY, and the trigger prints
+    # its JSON result as the last stdout line, as it does for any script.
+    return sh(["make", "--no-print-directory", target, *variables], check=False, capture=True, timeout=timeout,
+              stdin="")
 
 
 def pipeline(pipeline_name: str, orchestrator: str, *variables: str, source: str = "make",
