@@ -8,21 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import error_line, run_cli
 
-from ml.cli import main
 from ml.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, stderr
-    return lines[0]
 
 
 def nothing_published(home: Path) -> bool:

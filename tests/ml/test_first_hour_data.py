@@ -9,23 +9,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from cli_helpers import error_line, run_cli
 
 from ml import data
-from ml.cli import main
 from ml.config import load_settings
 from ml.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BadInputError
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def error_line(stderr: str) -> str:
-    lines = [line for line in stderr.splitlines() if line.startswith("error: ")]
-    assert len(lines) == 1, stderr
-    return lines[0]
 
 
 def run_files(home: Path) -> list[Path]:
