@@ -129,8 +129,7 @@ def _option_help(fn: Callable[..., Any], name: str, default: Any) -> str:
 def _settings_options(fn: Callable[..., Any]) -> set[str]:
     """Options of `fn` that override a settings field (default None = the environment's value)."""
     return {name for name, param in inspect.signature(fn).parameters.items()
-            if name in Settings.model_fields and param.default is None
-            and f"{fn.__name__}.{name}" not in STEP_OPTION_HELP}
+            if name in Settings.model_fields and param.default is None}
 
 
 def _add_options(parser: argparse.ArgumentParser, fn: Callable[..., Any]) -> None:

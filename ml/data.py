@@ -86,7 +86,8 @@ def _iter_csv(path: Path, fmt: str, uri: str) -> Iterator[pa.RecordBatch]:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    if fmt == "tsv" and not _quoted_header(path):  # chat/SMS exports: a stray '"' must not merge lines
+    one_row_per_line = fmt == "tsv" and not _quoted_header(path)  # chat/SMS exports: a stray '"' joins nothing
+    if one_row_per_line:
         parse = pacsv.ParseOptions(delimiter="\t", quote_char=False, newlines_in_values=False)
     else:  # CSV, or TSV from a CSV writer that quotes every field (its header is quoted too)
         parse = pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True)
@@ -105,7 +106,8 @@ def _iter_csv(path: Path, fmt: str, uri: str) -> Iterator[pa.RecordBatch]:
                 raise UnicodeError(f"column {name!r} is not valid UTF-8 text")
         parsed += batch.num_rows
         yield batch
-    _report_line_mismatch(path, parsed, fmt, uri)
+    if not one_row_per_line:  # only quoting can join lines: no second pass over the file otherwise
+        _report_line_mismatch(path, parsed, fmt, uri)
 
 
 def _quoted_header(path: Path) -> bool:

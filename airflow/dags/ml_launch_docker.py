@@ -39,9 +39,18 @@ class MlDockerOperator(DockerOperator):
         kwargs["auto_remove"] = "never"  # we remove the container ourselves, after reading its exit code
         super().__init__(**kwargs)
         self.step = step
-        self.gpus = policy.gpus
-        self.probe_gpus = policy.needs_runtime_probe()
+        self.policy = policy
         self.remove_container = True
+
+    @property
+    def gpus(self) -> str:
+        """`ML_GPUS` as the policy read it."""
+        return self.policy.gpus
+
+    @property
+    def probe_gpus(self) -> bool:
+        """Whether GPUs depend on this Docker daemon's runtimes (`auto`), asked when the task runs."""
+        return self.policy.needs_runtime_probe()
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.log import mask_secret
@@ -67,8 +76,7 @@ class MlDockerOperator(DockerOperator):
 
     def _probe_gpus(self) -> None:
         """`ML_GPUS=auto`: every GPU when this Docker daemon has the NVIDIA runtime (ml.launch's probe)."""
-        policy = LaunchSettings(gpus=self.gpus)
-        requests = policy.gpu_device_requests(nvidia_runtime(self.cli))
+        requests = self.policy.gpu_device_requests(nvidia_runtime(self.cli))
         self.device_requests = [DeviceRequest(**r) for r in requests] or None
 
     def _container_id(self) -> str | None:
