@@ -63,7 +63,7 @@ def show_settings() -> dict[str, Any]:
 
 
 def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
-    from ml import pipeline, steps
+    from ml import lifecycle, pipeline, steps
 
     step_names = ["load_training_data", "train", "evaluate", "register", "promote",
                   "load_inference_data", "load_model", "predict", "save_predictions"]
@@ -77,6 +77,7 @@ def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
         "init-storage": (init_storage, "helper"),
         "settings": (show_settings, "helper"),
     })
+    table.update({name: (fn, "lifecycle") for name, fn in lifecycle.COMMANDS.items()})
     return table
 
 
@@ -105,6 +106,14 @@ STEP_OPTION_HELP: dict[str, str] = {
     "output_uri": "Where to publish the predictions; default: under $ML_RESULTS_URI, one folder per run.",
     "rows": "Number of rows to generate.",
     "labelled": "Include the label column (training data) or not (inference input).",
+    "reason": "Why (kept in the champion history).",
+    "actor": "Who decides (default: cli:<your login>); kept in the champion history.",
+    "new_task": "Allow a version whose task (labels, columns) differs from the champion's; the model's task changes.",
+    "rollback.version": "Version to make champion and pin.",
+    "approve.version": "Version to make champion.",
+    "reject.version": "Version to refuse.",
+    "review.version": "Version the reviewer decided on.",
+    "decision": "approve or reject.",
     "demo_data.output_uri": "Where to write the CSV (local path or s3:// URI).",
     "demo_data.seed": "Random seed of the generator (same seed, same rows).",
 }

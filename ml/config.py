@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     model_name: str = Field("text-classifier", description="Registered model name.")
     promotion_metric: str = Field("test_macro_f1", description="Metric that decides the champion.")
     min_test_macro_f1: float = Field(0.5, ge=0, le=1, description="Quality gate: a model below is not registered.")
+    promotion_mode: Literal["auto", "approval"] = Field(
+        "auto", description="auto = the best version of the task becomes champion; approval = a person decides (make approve)."
+    )
 
     # --- orchestrated runs -------------------------------------------------------------------
     dataset_uri: str = Field("s3://datasets/demo/train.csv", description="Default training dataset of a run.")
@@ -83,7 +86,8 @@ class Settings(BaseSettings):
     # --- provenance ------------------------------------------------------------------------
     orchestrator: str = Field("cli", description="Who runs the step (airflow, dagster, cli).")
     image: str = Field("", description="Container image the step runs in (recorded as a tag).")
-    git_sha: str = Field("", description="Source revision (recorded as a tag).")
+    image_id: str = Field("", description="Immutable id of that image (digest), set by the launcher (recorded as a tag).")
+    git_sha: str = Field("", description="Source revision, '-dirty' when built from uncommitted changes (recorded as a tag).")
     result_path: str = Field(
         "", description="Also write the step's JSON result to this file (Kubernetes: the XCom sidecar's return.json)."
     )

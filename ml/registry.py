@@ -1,26 +1,12 @@
-"""The MLflow model registry: registering versions, promoting the champion, resolving aliases.
+"""The MLflow model registry: log and register versions, read and write aliases and tags.
 
-Aliases: every new version gets `challenger`; the best evaluated version holds `champion`.
-
-Why promotion is race-safe
---------------------------
-MLflow has no transactions, so "compare with the champion, then move the alias" alone is racy:
-two runs finishing together could each see a stale champion and the slower, worse one would
-win. Instead `promote` never compares against the alias. It recomputes the best version from
-the registry itself (highest promotion metric, ties to the newer version: a total order every
-run agrees on), points `champion` at it, then re-reads the registry and repeats until a read
-*after* its own write still agrees. Every promoter does this after its last write, and a
-version counts as a candidate only once its metric tag is set (before its own promotion
-starts), so the last write to the alias always comes from a run that then confirmed it names
-the best finished version. A worse version can hold `champion` only until the next promoter
-finishes, never after the last one.
+Aliases: every new version gets `challenger`; `champion` is moved only by the rule in
+`ml.champion` (promotion, rollback, approval), which is also where its race-safety is argued.
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -38,7 +24,6 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "metric."
-MAX_PROMOTE_ROUNDS = 20
 
 
 def client() -> MlflowClient:
@@ -102,7 +87,7 @@ def register(model_uri: str, tags: dict[str, str], settings: Settings) -> str:
     return version
 
 
-def _all_versions(settings: Settings) -> list[ModelVersion]:
+def all_versions(settings: Settings) -> list[ModelVersion]:
     c = client()
     name = settings.model_name
 
@@ -118,7 +103,7 @@ def _all_versions(settings: Settings) -> list[ModelVersion]:
     return tracking.call("list versions", search, settings)
 
 
-def _score(version: ModelVersion, metric: str) -> float | None:
+def score(version: ModelVersion, metric: str) -> float | None:
     raw = (version.tags or {}).get(METRIC_TAG_PREFIX + metric)
     try:
         return float(raw) if raw is not None else None
@@ -128,11 +113,12 @@ def _score(version: ModelVersion, metric: str) -> float | None:
 
 def best_version(versions: list[ModelVersion], metric: str) -> ModelVersion | None:
     """The version every promoter agrees on: highest metric, ties to the newest."""
-    scored = [(s, int(v.version), v) for v in versions if (s := _score(v, metric)) is not None]
+    scored = [(s, int(v.version), v) for v in versions if (s := score(v, metric)) is not None]
     return max(scored, key=lambda t: (t[0], t[1]))[2] if scored else None
 
 
 def champion_version(settings: Settings) -> str | None:
+    """The version `champion` points to now, or None when it is not set."""
     from mlflow.exceptions import MlflowException
 
     c = client()
@@ -148,67 +134,65 @@ def champion_version(settings: Settings) -> str | None:
     return tracking.call("get champion", get, settings)
 
 
-@dataclass(frozen=True)
-class Promotion:
-    promoted: bool
-    champion_version: str
-    decision: str
-
 
 #: How the registry's database reports two concurrent first writes of the same alias (SQLite, Postgres).
 _WRITE_CONFLICTS = ("unique constraint", "duplicate key")
 
 
-def _set_champion(c: MlflowClient, name: str, version: str, settings: Settings) -> None:
-    """Point `champion` at `version`; a concurrent promoter winning the same write is not an error.
+def set_champion(settings: Settings, version: str) -> None:
+    """Point `champion` at `version`; a concurrent writer winning the same write is not an error.
 
-    Two promoters that both create the alias at once make the second INSERT fail on the alias
-    table's unique key. That is the race the promote loop already resolves: it re-reads the
-    registry after every write and decides again.
+    Two writers that both create the alias at once make the second INSERT fail on the alias
+    table's unique key. `ml.champion.converge` re-reads the registry after every write and
+    decides again, so that race needs no handling here beyond not failing.
     """
     from mlflow.exceptions import MlflowException
 
+    c = client()
     try:
-        tracking.call("set champion", lambda: c.set_registered_model_alias(name, CHAMPION, version), settings)
+        tracking.call("set champion", lambda: c.set_registered_model_alias(settings.model_name, CHAMPION, version), settings)
     except MlflowException as exc:
         if not any(marker in str(exc).lower() for marker in _WRITE_CONFLICTS):
             raise
-        log.info("a concurrent promoter wrote %s first; reading the registry again", CHAMPION)
+        log.info("a concurrent writer set %s first; reading the registry again", CHAMPION)
 
 
-def promote(version: str, settings: Settings) -> Promotion:
-    """Point `champion` at the best evaluated version (see the module docstring for why this is safe)."""
-    name, metric = settings.model_name, settings.promotion_metric
-    ours = next((v for v in _all_versions(settings) if str(v.version) == str(version)), None)
-    if ours is None:
-        raise BadInputError(f"model {name!r} has no version {version}; register it first")
-    our_score = _score(ours, metric)
-    if our_score is None:
-        raise BadInputError(f"version {version} of {name!r} has no {metric} tag; run evaluate and register first")
-    previous = champion_version(settings)
+def set_version_tag(settings: Settings, version: str, key: str, value: str) -> None:
     c = client()
-    for _ in range(MAX_PROMOTE_ROUNDS):
-        best = best_version(_all_versions(settings), metric)
-        assert best is not None  # ours is scored
-        target = str(best.version)
-        if champion_version(settings) != target:
-            _set_champion(c, name, target, settings)
-        # Confirm with a fresh read after our write: a concurrent promoter may have written since.
-        confirmed = best_version(_all_versions(settings), metric)
-        if confirmed is not None and str(confirmed.version) == str(best.version) and champion_version(settings) == str(best.version):
-            break
-        time.sleep(0.2)
-    final = champion_version(settings) or ""
-    promoted = final == str(version)
-    prev_text = f"v{previous}" if previous else "none"
-    if promoted:
-        decision = f"promoted v{version} ({metric}={our_score:.4f}) to {CHAMPION}; previous champion: {prev_text}"
-    else:
-        best_score = _score(next(v for v in _all_versions(settings) if str(v.version) == final), metric)
-        decision = (f"kept v{final} as {CHAMPION} ({metric}={best_score:.4f}); v{version} scored {our_score:.4f}")
-    tracking.call("tag decision", lambda: c.set_model_version_tag(name, str(version), "promotion_decision", decision), settings)
-    log.info(decision)
-    return Promotion(promoted=promoted, champion_version=final, decision=decision)
+    tracking.call(f"tag version {key}", lambda: c.set_model_version_tag(settings.model_name, str(version), key, value), settings)
+
+
+def model_tags(settings: Settings) -> dict[str, str]:
+    """Tags of the registered model itself ({} when it does not exist yet)."""
+    from mlflow.exceptions import MlflowException
+
+    c = client()
+
+    def get() -> dict[str, str]:
+        try:
+            return dict(c.get_registered_model(settings.model_name).tags or {})
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise
+
+    return tracking.call("read model tags", get, settings)
+
+
+def set_model_tag(settings: Settings, key: str, value: str) -> None:
+    c = client()
+    tracking.call(f"tag model {key}", lambda: c.set_registered_model_tag(settings.model_name, key, value), settings)
+
+
+def delete_model_tag(settings: Settings, key: str) -> None:
+    c = client()
+    tracking.call(f"untag model {key}", lambda: c.delete_registered_model_tag(settings.model_name, key), settings)
+
+
+def run_metrics(settings: Settings, version: ModelVersion) -> dict[str, float]:
+    """The metrics of the training run that produced `version` (the quality gate reads them)."""
+    c = client()
+    return dict(tracking.call("get run", lambda: c.get_run(version.run_id), settings).data.metrics)
 
 
 def resolve(settings: Settings, version: str | None = None, alias: str = CHAMPION) -> ModelVersion:

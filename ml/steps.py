@@ -181,11 +181,14 @@ def train(
 
 
 def _git_sha() -> str:
-    """The checkout's commit when running from source (images set ML_GIT_SHA at build time)."""
+    """The checkout's commit (`-dirty` with uncommitted changes) when running from source.
+
+    Images get ML_GIT_SHA as a build argument from the same command (Makefile, `make images`).
+    """
     import subprocess
 
     try:
-        out = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5,
+        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12", "--exclude=*"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return "unknown"
@@ -193,6 +196,8 @@ def _git_sha() -> str:
 
 
 def _lineage_tags(s: Settings, run_id: str, manifest: dict[str, Any]) -> dict[str, str]:
+    from ml.champion import SIGNATURE_TAG, task_signature
+
     return {
         "pipeline_run_id": run_id,
         "orchestrator": s.orchestrator,
@@ -201,6 +206,9 @@ def _lineage_tags(s: Settings, run_id: str, manifest: dict[str, Any]) -> dict[st
         "base_model": s.base_model,
         "git_sha": s.git_sha or _git_sha(),
         "image": s.image or "none",
+        "image_id": s.image_id or "unresolved",
+        SIGNATURE_TAG: task_signature(manifest["labels"], manifest.get("text_column", s.text_column),
+                                      manifest.get("label_column", s.label_column)),
     }
 
 
@@ -276,14 +284,15 @@ def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: s
 
 
 def promote(*, run_id: str, version: str, model_name: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
-    """Move `champion` to the best evaluated version (race-safe, see ml.registry)."""
-    from ml import registry, tracking
+    """Apply the champion rule to the new version (ml.champion: task, pin, ML_PROMOTION_MODE; race-safe)."""
+    from ml import champion, tracking
 
     s = settings_for(orchestrator, model_name=model_name)
     tracking.configure(s)
-    outcome = registry.promote(str(version), s)
+    outcome = champion.promote(str(version), s, actor=f"{s.orchestrator}:{run_id}")
     return {"model_name": s.model_name, "version": str(version), "promoted": outcome.promoted,
             "champion_version": outcome.champion_version, "decision": outcome.decision,
+            "awaiting_approval": outcome.awaiting_approval,
             "mlflow_model_url": links.model_version_url(s, s.model_name, version)}
 
 

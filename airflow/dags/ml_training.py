@@ -1,7 +1,9 @@
 """### ml_training: fine-tune a text classifier, register it, promote it if it beats the champion
 
 Load Training Data → Train Model → Evaluate Model → Save Trained Model (register as
-`challenger`) → Promote (alias `champion` when the new version wins on the promotion metric).
+`challenger`) → Promote (the champion rule of `ml.champion`: task signature, pin, promotion mode).
+With `ML_PROMOTION_MODE=approval` three more tasks follow: Awaiting Approval → Review Challenger
+(a person approves or rejects in the UI) → Apply Review (see `ml_review.py`).
 
 Each task is one `python -m ml <step>` call (see `docs/steps.md`), launched by `ML_LAUNCHER`
 (`docker` by default). Manual trigger only; a param left empty is not passed, and the step
@@ -15,6 +17,8 @@ from datetime import UTC, datetime, timedelta
 
 from airflow.sdk import DAG
 from ml_launch import dag_params, ml_task, step_params, xcom
+
+from ml.config import load_settings
 
 with DAG(
     dag_id="ml_training",
@@ -70,7 +74,12 @@ with DAG(
             "version": xcom("save_trained_model", "version"),
         },
         timeout=timedelta(minutes=15),
-        doc_md="Move alias `champion` to the new version when it beats the current champion.",
+        doc_md="Apply the champion rule: promote, keep, or (approval mode) wait for a decision.",
     )
 
     load_training_data >> train_model >> evaluate_model >> save_trained_model >> promote_model
+
+    if load_settings().promotion_mode == "approval":  # ML_PROMOTION_MODE, the same the promote step reads
+        from ml_review import review_tasks
+
+        promote_model >> review_tasks("promote_model")[0]

@@ -17,6 +17,7 @@ from ml_dagster.inference import INFERENCE_ASSETS
 from ml_dagster.io_manager import StepOutputIOManager
 from ml_dagster.jobs import inference_job, training_job
 from ml_dagster.resources import StorageResource
+from ml_dagster.review import review_job
 from ml_dagster.schedules import daily_inference_schedule
 from ml_dagster.training import TRAINING_ASSETS
 
@@ -28,7 +29,7 @@ RESOURCES = {
 defs = dg.Definitions(
     assets=[*TRAINING_ASSETS, *INFERENCE_ASSETS],
     asset_checks=CHECKS,
-    jobs=[training_job, inference_job],
+    jobs=[training_job, inference_job, review_job],
     schedules=[daily_inference_schedule],
     resources=RESOURCES,
 )

@@ -20,18 +20,25 @@ STEP_RETRY_POLICY = dg.RetryPolicy(
 )
 
 
-def _call(context: dg.AssetExecutionContext, step: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+def _function(step: str) -> Any:
+    """A pipeline step (`ml.steps`) or a lifecycle command (`ml.lifecycle`: review, rollback, ...)."""
+    import ml.lifecycle
     import ml.steps
+
+    return getattr(ml.steps, step, None) or ml.lifecycle.COMMANDS[step]
+
+
+def _call(context: dg.OpExecutionContext, step: str, kwargs: dict[str, Any]) -> dict[str, Any]:
     from ml.logs import attach_to_stderr
 
     attach_to_stderr()  # the step's own log lines (progress, counts) into the compute logs
 
     args = {key: value for key, value in kwargs.items() if value is not None}
     context.log.info(f"ml step {step}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
-    return getattr(ml.steps, step)(run_id=context.run_id, orchestrator="dagster", **args)
+    return _function(step)(run_id=context.run_id, orchestrator="dagster", **args)
 
 
-def run_step(context: dg.AssetExecutionContext, step: str, **kwargs: Any) -> dict[str, Any]:
+def run_step(context: dg.OpExecutionContext, step: str, **kwargs: Any) -> dict[str, Any]:
     """`ml.steps.<step>(run_id=<Dagster run id>, orchestrator="dagster", **kwargs)`; None args omitted."""
     from ml.errors import BadInputError
 

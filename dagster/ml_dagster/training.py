@@ -98,7 +98,10 @@ def model_evaluation(
 
 @dg.asset(group_name=GROUP, kinds={"mlflow"}, retry_policy=STEP_RETRY_POLICY, deps=[model_evaluation])
 def registered_model(context: dg.AssetExecutionContext, trained_model: dict[str, Any]) -> dg.Output[dict[str, Any]]:
-    """A new registered version (alias challenger), promoted to champion if it beats the champion.
+    """A new registered version (alias challenger) and the champion rule's decision on it.
+
+    The decision is ml's (`ml.champion`): promoted, kept, or (approval mode) waiting for a person,
+    who decides with the `review_job` (launchpad) or `make approve`.
 
     It depends on model_evaluation because register reads the test metric evaluate logged, and so
     that the quality gate check (blocking, ml's verdict) keeps a weak model out of the registry.
@@ -118,6 +121,7 @@ def registered_model(context: dg.AssetExecutionContext, trained_model: dict[str,
             "alias": registered["alias"],
             **link("mlflow_model_version", registered.get("mlflow_model_url")),
             "promoted": promotion["promoted"],
+            "awaiting_approval": promotion.get("awaiting_approval", False),
             "champion_version": str(promotion["champion_version"]),
             "decision": promotion["decision"],
             "mlflow_run_id": trained_model["mlflow_run_id"],

@@ -342,3 +342,30 @@ def test_inference_model_version_is_optional(load_dags):
         predictions_uri="s3://ml-work/r2/predictions.parquet",
         output_uri="s3://predictions/p.parquet",
     )
+
+
+# --- approval mode ----------------------------------------------------------------------------
+
+
+def test_approval_mode_adds_a_human_review_whose_answer_reaches_one_ml_call(load_dags):
+    """ML_PROMOTION_MODE=approval: promote -> awaiting_approval -> review_challenger (HITL) -> apply_review."""
+    from airflow.providers.standard.operators.hitl import HITLOperator
+
+    bag = load_dags(ML_PROMOTION_MODE="approval")
+    assert bag.import_errors == {}
+    dag = bag.dags["ml_training"]
+    for upstream, downstream in pairwise(["promote_model", "awaiting_approval", "review_challenger", "apply_review"]):
+        assert dag.get_task(upstream).downstream_task_ids == {downstream}
+    review = dag.get_task("review_challenger")
+    assert isinstance(review, HITLOperator) and review.options == ["Approve", "Reject"]
+    assert review.response_timeout is not None
+    apply = render(dag.get_task("apply_review"))
+    assert drop_empty_options(apply.command) == ml_args(
+        "review", version="7", model_name="text-classifier", decision="approve",
+        reason="checked the errors", actor="airflow:alice")
+    assert "v7" in render(review).subject
+
+
+def test_auto_mode_has_no_review_tasks(load_dags):
+    dag = load_dags(ML_PROMOTION_MODE="auto").dags["ml_training"]
+    assert not {"awaiting_approval", "review_challenger", "apply_review"} & set(dag.task_ids)

@@ -260,3 +260,36 @@ def test_a_split_without_rows_fails_the_blocking_check_with_mls_reason(live_env:
     assert _materialized(result) == {"training_data"}
     started = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
     assert not {"trained_model", "model_evaluation", "registered_model"} & started
+
+
+def test_approval_mode_training_waits_and_the_review_job_decides(
+    live_env: Any, defs: dg.Definitions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ML_PROMOTION_MODE=approval: the training run leaves its version pending; review_job approves it."""
+    from ml import champion, history, registry
+    from ml.config import get_settings, reset_settings
+
+    monkeypatch.setenv("ML_PROMOTION_MODE", "approval")
+    reset_settings()
+    instance = dg.DagsterInstance.ephemeral()
+    training = _run(defs, "training_job", instance, {
+        "training_data": {"config": {"dataset_uri": live_env.demo_dataset_uri}},
+        "trained_model": {"config": {"epochs": 1, "max_train_samples": 200}},
+    })
+    assert training.success, [e.message for e in training.all_events if e.is_failure]
+    promoted = training.output_for_node("registered_model")["promote"]
+    version = promoted["version"]
+    assert promoted["awaiting_approval"] is True and promoted["promoted"] is False
+    assert _metadata(training)["registered_model"]["awaiting_approval"].value is True
+    s = get_settings()
+    assert registry.champion_version(s) is None
+    bad = _run(defs, "review_job", instance, {"review_model": {"config": {"version": "999", "decision": "approve"}}})
+    assert not bad.success and registry.champion_version(s) is None  # bad input: one failure, nothing moved
+    review = _run(defs, "review_job", instance, {"review_model": {"config": {
+        "version": version, "decision": "approve", "reason": "read the confusion matrix"}}})
+    assert review.success, [e.message for e in review.all_events if e.is_failure]
+    assert registry.champion_version(s) == version
+    assert champion.read_state(s).get(version).tags[champion.REVIEW_TAG] == "approved"
+    last = history.read(s)[-1]
+    assert (last.action, last.new, last.actor, last.reason) == (
+        "approve", version, f"dagster:{review.run_id}", "read the confusion matrix")

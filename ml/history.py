@@ -1,0 +1,137 @@
+"""The champion's history: every move of the alias, kept durably in MLflow and readable as a table.
+
+Why MLflow runs: the registry keeps only where an alias points now. Each move (promotion,
+rollback, approval, rejection, pin/unpin) is written as one finished run in the experiment
+`champion-history/<model name>`, so it survives with the registry's own database, needs no
+sequence number (run ids are unique, so concurrent writers never collide) and is visible in the
+MLflow UI as a table. `python -m ml history` / `make history` read the same runs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from ml import tracking
+from ml.config import Settings
+
+TAG = "history."
+FIELDS = ("action", "previous", "new", "actor", "reason", "decision", "git_sha", "image", "image_id")
+
+
+def experiment_name(settings: Settings) -> str:
+    return f"champion-history/{settings.model_name}"
+
+
+@dataclass(frozen=True)
+class Move:
+    """One recorded move of `champion` (previous == new for a rejection or a pin change)."""
+
+    at: str
+    action: str
+    previous: str
+    new: str
+    actor: str
+    reason: str = ""
+    decision: str = ""
+    git_sha: str = ""
+    image: str = ""
+    image_id: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _experiment(settings: Settings) -> str:
+    from mlflow.tracking import MlflowClient
+
+    client, name = MlflowClient(), experiment_name(settings)
+
+    def get_or_create() -> str:
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = None if settings.mlflow_tracking_uri.startswith("http") else (settings.home.resolve() / "artifacts").as_uri()
+        try:
+            return client.create_experiment(name, artifact_location=location, tags={"ml.kind": "champion-history"})
+        except Exception:  # a concurrent writer created it between the two calls
+            again = client.get_experiment_by_name(name)
+            if again is None:
+                raise
+            return again.experiment_id
+
+    return tracking.call("history experiment", get_or_create, settings)
+
+
+def record(settings: Settings, action: str, previous: str | None, new: str | None, actor: str, *,
+           reason: str = "", decision: str = "", provenance: dict[str, str] | None = None) -> Move:
+    """Write one move as a finished run; returns it as recorded."""
+    from mlflow.tracking import MlflowClient
+
+    now_ms = int(time.time() * 1000)
+    move = Move(at=datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(timespec="milliseconds"), action=action,
+                previous=f"{previous}" if previous else "", new=f"{new}" if new else "", actor=actor,
+                reason=reason, decision=decision, **(provenance or {}))
+    tags = {TAG + k: v for k, v in move.as_dict().items() if v}
+    tags["mlflow.note.content"] = decision or reason or action
+    label = f"{action}: v{move.previous or '-'} -> v{move.new or '-'}"
+    experiment = _experiment(settings)
+    client = MlflowClient()
+
+    def write() -> None:
+        run = client.create_run(experiment, start_time=now_ms, tags=tags, run_name=label)
+        client.set_terminated(run.info.run_id, "FINISHED", end_time=now_ms)
+
+    tracking.call("record champion history", write, settings)
+    return move
+
+
+def read(settings: Settings) -> list[Move]:
+    """Every recorded move, oldest first."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment_name(settings))
+    if found is None:
+        return []
+
+    def search() -> list[Any]:
+        out, token = [], None
+        while True:
+            page = client.search_runs([found.experiment_id], order_by=["attributes.start_time ASC"],
+                                      max_results=1000, page_token=token)
+            out.extend(page)
+            token = page.token
+            if not token:
+                return out
+
+    runs = tracking.call("read champion history", search, settings)
+    moves = []
+    for run in runs:
+        tags = run.data.tags
+        at = datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(timespec="milliseconds")
+        moves.append(Move(at=at, **{k: tags.get(TAG + k, "") for k in FIELDS}))
+    return moves
+
+
+def champion_at(moves: list[Move], when: str) -> str | None:
+    """Which version was champion at ISO time `when` (None before the first move)."""
+    current = None
+    for move in moves:
+        if move.at <= when:
+            current = move.new or current
+    return current
+
+
+def table(moves: list[Move]) -> str:
+    """The moves as an aligned text table for a terminal."""
+    header = ("time (UTC)", "action", "from", "to", "by", "git sha", "image", "reason / decision")
+    rows = [(m.at.replace("+00:00", "")[:23], m.action, f"v{m.previous}" if m.previous else "-",
+             f"v{m.new}" if m.new else "-", m.actor, m.git_sha or "-",
+             (m.image_id or m.image or "-")[:30], m.reason or m.decision) for m in moves]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + str(r[-1])
+             for r in [header, *rows]]
+    return "\n".join(lines) if rows else "no champion moves recorded yet"
