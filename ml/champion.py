@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ml import history, registry, tracking
+from ml import history, registry
 from ml.config import Settings
 from ml.errors import BadInputError
 

@@ -3,6 +3,7 @@ approval, rejection, the history, and five promoters racing a rollback."""
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import pytest
@@ -192,7 +193,7 @@ def test_five_concurrent_promotions_and_a_rollback_end_in_the_documented_state(l
     moves = history.read(settings)
     assert sum(m.action == "rollback" for m in moves) + sum(m.action == "pin" for m in moves) == 1
     assert moves[-1].new == base
-    for earlier, later in zip(moves, moves[1:], strict=False):  # oldest first, no move recorded twice
+    for earlier, later in itertools.pairwise(moves):  # oldest first, no move recorded twice
         assert earlier.at <= later.at and earlier != later
 
 
