@@ -58,6 +58,9 @@ TRIGGER_ARGS ?=
 UP_TIMEOUT ?= 900
 E2E_ARGS ?=
 export COMPOSE
+# The source revision baked into the ml image and recorded with every model version (git_sha tag).
+ML_GIT_SHA ?= $(shell git describe --always --dirty --abbrev=12 --exclude='*' 2>/dev/null || echo unknown)
+export ML_GIT_SHA
 
 .env:
 	@sh docker/make-env.sh .env.example .env
@@ -86,6 +89,32 @@ train: .env ## Train through ORCHESTRATOR=airflow|dagster (PARAMS="epochs=2 data
 infer: .env ## Label texts through ORCHESTRATOR=airflow|dagster (PARAMS="input_uri=s3://... model_version=3"; STACK=k8s)
 	$(TRIGGER) infer --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p)) $(TRIGGER_ARGS)
 
+# --- Model lifecycle (docs/pipelines.md, "Model lifecycle") ---------------------------------------
+# One-off `python -m ml <command>` in the ml image on the compose network (embedded mode: run
+# `python -m ml <command>` directly). The champion history table goes to stderr.
+ML_CLI = $(COMPOSE) run --rm --no-deps -T ml-cli python -m ml
+ACTOR ?= cli:$(shell id -un 2>/dev/null || echo unknown)
+REASON ?=
+NEED_VERSION = @test -n "$(VERSION)" || { echo "error: set VERSION=<model version>, e.g. make $@ VERSION=3 (make history lists them)" >&2; exit 2; }
+
+history: .env ## Every move of the champion alias: when, from/to, who, code and image, why
+	@$(ML_CLI) history >/dev/null
+
+rollback: .env ## Point champion at VERSION=N and pin it (REASON="..." required); automatic promotion waits for make unpin
+	$(NEED_VERSION)
+	@$(ML_CLI) rollback --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)"
+
+unpin: .env ## Let automatic promotion move a pinned champion again
+	@$(ML_CLI) unpin --actor "$(ACTOR)"
+
+approve: .env ## Make VERSION=N champion by decision (approval mode; REASON optional; NEW_TASK=1 for another label set)
+	$(NEED_VERSION)
+	@$(ML_CLI) approve --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)" $(if $(NEW_TASK),--new-task)
+
+reject: .env ## Refuse VERSION=N (approval mode): never promoted automatically; REASON optional
+	$(NEED_VERSION)
+	@$(ML_CLI) reject --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)"
+
 seed-data: .env ## (Re)create the buckets and upload the demo datasets to the object store
 	$(COMPOSE) run --rm --no-deps init-storage
 
@@ -96,7 +125,7 @@ clean: ## Stop the stack and delete its volumes (databases, object store, logs) 
 	$(COMPOSE) down -v --remove-orphans
 	@ids=$$(docker ps -aq --filter label=ml.orchestrator); if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null; fi
 
-.PHONY: images up down logs train infer seed-data e2e clean
+.PHONY: images up down logs train infer history rollback unpin approve reject seed-data e2e clean
 
 # --- Kubernetes (docs/kubernetes.md) ------------------------------------------------------------
 # The same four images on a cluster: the services from the kustomize base docker/k8s, Airflow and

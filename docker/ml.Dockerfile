@@ -48,4 +48,10 @@ ENV HOME=/home/ml \
     ML_HOME=/home/ml/.ml \
     HF_HOME=/home/ml/.cache/huggingface
 
+# The source revision every model version records (git_sha tag): a build argument from
+# `git describe --always --dirty` (Makefile), last so that a new commit rebuilds only this layer.
+ARG ML_GIT_SHA=unknown
+ENV ML_GIT_SHA=${ML_GIT_SHA}
+LABEL org.opencontainers.image.revision=${ML_GIT_SHA}
+
 CMD ["python", "-m", "ml", "--help"]

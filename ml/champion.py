@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -135,18 +134,23 @@ def provenance(version: ModelVersion | None) -> dict[str, str]:
     return {"git_sha": tags.get("git_sha", ""), "image": tags.get("image", ""), "image_id": tags.get("image_id", "")}
 
 
-def move_champion(settings: Settings, state: State, target: str, action: str, actor: str, *,
-                  reason: str = "", decision: str = "") -> bool:
-    """Point `champion` at `target` if it points elsewhere, and record the move; True when it wrote."""
-    if state.champion == target:
-        return False
+def move_champion(settings: Settings, target: str, action: str, actor: str, *, reason: str = "",
+                  decision: str = "") -> State:
+    """Point `champion` at `target`, confirm with a fresh read, record the move if it held.
+
+    The entry's time is taken before the confirming read: a writer that moves the alias after
+    that read confirms (and records) later, so the history's order is the alias's order.
+    """
     registry.set_champion(settings, target)
-    history.record(settings, action, state.champion, target, actor, reason=reason, decision=decision,
-                   provenance=provenance(state.get(target)))
-    return True
+    at = history.now_ms()
+    confirmed = read_state(settings)
+    if confirmed.champion == target:
+        history.record(settings, action, None, target, actor, moved=True, at_ms=at, reason=reason,
+                       decision=decision, provenance=provenance(confirmed.get(target)))
+    return confirmed
 
 
-def converge(settings: Settings, action: str, actor: str, *, reason: str = "") -> State:
+def converge(settings: Settings, action: str, actor: str, *, reason: str = "", decision: str = "") -> State:
     """Move `champion` to the rule's target until a read after the last write agrees (race-safe)."""
     metric = settings.promotion_metric
     state = read_state(settings)
@@ -154,14 +158,10 @@ def converge(settings: Settings, action: str, actor: str, *, reason: str = "") -
         target = state.target(metric)
         if target is None:
             return state
-        wrote = move_champion(settings, state, target, "restore pin" if state.pin and action != "rollback" else action,
-                              actor, reason=reason)
-        confirmed = read_state(settings)
-        if confirmed.champion == target and confirmed.target(metric) == target:
-            return confirmed
-        state = confirmed
-        if not wrote:
-            time.sleep(0.2)
+        if state.champion == target:  # `state` is a read after every earlier write: confirmed
+            return state
+        verb = "restore pin" if state.pin is not None and action not in ("rollback", "pin") else action
+        state = move_champion(settings, target, verb, actor, reason=reason, decision=decision)
     return state
 
 
@@ -256,13 +256,13 @@ def rollback(settings: Settings, version: str, reason: str, actor: str) -> dict[
     write_pin(settings, pin)  # before the alias: every racing promoter's confirmation now restores it
     if previous and previous != str(version):
         registry.set_version_tag(settings, previous, REVIEW_TAG, "demoted")
-    decision = f"rolled back champion v{previous or '-'} -> v{version} and pinned it ({reason})"
-    if previous == str(version):
-        history.record(settings, "pin", previous, previous, actor, reason=reason, decision=f"pinned v{version}",
-                       provenance=provenance(found))
+        decision = f"rolled back champion v{previous} -> v{version} and pinned it: {reason}"
+        final = converge(settings, "rollback", actor, reason=reason, decision=decision)
     else:
-        move_champion(settings, state, str(version), "rollback", actor, reason=reason, decision=decision)
-    final = converge(settings, "rollback", actor, reason=reason)
+        decision = f"pinned champion v{version}: {reason}"
+        history.record(settings, "pin", previous, previous, actor, moved=False, reason=reason, decision=decision,
+                       provenance=provenance(found))
+        final = converge(settings, "pin", actor, reason=reason)
     log.info(decision)
     return {"model_name": settings.model_name, "champion_version": final.champion, "previous": previous,
             "pinned": True, "decision": decision}
@@ -276,7 +276,7 @@ def unpin(settings: Settings, actor: str) -> dict[str, Any]:
     write_pin(settings, None)
     champion = registry.champion_version(settings)
     decision = f"unpinned v{pin.version}; the next training run promotes automatically again"
-    history.record(settings, "unpin", champion, champion, actor, decision=decision)
+    history.record(settings, "unpin", champion, champion, actor, moved=False, decision=decision)
     return {"model_name": settings.model_name, "champion_version": champion, "pinned": False, "decision": decision}
 
 
@@ -294,9 +294,11 @@ def approve(settings: Settings, version: str, reason: str, actor: str, *, new_ta
     registry.set_version_tag(settings, version, REVIEW_TAG, "approved")
     registry.set_version_tag(settings, version, "review_by", actor)
     decision = f"approved v{version} as champion (previous: v{state.champion or '-'})" + (f": {reason}" if reason else "")
-    if not move_champion(settings, state, str(version), "approve", actor, reason=reason, decision=decision):
-        history.record(settings, "approve", state.champion, state.champion, actor, reason=reason, decision=decision,
-                       provenance=provenance(found))
+    if state.champion != str(version):
+        move_champion(settings, str(version), "approve", actor, reason=reason, decision=decision)
+    else:
+        history.record(settings, "approve", state.champion, state.champion, actor, moved=False, reason=reason,
+                       decision=decision, provenance=provenance(found))
     registry.set_version_tag(settings, version, "promotion_decision", decision)
     log.info(decision)
     return {"model_name": settings.model_name, "version": str(version), "champion_version": str(version),
@@ -315,7 +317,7 @@ def reject(settings: Settings, version: str, reason: str, actor: str) -> dict[st
     registry.set_version_tag(settings, version, "review_by", actor)
     decision = f"rejected v{version}" + (f": {reason}" if reason else "")
     registry.set_version_tag(settings, version, "promotion_decision", decision)
-    history.record(settings, "reject", state.champion, state.champion, actor, reason=reason,
+    history.record(settings, "reject", state.champion, state.champion, actor, moved=False, reason=reason,
                    decision=decision, provenance=provenance(found))
     log.info(decision)
     return {"model_name": settings.model_name, "version": str(version), "champion_version": state.champion,

@@ -18,7 +18,7 @@ from ml import tracking
 from ml.config import Settings
 
 TAG = "history."
-FIELDS = ("action", "previous", "new", "actor", "reason", "decision", "git_sha", "image", "image_id")
+FIELDS = ("action", "new", "actor", "reason", "decision", "git_sha", "image", "image_id")
 
 
 def experiment_name(settings: Settings) -> str:
@@ -27,13 +27,14 @@ def experiment_name(settings: Settings) -> str:
 
 @dataclass(frozen=True)
 class Move:
-    """One recorded move of `champion` (previous == new for a rejection or a pin change)."""
+    """One recorded decision: a move of `champion`, or (`moved` False) a rejection or a pin change."""
 
     at: str
     action: str
     previous: str
     new: str
     actor: str
+    moved: bool = False
     reason: str = ""
     decision: str = ""
     git_sha: str = ""
@@ -65,31 +66,45 @@ def _experiment(settings: Settings) -> str:
     return tracking.call("history experiment", get_or_create, settings)
 
 
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def record(settings: Settings, action: str, previous: str | None, new: str | None, actor: str, *,
-           reason: str = "", decision: str = "", provenance: dict[str, str] | None = None) -> Move:
-    """Write one move as a finished run; returns it as recorded."""
+           moved: bool, at_ms: int | None = None, reason: str = "", decision: str = "",
+           provenance: dict[str, str] | None = None) -> Move:
+    """Write one entry as a finished run; returns it as recorded.
+
+    `at_ms` orders the entries: for a move, the moment *before* the read that confirmed the alias
+    held the new value (see `ml.champion.converge`), so a later writer's entry always sorts after.
+    """
     from mlflow.tracking import MlflowClient
 
-    now_ms = int(time.time() * 1000)
-    move = Move(at=datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(timespec="milliseconds"), action=action,
-                previous=f"{previous}" if previous else "", new=f"{new}" if new else "", actor=actor,
+    at_ms = at_ms or now_ms()
+    move = Move(at=datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds"), action=action,
+                previous=f"{previous}" if previous else "", new=f"{new}" if new else "", actor=actor, moved=moved,
                 reason=reason, decision=decision, **(provenance or {}))
-    tags = {TAG + k: v for k, v in move.as_dict().items() if v}
+    tags = {TAG + k: str(v) for k, v in move.as_dict().items() if v and k not in ("at", "previous", "moved")}
+    tags[TAG + "moved"] = "true" if moved else "false"
     tags["mlflow.note.content"] = decision or reason or action
-    label = f"{action}: v{move.previous or '-'} -> v{move.new or '-'}"
+    label = f"{action}: v{move.previous or '-'} -> v{move.new or '-'}" if moved else f"{action}: v{move.new or '-'}"
     experiment = _experiment(settings)
     client = MlflowClient()
 
     def write() -> None:
-        run = client.create_run(experiment, start_time=now_ms, tags=tags, run_name=label)
-        client.set_terminated(run.info.run_id, "FINISHED", end_time=now_ms)
+        run = client.create_run(experiment, start_time=at_ms, tags=tags, run_name=label)
+        client.set_terminated(run.info.run_id, "FINISHED", end_time=at_ms)
 
     tracking.call("record champion history", write, settings)
     return move
 
 
 def read(settings: Settings) -> list[Move]:
-    """Every recorded move, oldest first."""
+    """Every recorded entry, oldest first; `previous` is where the move before left the alias.
+
+    Two promoters that both moved the alias to the same version in a race leave two entries; the
+    second says nothing new and is dropped here, so each move is listed once.
+    """
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
@@ -108,11 +123,18 @@ def read(settings: Settings) -> list[Move]:
                 return out
 
     runs = tracking.call("read champion history", search, settings)
-    moves = []
+    moves: list[Move] = []
+    current = ""
     for run in runs:
         tags = run.data.tags
         at = datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(timespec="milliseconds")
-        moves.append(Move(at=at, **{k: tags.get(TAG + k, "") for k in FIELDS}))
+        moved = tags.get(TAG + "moved") == "true"
+        entry = Move(at=at, previous=current, moved=moved, **{k: tags.get(TAG + k, "") for k in FIELDS})
+        if moved and entry.new == current and moves and moves[-1].moved:
+            continue  # the same move twice (a race): listed once
+        moves.append(entry)
+        if moved:
+            current = entry.new
     return moves
 
 

@@ -18,7 +18,7 @@ from ml_step_failure import step_failure, step_result
 
 from ml.launch.env import masks_in_logs, step_environment
 from ml.launch.exits import drop_empty_options
-from ml.launch.settings import LaunchSettings, load_launch_settings, nvidia_runtime, parse_size
+from ml.launch.settings import LaunchSettings, image_id, load_launch_settings, nvidia_runtime, parse_size
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context
@@ -61,6 +61,7 @@ class MlDockerOperator(DockerOperator):
         self.command = drop_empty_options(self.command)
         if self.probe_gpus:
             self._probe_gpus()
+        self.environment = {**self.environment, "ML_IMAGE_ID": image_id(self.cli, self.image)}
         if self.device_requests:
             self.log.info("Launcher docker: GPU (%s requested, ML_GPUS=%s)", self.device_requests, self.gpus)
         else:

@@ -22,7 +22,7 @@ from dagster_docker import DockerRunLauncher
 from dagster_docker.container_context import DockerContainerContext
 
 from ml.launch.env import step_environment
-from ml.launch.settings import LaunchSettings, load_launch_settings, nvidia_runtime
+from ml.launch.settings import LaunchSettings, image_id, load_launch_settings, nvidia_runtime
 
 
 class MlDockerRunLauncher(DockerRunLauncher):
@@ -62,8 +62,9 @@ class MlDockerRunLauncher(DockerRunLauncher):
         listed = {entry.split("=", 1)[0] for entry in context.env_vars}
         env = step_environment("dagster")
         # Values travel by name (read from this process at launch), never written into the run config.
-        extra = [name for name in env.names() if name not in listed and name != "ML_ORCHESTRATOR"]
-        extra.append(f"ML_ORCHESTRATOR={env.plain['ML_ORCHESTRATOR']}")
+        fixed = [f"ML_ORCHESTRATOR={env.plain['ML_ORCHESTRATOR']}", *self._image_env(dagster_run)]
+        fixed_names = {entry.split("=", 1)[0] for entry in fixed}
+        extra = [name for name in env.names() if name not in listed and name not in fixed_names] + fixed
         kwargs: dict[str, Any] = {
             key: value for key, value in self.launch_settings.container_limits().items()
             if key not in context.container_kwargs  # explicit container_kwargs in dagster.yaml win
@@ -72,6 +73,15 @@ class MlDockerRunLauncher(DockerRunLauncher):
         if requests and "device_requests" not in context.container_kwargs:
             kwargs["device_requests"] = requests
         return context.merge(DockerContainerContext(env_vars=extra, container_kwargs=kwargs))
+
+    def _image_env(self, dagster_run: DagsterRun) -> list[str]:
+        """`ML_IMAGE` and `ML_IMAGE_ID` of the image this run starts in (lineage tags of its model)."""
+        import docker
+
+        if dagster_run.job_code_origin is None:
+            return []
+        image = self._get_docker_image(dagster_run.job_code_origin)
+        return [f"ML_IMAGE={image}", f"ML_IMAGE_ID={image_id(docker.client.from_env().api, image)}"]
 
     def launch_run(self, context: LaunchRunContext) -> None:
         requests = self.get_container_context(context.dagster_run).container_kwargs.get("device_requests")

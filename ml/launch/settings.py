@@ -108,6 +108,24 @@ def nvidia_runtime(docker_client: Any) -> bool:
     return "nvidia" in (info.get("Runtimes") or {})
 
 
+def image_id(docker_api: Any, image: str) -> str:
+    """The immutable identity of `image` on this Docker daemon, recorded with every model version.
+
+    Why: a tag like `mlpipes/ml:local` moves with each build. A pushed image's registry digest
+    (`name@sha256:...`) is preferred, else the local image id (`sha256:...`, the hash of its
+    config). '' when the daemon does not hold the image yet (it is pulled at start): the step
+    then records `unresolved`. `docker_api` is a low-level docker SDK `APIClient`.
+    """
+    from docker.errors import ImageNotFound
+
+    try:
+        info = docker_api.inspect_image(image)
+    except ImageNotFound:
+        return ""
+    digests = info.get("RepoDigests") or []
+    return str(digests[0] if digests else info["Id"])
+
+
 def load_launch_settings() -> LaunchSettings:
     """`LaunchSettings` from the environment now; an invalid value is one `BadInputError` line."""
     try:

@@ -64,6 +64,7 @@ LAUNCHER_ONLY = {  # the launcher's own settings, and what each launch sets itse
 }
 UNRELATED = {"DOCKER_HOST": "unix:///var/run/docker.sock", "SOME_TOKEN": "not-forwarded"}
 LIMIT_KWARGS = ("cpu_shares", "mem_limit", "shm_size")
+IMAGE_ID = "sha256:" + "f00d" * 16
 
 
 class FakeDocker:
@@ -83,6 +84,7 @@ class FakeDocker:
         client.api.info = self._info
         client.api.create_container = self._create
         client.api.inspect_container = lambda container_id: {"Id": container_id}
+        client.api.inspect_image = lambda image: {"Id": IMAGE_ID, "RepoDigests": []}
         client.api.start = lambda container_id, **kw: self.started.append(container_id)
         return client
 
@@ -303,6 +305,8 @@ def test_run_containers_get_the_step_environment_by_name(
     assert {name: environment.get(name) for name in {**SECRETS, **PLAIN}} == {**SECRETS, **PLAIN}
     assert environment["ML_ORCHESTRATOR"] == "dagster"
     assert not never & set(environment)
+    # the image the run starts in, by its immutable id (recorded with the model version it registers)
+    assert environment["ML_IMAGE_ID"] == IMAGE_ID and environment["ML_IMAGE"] == created["image"]
 
 
 @pytest.mark.parametrize(("env", "kwargs", "host"), [

@@ -8,12 +8,15 @@ printed on the last stdout line: {"checks": [{"name", "passed", "detail"}], "run
     python checks.py verify < runs.json           # runs made by `make train/infer`
     python checks.py load --orchestrator airflow --n 5
     python checks.py bad-dataset --orchestrator dagster
+    python checks.py other-task --orchestrator dagster    # another label set under the same name
+    python checks.py lifecycle-verify --version 3 --reason "..."   # after make rollback
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import sys
@@ -110,25 +113,40 @@ def verify_train(outcome: dict[str, Any]) -> None:
     check(f"{label}: version {version} carries lineage tags", not wrong and not missing,
           f"wrong={wrong} missing={missing}" if wrong or missing else
           f"run {outcome['run_id']}, fingerprint {tags.get('data_fingerprint', '')[:12]}")
+    sha, image_id = tags.get("git_sha", ""), tags.get("image_id", "")
+    check(f"{label}: version {version} names its source revision and image digest",
+          sha not in ("", "unknown") and image_id.startswith(("sha256:", f"{tags.get('image', '').split(':')[0]}@sha256:")),
+          f"git_sha={sha} image={tags.get('image')} image_id={image_id[:19]}")
+    check(f"{label}: version {version} carries its task signature", bool(tags.get("task_signature")),
+          tags.get("task_signature", "missing"))
 
 
 def verify_champion() -> None:
-    """`champion` points at the best finished version (highest metric, ties to the newest)."""
+    """`champion` is where the documented rule puts it (docs/pipelines.md, "Model lifecycle").
+
+    Written from the rule's text, not with ml.champion: the pinned version if pinned; else the
+    best version (highest metric, ties to the newest) among the READY versions of the champion's
+    task signature that are neither pending, rejected nor demoted.
+    """
     from ml.registry import METRIC_TAG_PREFIX
 
     client = mlflow_client()
     name = model_name()
     metric = os.environ.get("ML_PROMOTION_METRIC", "test_macro_f1")
+    champion = client.get_model_version_by_alias(name, "champion")
+    pin = (client.get_registered_model(name).tags or {}).get("champion_pin")
+    task = (champion.tags or {}).get("task_signature")
     versions = [v for v in client.search_model_versions(f"name='{name}'") if v.status == "READY"]
     scored = []
     for v in versions:
-        raw = (v.tags or {}).get(METRIC_TAG_PREFIX + metric)
-        if raw is not None:
+        tags = v.tags or {}
+        raw = tags.get(METRIC_TAG_PREFIX + metric)
+        if raw is not None and tags.get("task_signature") == task and tags.get("review") not in ("pending", "rejected", "demoted"):
             scored.append((float(raw), int(v.version)))
-    best = max(scored)[1] if scored else None
-    champion = client.get_model_version_by_alias(name, "champion").version
-    check("MLflow: champion is the best finished version", best is not None and int(champion) == best,
-          f"champion=v{champion}, best by {metric}=v{best} of {len(scored)} scored versions")
+    expected = int(json.loads(pin)["version"]) if pin else (max(scored)[1] if scored else None)
+    check("MLflow: champion is where the rule puts it (pin, else the best of its task)",
+          expected is not None and int(champion.version) == expected,
+          f"champion=v{champion.version}, expected v{expected} ({'pinned' if pin else f'best by {metric} of {len(scored)} eligible'})")
     aliases = client.get_registered_model(name).aliases or {}
     check("MLflow: model has champion and challenger aliases", {"champion", "challenger"} <= set(aliases),
           f"aliases={dict(aliases)}")
@@ -288,6 +306,74 @@ def cmd_bad_dataset(orchestrator: str, timeout: float) -> list[dict[str, Any]]:
     return [result]
 
 
+# --- model lifecycle: another task under the same name, rollback, history ----------------------
+
+
+def cmd_other_task(orchestrator: str, timeout: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Train on the demo data relabelled 1/5 (another label set): registered, never promoted.
+
+    Returns the run and the version to roll back to: the oldest READY version of the champion's task
+    that is not the champion.
+    """
+    from ml import storage
+
+    client, name = mlflow_client(), model_name()
+    uri = "s3://datasets/e2e/stars.csv"
+    with tempfile.TemporaryDirectory() as tmp:
+        source = storage.fetch(os.environ.get("ML_DATASET_URI", "s3://datasets/demo/train.csv"), Path(tmp) / "demo.csv")
+        with open(source, newline="", encoding="utf-8") as src, open(Path(tmp) / "stars.csv", "w", newline="",
+                                                                     encoding="utf-8") as dst:
+            reader = csv.DictReader(src)
+            writer = csv.DictWriter(dst, fieldnames=reader.fieldnames or [])
+            writer.writeheader()
+            for row in reader:
+                writer.writerow({**row, "label": {"negative": "1", "positive": "5"}.get(row["label"], row["label"])})
+        storage.publish(Path(tmp) / "stars.csv", uri)
+    before = client.get_model_version_by_alias(name, "champion").version
+    result = run_one(orchestrator, "train", {"dataset_uri": uri, "epochs": 1}, timeout)
+    summary = result.get("summary") or {}
+    version = summary.get("model_version")
+    check(f"{orchestrator} other task: the run succeeds and registers a version", result["succeeded"] and version is not None,
+          f"v{version}" if version else str(result.get("error"))[:200])
+    decision = summary.get("decision") or ""
+    champion = client.get_model_version_by_alias(name, "champion").version
+    check(f"{orchestrator} other task: v{version} (labels 1, 5) is not promoted; champion stays v{before}",
+          champion == before and summary.get("promoted") is False, f"champion v{champion}")
+    check(f"{orchestrator} other task: the decision says why and what to do",
+          "labels 1, 5" in decision and "ML_MODEL_NAME" in decision, decision[:300])
+    task = (client.get_model_version(name, champion).tags or {}).get("task_signature")
+    earlier = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'")
+                     if v.status == "READY" and (v.tags or {}).get("task_signature") == task and v.version != champion)
+    return [result], {"champion_before": champion, "rollback_to": str(earlier[0]) if earlier else None}
+
+
+def cmd_lifecycle_verify(version: str, reason: str) -> None:
+    """After `make rollback VERSION=version`: champion pinned there, the history has every move once."""
+    from ml import history
+    from ml.config import get_settings
+
+    client, name = mlflow_client(), model_name()
+    champion = client.get_model_version_by_alias(name, "champion").version
+    pin = json.loads((client.get_registered_model(name).tags or {}).get("champion_pin") or "{}")
+    check(f"rollback: champion is v{version} and pinned", champion == version and pin.get("version") == version,
+          f"champion v{champion}, pin {pin}")
+    moves = history.read(get_settings())
+    rollbacks = [m for m in moves if m.action == "rollback"]
+    check("history: the rollback is recorded once, with its reason and who ran it",
+          len(rollbacks) == 1 and rollbacks[0].new == version and rollbacks[0].reason == reason
+          and rollbacks[0].actor.startswith("cli:"), f"{[m.as_dict() for m in rollbacks]}"[:300])
+    promotions = [m for m in moves if m.action == "promote"]
+    check("history: every promotion of the runs is recorded, with the code and image that made it",
+          bool(promotions) and all(m.git_sha and m.image_id for m in promotions),
+          f"{len(promotions)} promotions, {len(moves)} moves")
+    moved = [m for m in moves if m.moved]
+    once = all(a.new != b.new for a, b in itertools.pairwise(moved))
+    check("history: each move listed once, in order, the last one to the champion", once and moved[-1].new == version,
+          " -> ".join(f"{m.action}:v{m.new}" for m in moved)[:300])
+    check("MLflow UI: the history is an experiment of finished runs",
+          client.get_experiment_by_name(history.experiment_name(get_settings())) is not None, history.experiment_name(get_settings()))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="checks.py")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -298,17 +384,27 @@ def main(argv: list[str] | None = None) -> int:
     load.add_argument("--param", action="append", default=[])
     bad = sub.add_parser("bad-dataset")
     bad.add_argument("--orchestrator", required=True, choices=trigger.ORCHESTRATORS)
-    for p in (load, bad):
+    other = sub.add_parser("other-task")
+    other.add_argument("--orchestrator", required=True, choices=trigger.ORCHESTRATORS)
+    after = sub.add_parser("lifecycle-verify")
+    after.add_argument("--version", required=True)
+    after.add_argument("--reason", required=True)
+    for p in (load, bad, other):
         p.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)
     runs: list[dict[str, Any]] = []
-    if args.command == "verify":
+    extra: dict[str, Any] = {}
+    if args.command == "other-task":
+        runs, extra = cmd_other_task(args.orchestrator, args.timeout)
+    elif args.command == "lifecycle-verify":
+        cmd_lifecycle_verify(args.version, args.reason)
+    elif args.command == "verify":
         cmd_verify(json.load(sys.stdin))
     elif args.command == "load":
         runs = cmd_load(args.orchestrator, args.n, args.timeout, trigger.parse_params(args.param))
     else:
         runs = cmd_bad_dataset(args.orchestrator, args.timeout)
-    print(json.dumps({"checks": CHECKS, "runs": runs}, default=str))
+    print(json.dumps({"checks": CHECKS, "runs": runs, "lifecycle": extra}, default=str))
     return 0 if all(c["passed"] for c in CHECKS) else 1
 
 

@@ -14,8 +14,11 @@ Runs on the host with the standard library only (the host needs docker, make and
      the same partition, the UTC day before the trigger;
   5. load test: N training + N inference runs at once on each orchestrator;
   6. a bad dataset fails with a one-line reason and publishes nothing;
-  7. teardown, leaving no containers behind;
-  8. a summary table (the parity table, each check, each run's and step's wall time, each phase's
+  7. the model lifecycle: a dataset with another label set under the same model name is
+     registered but not promoted, `make rollback` pins an earlier version, inference on both
+     orchestrators then uses it, `make history` and MLflow show every move once, `make unpin`;
+  8. teardown, leaving no containers behind;
+  9. a summary table (the parity table, each check, each run's and step's wall time, each phase's
      time) and bench/results/e2e.json.
 
 Extra compose files (CI's stand-ins, the CA bundle) come through COMPOSE_FILE, as for make.
@@ -210,6 +213,36 @@ def parity(first: dict[tuple[str, str], dict[str, Any] | None]) -> None:
     in_ml_image([], stdin=json.dumps(pairs, default=str), timeout=900, script="parity.py")
 
 
+# --- model lifecycle: another task, rollback through make, inference on the pinned version -----
+
+ROLLBACK_REASON = "e2e: roll back to an earlier version"
+
+
+def lifecycle() -> None:
+    """Another label set under the same name (not promoted), `make rollback`, both orchestrators'
+    inference on the rolled-back version, `make history`, then `make unpin`."""
+    result = in_ml_image(["other-task", "--orchestrator", "dagster"])
+    target = ((result or {}).get("lifecycle") or {}).get("rollback_to")
+    if not record("lifecycle: an earlier version of the champion's task to roll back to", bool(target), f"v{target}"):
+        return
+    rollback = make("rollback", f"VERSION={target}", f"REASON={ROLLBACK_REASON}", timeout=300)
+    record(f"make rollback VERSION={target} REASON=... succeeds", rollback.returncode == 0, f"exit {rollback.returncode}")
+    with ThreadPoolExecutor(max_workers=len(ORCHESTRATORS), thread_name_prefix="lifecycle") as pool:
+        runs = {o: pool.submit(pipeline, "infer", o, source="lifecycle") for o in ORCHESTRATORS}
+        for orchestrator, future in runs.items():
+            used = ((future.result() or {}).get("summary") or {}).get("model_version")
+            record(f"{orchestrator} infer after the rollback uses v{target}", str(used) == str(target), f"v{used}")
+    shown = subprocess.run(["make", "--no-print-directory", "history"], cwd=ROOT, text=True, capture_output=True,
+                           stdin=subprocess.DEVNULL, timeout=300, check=False)
+    say(shown.stderr)
+    record("make history prints the rollback with its reason",
+           shown.returncode == 0 and "rollback" in shown.stderr and ROLLBACK_REASON in shown.stderr,
+           f"exit {shown.returncode}, {len(shown.stderr.splitlines())} lines")
+    in_ml_image(["lifecycle-verify", "--version", str(target), "--reason", ROLLBACK_REASON])
+    unpin = make("unpin", timeout=300)
+    record("make unpin succeeds", unpin.returncode == 0, f"exit {unpin.returncode}")
+
+
 def dump_failures() -> None:
     """On failure: the state of every service and the logs of those not running/healthy."""
     sh([*compose_cmd(), "ps", "-a"], check=False)
@@ -323,6 +356,9 @@ def main(argv: list[str] | None = None) -> int:
             phase(f"bad dataset {orchestrator}", started)
         # champion must still be the best after all the runs above
         in_ml_image(["verify"], stdin="[]")
+        started = time.monotonic()
+        lifecycle()
+        phase("lifecycle", started)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         record("e2e driver ran to the end", False, str(exc))
     finally:
