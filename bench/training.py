@@ -209,7 +209,8 @@ def run(quick: bool = False, keep_model: Path | None = None) -> Result:
             f"≥ {TARGET_BF16:g}× at val acc ± {MAX_BF16_ACCURACY_GAP}",
             bf16_ratio >= TARGET_BF16 and abs(bf16_gap) <= MAX_BF16_ACCURACY_GAP,
             f"same seed; auto = {auto} here" + ("" if cpu_has_native_bf16() else
-                                                 " (no AMX/AVX512-BF16: bf16 emulated)"),
+                                                 "; gap: no AMX/AVX512-BF16 on this CPU, so torch emulates bf16 "
+                                                 "(slower than fp32); the target needs bf16 units"),
             accuracy=f"{acc_bf16:.3f} / {acc_ml:.3f} (gap {bf16_gap:+.3f})"),
         Row("Training, GPU (bf16)", "—", "—", "—", None, "samples/s and MFU", None,
             "waits for a GPU: no GPU lent to this task" if not torch.cuda.is_available() else "not measured here"),
