@@ -143,3 +143,24 @@ def test_precision_is_in_the_step_json_the_log_and_the_mlflow_params(
         predicted = steps.predict(run_id="p18-infer", data_uri=staged["data_uri"], version=registered["version"])
     assert (predicted["precision"], predicted["rows"]) == ("bf16", 2)
     assert "on cpu in bf16 (ML_PRECISION=bf16)" in caplog.text
+
+
+def test_served_pyfunc_loads_in_the_resolved_precision(local_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+
+    import pandas as pd
+
+    from ml import modeling
+    from ml.config import reset_settings
+    from ml.serving import TextClassifier
+
+    model, tokenizer = modeling.build_tiny(["good day", "bad day"], ["negative", "positive"], 32, seed=0)
+    folder = modeling.save(model, tokenizer, local_env / "model")
+    monkeypatch.setenv("ML_PRECISION", "bf16")
+    reset_settings()
+    served = TextClassifier()
+    served.load_context(types.SimpleNamespace(artifacts={"model": str(folder)}))
+    assert served.precision == "bf16" and next(served.model.parameters()).dtype == torch.bfloat16
+    frame = served.predict(None, pd.DataFrame({"text": ["good day", "bad day"]}))
+    assert list(frame.columns) == ["predicted_label", "score", "prob_negative", "prob_positive"]
+    assert np.allclose(frame[["prob_negative", "prob_positive"]].sum(axis=1), 1.0, atol=1e-3)
