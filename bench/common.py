@@ -41,6 +41,8 @@ class Row:
     target: str
     met: bool | None
     note: str = ""
+    agreement: str = ""  # same label as the reference side (fp32), where a precision changes
+    accuracy: str = ""  # accuracy against the labels: ml / baseline
 
 
 @dataclass

@@ -30,12 +30,22 @@ Run one benchmark with `python -m bench.<name> [--quick]` (`training`, `inferenc
 `inference_memory`, `orchestration`); `python -m bench.run` runs them all, training first so the
 inference benchmark scores a fine-tuned classifier. SST-2 is read in place from
 `../shared/data/sst2` (or `BENCH_SST2_DIR`); without it the rows say so.
+
+Precision (`ML_PRECISION`, [ml/precision.py](../ml/precision.py)): the "ml (auto)" rows run what
+`auto` resolves to on the machine of the run (bf16 with AMX/AVX512-BF16 or a bf16 GPU, fp32
+elsewhere; the row names it). Both precisions are measured on every run so that bf16 is checked
+against fp32 on the same fine-tuned model: at least 99.5 % of rows with the same label and
+accuracy within 0.005 for inference, validation accuracy within 0.01 for training with the same
+seed. A configuration that misses this is marked **not met**, and `auto` must not pick bf16
+there. GPU rows (inference ≥ 5× the pipeline, ≥ 25 % MFU; training samples/s and MFU) wait for a
+run on a machine with a CUDA GPU (`make test PYTEST_ARGS="-m cuda"`, then `make bench`).
 """
 
 
 def _row(r: dict[str, Any]) -> str:
     cells = [r["benchmark"], r["setting"], r["ml"], r["baseline"], fmt_ratio(r["ratio"]), r["target"],
-             fmt_met(r["met"]) if r["target"] != "reported separately" else "—", r.get("note", "")]
+             fmt_met(r["met"]) if r["target"] != "reported separately" else "—", r.get("agreement") or "—",
+             r.get("accuracy") or "—", r.get("note", "")]
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
@@ -50,12 +60,13 @@ def _machine(m: dict[str, Any]) -> str:
 def render() -> str:
     results = {name: read_result(name) for name in ORDER}
     lines = [INTRO, "## Summary", "",
-             "| benchmark | setting | ml | baseline | ratio (ml vs baseline) | target | status | notes |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| benchmark | setting | ml | baseline | ratio (ml vs baseline) | target | status | agreement | "
+             "accuracy (ml / baseline) | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name in ORDER:
         res = results[name]
         if res is None:
-            lines.append(f"| {name} | — | — | — | — | — | not measured | no result file yet (run `python -m bench.{name}`) |")
+            lines.append(f"| {name} | — | — | — | — | — | not measured | — | — | no result file yet (run `python -m bench.{name}`) |")
             continue
         lines += [_row(r) for r in res["rows"]]
     for name in ORDER:

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     max_eval_samples: int | None = Field(None, ge=1, description="Cap validation and test splits.")
     seed: int = Field(42, ge=0, description="Random seed of the split, sampling and training.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when present.")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="Arithmetic of predict, evaluate, serving and training; auto = bf16 on CUDA and on "
+        "CPUs with AMX or AVX512-BF16, fp32 elsewhere (ml/precision.py)."
+    )
 
     # --- inference -------------------------------------------------------------------------
     predict_batch_tokens: int = Field(8192, ge=64, description="Token budget per inference batch.")

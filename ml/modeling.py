@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+    from ml.precision import Precision
+
 log = logging.getLogger(__name__)
 
 TINY = "tiny"
@@ -175,25 +177,23 @@ def save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Pat
     return folder
 
 
-def load(folder: Path, device: torch.device) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A trained model ready for inference on `device` (eval mode, bf16 weights on CUDA)."""
+def load(folder: Path, device: torch.device, precision: Precision) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A trained model ready for inference on `device` in `precision` (a resolved one, ml.precision)."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     if not (folder / "config.json").is_file():
         raise BadInputError(f"{folder} holds no trained model (no config.json); re-run training")
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa")
-    return prepare_for_inference(model, device), tokenizer
+    return prepare_for_inference(model, device, precision), tokenizer
 
 
-def prepare_for_inference(model: PreTrainedModel, device: torch.device) -> PreTrainedModel:
-    """Eval mode on `device`; weights in bf16 on CUDA (fp32 on CPU, where bf16 is slower or unsupported)."""
-    import torch
+def prepare_for_inference(model: PreTrainedModel, device: torch.device, precision: Precision) -> PreTrainedModel:
+    """Eval mode on `device`, weights in `precision` ("fp32" or "bf16", see ml.precision)."""
+    from ml.precision import apply_for_inference
 
     model.eval().to(device)
-    if device.type == "cuda":
-        model.to(torch.bfloat16)
-    return model
+    return apply_for_inference(model, precision)
 
 
 def labels_of(model: PreTrainedModel) -> list[str]:

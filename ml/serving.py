@@ -16,9 +16,13 @@ class TextClassifier(mlflow.pyfunc.PythonModel):
     def load_context(self, context: Any) -> None:
         from pathlib import Path
 
+        from ml.config import get_settings
         from ml.modeling import load, resolve_device
+        from ml.precision import resolve_precision
 
-        self.model, self.tokenizer = load(Path(context.artifacts["model"]), resolve_device("auto"))
+        device = resolve_device("auto")
+        self.precision = resolve_precision(get_settings().precision, device)
+        self.model, self.tokenizer = load(Path(context.artifacts["model"]), device, self.precision)
 
     def predict(self, context, model_input, params=None):
         import pandas as pd

@@ -123,6 +123,7 @@ def train(
     import mlflow
 
     from ml import modeling, tracking
+    from ml.precision import resolve_precision
     from ml.train import TrainParams, fit
 
     s = settings_for(orchestrator, base_model=base_model, epochs=epochs, learning_rate=learning_rate,
@@ -132,6 +133,7 @@ def train(
     index = {label: i for i, label in enumerate(labels)}
     lr = s.learning_rate or modeling.default_learning_rate(s.base_model)
     device = modeling.resolve_device(s.device)
+    precision = resolve_precision(s.precision, device)
     if s.num_threads:
         import torch
 
@@ -141,7 +143,8 @@ def train(
     with _tmpdir() as tmp:
         train_texts, train_labels = _read_split(data_uri, "train", tmp, s.max_train_samples, s.seed)
         val_texts, val_labels = _read_split(data_uri, "validation", tmp, s.max_eval_samples, s.seed)
-        log.info("training %s on %d rows (%d validation) on %s", s.base_model, len(train_texts), len(val_texts), device)
+        log.info("training %s on %d rows (%d validation) on %s in %s", s.base_model, len(train_texts), len(val_texts),
+                 device, precision)
         model, tokenizer = modeling.build(s.base_model, train_texts, labels, s.max_length, s.seed)
         params = TrainParams(epochs=s.epochs, learning_rate=lr, batch_size=s.batch_size, max_length=s.max_length,
                              warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
@@ -153,12 +156,13 @@ def train(
             mlflow.log_params({
                 "base_model": s.base_model, "epochs": s.epochs, "learning_rate": lr, "batch_size": s.batch_size,
                 "max_length": s.max_length, "warmup_ratio": s.warmup_ratio, "weight_decay": s.weight_decay,
-                "seed": s.seed, "device": device.type, "train_rows": len(train_texts),
+                "seed": s.seed, "device": device.type, "precision": precision, "precision_setting": s.precision,
+                "train_rows": len(train_texts),
                 "validation_rows": len(val_texts), "labels": ",".join(labels), "data_uri": data_uri,
                 "dataset_uri": manifest["dataset_uri"], "num_parameters": sum(p.numel() for p in model.parameters()),
             })
             result = fit(model, tokenizer, (train_texts, [index[y] for y in train_labels]),
-                         (val_texts, [index[y] for y in val_labels]), labels, params, device,
+                         (val_texts, [index[y] for y in val_labels]), labels, params, device, precision,
                          on_epoch=lambda epoch, metrics: mlflow.log_metrics(metrics, step=epoch))
             mlflow.log_metrics({f"best_{k}": v for k, v in result.best_metrics.items() if k.startswith("val_")})
             mlflow.log_metrics({"train_seconds": result.train_seconds, "train_samples_per_second": result.samples_per_second,
@@ -174,6 +178,7 @@ def train(
         "mlflow_run_id": run.info.run_id,
         "mlflow_run_url": links.run_url(s, experiment, run.info.run_id),
         "device": device.type,
+        "precision": precision,
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "metrics": {k: round(v, 6) for k, v in result.best_metrics.items()},
@@ -220,6 +225,7 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
 
     from ml import modeling, plots, tracking
     from ml.metrics import classification_metrics, confusion
+    from ml.precision import resolve_precision
     from ml.predict import predict_probs
 
     s = settings_for(orchestrator)
@@ -227,9 +233,10 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
     manifest = _manifest(data_uri)
     labels = manifest["labels"]
     device = modeling.resolve_device(s.device)
+    precision = resolve_precision(s.precision, device)
     with _tmpdir() as tmp:
         folder = storage.fetch_dir(model_uri, Path(tmp) / "model")
-        model, tokenizer = modeling.load(folder, device)
+        model, tokenizer = modeling.load(folder, device, precision)
         texts, truth = _read_split(data_uri, "test", tmp, s.max_eval_samples, s.seed)
     probs = predict_probs(model, tokenizer, texts, tokenizer.model_max_length, s.predict_batch_tokens, s.predict_max_batch_size)
     index = {label: i for i, label in enumerate(labels)}
@@ -244,14 +251,16 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
     def log_evaluation() -> None:
         with mlflow.start_run(run_id=mlflow_run_id):
             mlflow.log_metrics(metrics)
-            mlflow.set_tags({"quality_gate": "passed" if gate.passed else "rejected", "quality_gate_reason": gate.reason})
+            mlflow.set_tags({"quality_gate": "passed" if gate.passed else "rejected", "quality_gate_reason": gate.reason,
+                             "eval_precision": precision})
             mlflow.log_figure(plots.confusion_matrix(matrix, labels, f"test split ({len(texts)} rows)"), "plots/confusion_matrix.png")
             mlflow.log_figure(plots.training_curves(history), "plots/training_curves.png")
             mlflow.log_dict({"labels": labels, "matrix": matrix.tolist()}, "eval/confusion_matrix.json")
 
     tracking.call("log evaluation", log_evaluation, s)
-    log.info("test accuracy=%.4f macro_f1=%.4f on %d rows", metrics["test_accuracy"], metrics["test_macro_f1"], len(texts))
-    return {"mlflow_run_id": mlflow_run_id, "test_rows": len(texts), "metrics": {k: round(v, 6) for k, v in metrics.items()},
+    log.info("test accuracy=%.4f macro_f1=%.4f on %d rows (%s)", metrics["test_accuracy"], metrics["test_macro_f1"],
+             len(texts), precision)
+    return {"mlflow_run_id": mlflow_run_id, "test_rows": len(texts), "precision": precision, "metrics": {k: round(v, 6) for k, v in metrics.items()},
             "plots": ["plots/confusion_matrix.png", "plots/training_curves.png"], "gate": gate.as_dict()}
 
 
@@ -341,18 +350,22 @@ def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None 
             orchestrator: str | None = None) -> dict[str, Any]:
     """Score the staged input with that exact version; stage predictions in the run workspace."""
     from ml import modeling, registry, tracking
+    from ml.precision import resolve_precision
     from ml.predict import predict_parquet
 
     s = settings_for(orchestrator, model_name=model_name)
     tracking.configure(s)
     device = modeling.resolve_device(s.device)
+    precision = resolve_precision(s.precision, device)
     if s.num_threads:
         import torch
 
         torch.set_num_threads(s.num_threads)
     with _tmpdir() as tmp:
         folder = registry.download(s.model_name, str(version), Path(tmp) / "registry", s)
-        model, tokenizer = modeling.load(folder, device)
+        model, tokenizer = modeling.load(folder, device, precision)
+        log.info("predicting with %s version %s on %s in %s (ML_PRECISION=%s)", s.model_name, version, device.type,
+                 precision, s.precision)
         source = storage.fetch(data_uri, Path(tmp) / "input.parquet")
         staged = Path(tmp) / "predictions.parquet"
         rows = predict_parquet(
@@ -364,7 +377,7 @@ def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None 
         predictions_uri = workspace.run_uri(s, run_id, "inference", "predictions.parquet")
         storage.publish(staged, predictions_uri)
     return {"predictions_uri": predictions_uri, "rows": rows, "model_name": s.model_name, "model_version": str(version),
-            "device": device.type}
+            "device": device.type, "precision": precision}
 
 
 def save_predictions(*, run_id: str, predictions_uri: str, output_uri: str | None = None,

@@ -1,8 +1,9 @@
 """The fine-tuning loop: AdamW with warmup and linear decay, clipping, early stopping.
 
 Why our own loop rather than `transformers.Trainer`: length-grouped batches with dynamic padding,
-bf16 autocast on CUDA and per-epoch validation on the same fast inference path cost less time
-per sample (see `make bench`), and the loop stays small enough to read in one sitting.
+bf16 autocast where the hardware multiplies bf16 natively (ml.precision) and per-epoch validation
+on the same fast inference path cost less time per sample (see `make bench`), and the loop stays
+small enough to read in one sitting.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from typing import TYPE_CHECKING
 
 from ml import batching, progress
 from ml.metrics import classification_metrics
+from ml.precision import autocast
 from ml.predict import predict_probs
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from ml.precision import Precision
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +107,14 @@ def fit(
     labels: list[str],
     params: TrainParams,
     device: torch.device,
+    precision: Precision,
     on_epoch: Callable[[int, dict[str, float]], None] = lambda epoch, metrics: None,
 ) -> FitResult:
-    """Train `model` in place and leave it holding the weights of its best validation epoch."""
+    """Train `model` in place and leave it holding the weights of its best validation epoch.
+
+    `precision` is a resolved one (ml.precision.resolve_precision): bf16 runs the forward passes,
+    validation included, under bf16 autocast; weights, gradients and AdamW stay fp32.
+    """
     import torch
 
     seed_everything(params.seed)
@@ -118,7 +127,6 @@ def fit(
     total_steps = steps_per_epoch * params.epochs
     optimizer = _optimizer(model, params)
     scheduler = _scheduler(optimizer, int(total_steps * params.warmup_ratio), total_steps)
-    use_bf16 = device.type == "cuda"
 
     result = FitResult(best_epoch=0, epochs_run=0, best_metrics={})
     best_state: dict[str, torch.Tensor] | None = None
@@ -132,7 +140,7 @@ def fit(
         with progress.bar(len(batches), f"epoch {epoch}/{params.epochs}", unit="batch") as bar:
             for rows in batches:
                 input_ids, mask = batching.collate([token_ids[i] for i in rows], pad_id)
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=use_bf16):
+                with autocast(precision, device):
                     logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
                 loss = torch.nn.functional.cross_entropy(logits.float(), targets[rows].to(device))
                 loss.backward()
@@ -146,9 +154,10 @@ def fit(
                 bar.set_postfix(loss=f"{epoch_loss / seen:.4f}", refresh=False)
         model.eval()
         metrics = {"train_loss": epoch_loss / max(seen, 1), "learning_rate": scheduler.get_last_lr()[0]}
-        metrics.update(
-            evaluate_split(model, tokenizer, *validation, labels, params.max_length, params.eval_max_tokens, "val_")
-        )
+        with autocast(precision, device):
+            metrics.update(
+                evaluate_split(model, tokenizer, *validation, labels, params.max_length, params.eval_max_tokens, "val_")
+            )
         result.epochs_run = epoch
         on_epoch(epoch, metrics)
         log.info("epoch %d: train_loss=%.4f val_accuracy=%.4f val_macro_f1=%.4f", epoch, metrics["train_loss"],

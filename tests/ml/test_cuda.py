@@ -1,4 +1,4 @@
-"""CUDA paths (bf16 training step, bf16 inference). Run on a machine with an NVIDIA GPU:
+"""CUDA paths (bf16 training step, bf16 inference: what ML_PRECISION=auto picks on a bf16 GPU). Run on a machine with an NVIDIA GPU:
 `make test PYTEST_ARGS="-m cuda"`; skipped elsewhere."""
 
 from __future__ import annotations
@@ -32,4 +32,4 @@ def test_training_step_reports_cuda_device(local_env: Path, demo_csv: Path, monk
     monkeypatch.setenv("ML_DEVICE", "auto")
     loaded = steps.load_training_data(run_id="cuda", dataset_uri=str(demo_csv))
     trained = steps.train(run_id="cuda", data_uri=loaded["data_uri"], epochs=1)
-    assert trained["device"] == "cuda"
+    assert (trained["device"], trained["precision"]) == ("cuda", "bf16")  # ML_PRECISION=auto on a bf16 GPU

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from ml import modeling, steps, storage
+from ml.precision import resolve_precision
 from ml.predict import predict_probs
 
 pytestmark = pytest.mark.slow
@@ -20,7 +21,8 @@ def _test_accuracy(model_uri: str, sst2: Path, tmp_path: Path) -> float:
     import pandas as pd
 
     folder = storage.fetch_dir(model_uri, tmp_path / "model")
-    model, tokenizer = modeling.load(folder, modeling.resolve_device("auto"))
+    device = modeling.resolve_device("auto")
+    model, tokenizer = modeling.load(folder, device, resolve_precision("auto", device))
     test = pd.read_csv(sst2 / "test.tsv", sep="\t", quoting=3)
     probs = predict_probs(model, tokenizer, test["sentence"].tolist(), tokenizer.model_max_length)
     labels = modeling.labels_of(model)
