@@ -1,0 +1,70 @@
+"""The champion rule on registry states written by hand (no server): what `ml.champion` decides."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from ml import champion, registry
+from ml.config import Settings
+from ml.errors import BadInputError
+
+METRIC = "test_macro_f1"
+BINARY = champion.task_signature(["positive", "negative"], "text", "label")
+STARS = champion.task_signature(["5", "1", "3"], "text", "label")
+
+
+def version(number: int, score: float | None, signature: str | None = BINARY, review: str = "",
+            status: str = "READY") -> SimpleNamespace:
+    tags = {champion.SIGNATURE_TAG: signature} if signature else {}
+    if score is not None:
+        tags[registry.METRIC_TAG_PREFIX + METRIC] = repr(score)
+    if review:
+        tags[champion.REVIEW_TAG] = review
+    return SimpleNamespace(version=str(number), tags=tags, status=status, run_id=f"run{number}")
+
+
+def state(*versions: SimpleNamespace, champ: str | None = None, pin: str | None = None) -> champion.State:
+    return champion.State(versions=list(versions), champion=champ,
+                          pin=champion.Pin(pin, "cli:alice", "incident", "2026-11-20T10:00:00") if pin else None)
+
+
+def test_signature_is_canonical_whatever_the_label_order() -> None:
+    assert champion.task_signature(["b", "a"], "text", "label") == champion.task_signature(["a", "b"], "text", "label")
+    assert champion.task_signature(["a", "b"], "body", "label") != champion.task_signature(["a", "b"], "text", "label")
+    assert "labels 1, 3, 5" in champion.describe_signature(STARS)
+
+
+def test_best_of_the_champions_task_ties_to_the_newer() -> None:
+    s = state(version(1, 0.8), version(2, 0.9), version(3, 0.9), version(4, 1.0, STARS), champ="1")
+    assert s.target(METRIC) == "3"
+
+
+def test_without_a_champion_the_first_evaluated_version_defines_the_task() -> None:
+    s = state(version(1, None, STARS), version(2, 0.7, STARS), version(3, 0.9))
+    assert s.task(METRIC) == STARS and s.target(METRIC) == "2"
+
+
+@pytest.mark.parametrize("review", ["pending", "rejected", "demoted"])
+def test_reviewed_out_versions_are_never_elected(review: str) -> None:
+    s = state(version(1, 0.8), version(2, 0.99, review=review), champ="1")
+    assert s.target(METRIC) == "1"
+
+
+def test_a_pin_wins_over_any_score() -> None:
+    s = state(version(1, 0.6), version(2, 0.99), champ="2", pin="1")
+    assert s.target(METRIC) == "1"
+
+
+def test_a_version_not_ready_cannot_be_made_champion() -> None:
+    s = state(version(1, 0.8), version(2, 0.9, status="PENDING_REGISTRATION"), champ="1")
+    with pytest.raises(BadInputError, match="PENDING_REGISTRATION, not READY"):
+        champion._checked(Settings(), s, "2")
+
+
+def test_another_task_needs_new_task_to_become_champion() -> None:
+    s = state(version(1, 0.8), version(2, 0.9, STARS), champ="1")
+    with pytest.raises(BadInputError, match="--new-task"):
+        champion._checked(Settings(), s, "2")
+    assert champion._checked(Settings(), s, "2", new_task=True).version == "2"
