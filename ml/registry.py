@@ -73,13 +73,27 @@ def log_model(model_dir: Path, mlflow_run_id: str, settings: Settings) -> str:
     return tracking.call("log model", log_to_run, settings)
 
 
+def version_of_run(settings: Settings, mlflow_run_id: str) -> str | None:
+    """The version an earlier attempt registered from this MLflow run, if any (lowest number)."""
+    c = client()
+    name = settings.model_name
+    found = tracking.call("find version of run", lambda: c.search_model_versions(
+        f"name='{name}' and run_id='{mlflow_run_id}'"), settings)
+    return str(min(int(v.version) for v in found)) if found else None
+
+
 def register(model_uri: str, tags: dict[str, str], settings: Settings) -> str:
     """A new version of the registered model, tagged, with alias `challenger`; returns its number."""
     import mlflow
 
     name = settings.model_name
     found = tracking.call("register model", lambda: mlflow.register_model(model_uri, name, await_registration_for=300), settings)
-    version = str(found.version)
+    return tag_version(str(found.version), tags, settings)
+
+
+def tag_version(version: str, tags: dict[str, str], settings: Settings) -> str:
+    """Tag `version` and point `challenger` at it (idempotent: a retry may do it again)."""
+    name = settings.model_name
     c = client()
     for key, value in tags.items():
         tracking.call("tag version", lambda k=key, v=value: c.set_model_version_tag(name, version, k, v), settings)

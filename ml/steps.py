@@ -265,7 +265,10 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
 
 
 def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: str | None = None) -> dict[str, Any]:
-    """Log the model to MLflow (pyfunc, servable as is), register a version, tag it, alias `challenger`."""
+    """Log the model to MLflow (pyfunc, servable as is), register a version, tag it, alias `challenger`.
+
+    Idempotent per MLflow run: run again (a retry), it reuses the version that run registered.
+    """
     from mlflow.tracking import MlflowClient
 
     from ml import registry, tracking
@@ -279,13 +282,19 @@ def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: s
     gate = gates.quality_gate(run.data.metrics, s)
     if not gate.passed:
         raise BadInputError(f"MLflow run {mlflow_run_id}: {gate.reason}")
-    with _tmpdir() as tmp:
-        folder = storage.fetch_dir(model_uri, Path(tmp) / "model")
-        logged_uri = registry.log_model(folder, mlflow_run_id, s)
     tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
     tags.update({"mlflow_run_id": mlflow_run_id, "registered_by": s.orchestrator,
                  registry.METRIC_TAG_PREFIX + s.promotion_metric: repr(metric)})
-    version = registry.register(logged_uri, tags, s)
+    # Idempotent per training run: a retry after a fault past registration reuses that version.
+    version = registry.version_of_run(s, mlflow_run_id)
+    if version is not None:
+        log.info("MLflow run %s already registered %s version %s; reusing it", mlflow_run_id, s.model_name, version)
+        registry.tag_version(version, tags, s)
+    else:
+        with _tmpdir() as tmp:
+            folder = storage.fetch_dir(model_uri, Path(tmp) / "model")
+            logged_uri = registry.log_model(folder, mlflow_run_id, s)
+        version = registry.register(logged_uri, tags, s)
     log.info("registered %s version %s (%s=%.4f)", s.model_name, version, s.promotion_metric, metric)
     return {"model_name": s.model_name, "version": version, "alias": registry.CHALLENGER,
             "model_uri": f"models:/{s.model_name}/{version}", "metric": {s.promotion_metric: metric},

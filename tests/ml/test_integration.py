@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ml import pipeline, steps, storage
+from ml import champion, pipeline, steps, storage
 
 pytestmark = pytest.mark.integration
 
@@ -34,6 +34,13 @@ def test_training_then_inference_through_every_step(live_env) -> None:
     registered = steps.register(model_uri=trained["model_uri"], mlflow_run_id=trained["mlflow_run_id"], **common)
     promoted = steps.promote(version=registered["version"], **common)
     assert promoted["promoted"] and promoted["champion_version"] == registered["version"]
+    # a retried register (a fault after registration) and a retried promote change nothing
+    again = steps.register(model_uri=trained["model_uri"], mlflow_run_id=trained["mlflow_run_id"], **common)
+    assert again["version"] == registered["version"]
+    assert steps.promote(version=registered["version"], **common)["champion_version"] == registered["version"]
+    assert len(MlflowClient().search_model_versions(f"name='{registered['model_name']}'")) == 1
+    signature = MlflowClient().get_model_version(registered["model_name"], registered["version"]).tags["task_signature"]
+    assert signature == champion.task_signature(loaded["labels"], "text", "label")
 
     client = MlflowClient()
     version = client.get_model_version_by_alias(registered["model_name"], "champion")
