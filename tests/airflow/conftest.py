@@ -57,6 +57,7 @@ LAUNCHER_ENV = (
     "ML_BATCH_SIZE",
     "ML_SEED",
     "ML_MAX_TRAIN_SAMPLES",
+    "ML_PROMOTION_MODE",
 )
 
 

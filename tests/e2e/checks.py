@@ -10,6 +10,7 @@ printed on the last stdout line: {"checks": [{"name", "passed", "detail"}], "run
     python checks.py bad-dataset --orchestrator dagster
     python checks.py other-task --orchestrator dagster    # another label set under the same name
     python checks.py lifecycle-verify --version 3 --reason "..."   # after make rollback
+    python checks.py approval                             # the stack restarted with ML_PROMOTION_MODE=approval
 """
 
 from __future__ import annotations
@@ -374,6 +375,86 @@ def cmd_lifecycle_verify(version: str, reason: str) -> None:
           client.get_experiment_by_name(history.experiment_name(get_settings())) is not None, history.experiment_name(get_settings()))
 
 
+# --- approval mode: a person decides, through Airflow's HITL task and Dagster's review_job ------
+
+APPROVE_REASON = "e2e: approved after reading the confusion matrix"
+REJECT_REASON = "e2e: rejected in the Dagster launchpad"
+
+
+def _poll(what: str, fn: Callable[[], Any], timeout: float, poll: float = 3.0) -> Any:
+    """`fn()` until it returns something truthy; TimeoutError naming `what` after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def approval_airflow(timeout: float) -> dict[str, Any]:
+    """Train in approval mode, answer the HITL task through the REST API its UI form uses, check the registry."""
+    from ml import history
+    from ml.config import get_settings
+
+    af, dag = airflow(), trigger.AIRFLOW_DAGS["train"]
+    _poll("Airflow has no review_challenger task (ML_PROMOTION_MODE=approval not parsed)",
+          lambda: "review_challenger" in {t["task_id"] for t in af.get(f"/api/v2/dags/{dag}/tasks")["tasks"]}, 300)
+    outcome = trigger.run_airflow(af, "train", trigger.with_default_inputs("train", {"epochs": 1}, os.environ),
+                                  timeout=timeout, poll=5, wait=False)
+    hitl = f"{af.run_path(dag, outcome.run_id)}/taskInstances/review_challenger/-1/hitlDetails"
+    detail = _poll("the review task never asked for input",
+                   lambda: (r := af.http.request("GET", hitl, ok=(200, 404))).status_code == 200 and r.json(), timeout, 5)
+    check("airflow approval: the run waits in the human-in-the-loop review task",
+          detail.get("options") == ["Approve", "Reject"] and not detail.get("response_received"),
+          str(detail.get("subject"))[:120])
+    promote = af.xcom(dag, outcome.run_id, "promote_model")
+    version = str(promote.get("version"))
+    check(f"airflow approval: promote left v{version} awaiting approval, champion unmoved",
+          promote.get("awaiting_approval") is True and promote.get("promoted") is False, promote.get("decision", "")[:200])
+    af.http.request("PATCH", hitl, json={"chosen_options": ["Approve"], "params_input": {"reason": APPROVE_REASON}})
+    run = _poll("the approved run never finished", lambda: (st := af.run_state(dag, outcome.run_id)).get("state")
+                in ("success", "failed") and st, timeout, 5)
+    states = {t["task_id"]: t.get("state") for t in af.task_instances(dag, outcome.run_id)}
+    check("airflow approval: the run succeeds after the approval, apply_review included",
+          run.get("state") == "success" and states.get("apply_review") == "success", f"{states}")
+    champion = mlflow_client().get_model_version_by_alias(model_name(), "champion").version
+    last = history.read(get_settings())[-1]
+    check(f"airflow approval: v{version} is champion, the history names the reviewer and the reason",
+          champion == version and (last.action, last.new, last.reason) == ("approve", version, APPROVE_REASON)
+          and last.actor == f"airflow:{os.environ['AIRFLOW_ADMIN_USER']}", f"champion v{champion}, {last.as_dict()}"[:300])
+    return {"orchestrator": "airflow", "pipeline": "train", "run_id": outcome.run_id, "succeeded": run.get("state") == "success",
+            "state": run.get("state"), "steps": {}, "results": {}}
+
+
+def approval_dagster(timeout: float) -> dict[str, Any]:
+    """Train in approval mode, then reject the version from `review_job` (what the launchpad launches)."""
+    from ml import history
+    from ml.config import get_settings
+
+    before = mlflow_client().get_model_version_by_alias(model_name(), "champion").version
+    result = run_one("dagster", "train", {"epochs": 1}, timeout)
+    promote = (result.get("results") or {}).get("registered_model") or {}
+    version = str(promote.get("version"))
+    check(f"dagster approval: the training run leaves v{version} awaiting approval",
+          result["succeeded"] and promote.get("awaiting_approval") is True, str(promote.get("decision"))[:200])
+    dg = dagster()
+    repository = dg.find_job("review_job", trigger.DAGSTER_LOCATION, timeout=300)
+    config = {"ops": {"review_model": {"config": {"version": version, "decision": "reject", "reason": REJECT_REASON}}}}
+    run_id = dg.launch(repository, trigger.DAGSTER_LOCATION, "review_job", config, {"ml/triggered_by": "e2e"})
+    status = _poll("review_job never finished",
+                   lambda: (st := dg.run(run_id)["status"]) in ("SUCCESS", "FAILURE", "CANCELED") and st, timeout, 3)
+    tags = mlflow_client().get_model_version(model_name(), version).tags or {}
+    champion = mlflow_client().get_model_version_by_alias(model_name(), "champion").version
+    last = history.read(get_settings())[-1]
+    check(f"dagster approval: review_job rejects v{version}; champion stays v{before}; recorded",
+          status == "SUCCESS" and tags.get("review") == "rejected" and champion == before
+          and (last.action, last.reason, last.actor) == ("reject", REJECT_REASON, f"dagster:{run_id}"),
+          f"status {status}, review={tags.get('review')}, champion v{champion}")
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="checks.py")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -386,15 +467,19 @@ def main(argv: list[str] | None = None) -> int:
     bad.add_argument("--orchestrator", required=True, choices=trigger.ORCHESTRATORS)
     other = sub.add_parser("other-task")
     other.add_argument("--orchestrator", required=True, choices=trigger.ORCHESTRATORS)
+    approval = sub.add_parser("approval")
     after = sub.add_parser("lifecycle-verify")
     after.add_argument("--version", required=True)
     after.add_argument("--reason", required=True)
-    for p in (load, bad, other):
+    for p in (load, bad, other, approval):
         p.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)
     runs: list[dict[str, Any]] = []
     extra: dict[str, Any] = {}
-    if args.command == "other-task":
+    if args.command == "approval":
+        runs = [r for r in (guarded("airflow approval", lambda: approval_airflow(args.timeout)),
+                            guarded("dagster approval", lambda: approval_dagster(args.timeout))) if r]
+    elif args.command == "other-task":
         runs, extra = cmd_other_task(args.orchestrator, args.timeout)
     elif args.command == "lifecycle-verify":
         cmd_lifecycle_verify(args.version, args.reason)

@@ -14,11 +14,14 @@ Runs on the host with the standard library only (the host needs docker, make and
      the same partition, the UTC day before the trigger;
   5. load test: N training + N inference runs at once on each orchestrator;
   6. a bad dataset fails with a one-line reason and publishes nothing;
-  7. the model lifecycle: a dataset with another label set under the same model name is
+  7. approval mode: the deciding services restarted with ML_PROMOTION_MODE=approval, a training
+     run on each orchestrator waits for a decision; Airflow's human-in-the-loop task is answered
+     through its REST API (what its form sends), Dagster's review_job rejects; then back to auto;
+  8. the model lifecycle: a dataset with another label set under the same model name is
      registered but not promoted, `make rollback` pins an earlier version, inference on both
      orchestrators then uses it, `make history` and MLflow show every move once, `make unpin`;
-  8. teardown, leaving no containers behind;
-  9. a summary table (the parity table, each check, each run's and step's wall time, each phase's
+  9. teardown, leaving no containers behind;
+  10. a summary table (the parity table, each check, each run's and step's wall time, each phase's
      time) and bench/results/e2e.json.
 
 Extra compose files (CI's stand-ins, the CA bundle) come through COMPOSE_FILE, as for make.
@@ -213,6 +216,31 @@ def parity(first: dict[tuple[str, str], dict[str, Any] | None]) -> None:
     in_ml_image([], stdin=json.dumps(pairs, default=str), timeout=900, script="parity.py")
 
 
+# --- approval mode: the services that decide restarted with ML_PROMOTION_MODE=approval ---------
+
+#: The services that parse the training DAG or launch its steps (whose environment the steps get).
+DECIDING_SERVICES = ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "dagster-daemon"]
+
+
+def restart_deciding_services(mode: str) -> bool:
+    """Recreate the deciding services with ML_PROMOTION_MODE=mode (as a user does by editing .env)."""
+    env = {**os.environ, "ML_PROMOTION_MODE": mode}
+    say(f"$ ML_PROMOTION_MODE={mode} {' '.join(compose_cmd())} up -d --no-deps {' '.join(DECIDING_SERVICES)}")
+    up = subprocess.run([*compose_cmd(), "up", "-d", "--no-deps", *DECIDING_SERVICES], cwd=ROOT, env=env,
+                        text=True, check=False, timeout=600)
+    healthy = subprocess.run(["sh", "docker/wait-healthy.sh", "600"], cwd=ROOT, env=env, text=True, check=False,
+                             timeout=700)
+    return record(f"ML_PROMOTION_MODE={mode}: deciding services restarted and healthy",
+                  up.returncode == 0 and healthy.returncode == 0, f"exit {up.returncode}/{healthy.returncode}")
+
+
+def approval_mode() -> None:
+    """Approval mode on both orchestrators (Airflow: the HITL task approves; Dagster: review_job rejects)."""
+    if restart_deciding_services("approval"):
+        in_ml_image(["approval"], timeout=1800)
+    restart_deciding_services(env_file_value("ML_PROMOTION_MODE") or "auto")
+
+
 # --- model lifecycle: another task, rollback through make, inference on the pinned version -----
 
 ROLLBACK_REASON = "e2e: roll back to an earlier version"
@@ -356,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
             phase(f"bad dataset {orchestrator}", started)
         # champion must still be the best after all the runs above
         in_ml_image(["verify"], stdin="[]")
+        started = time.monotonic()
+        approval_mode()
+        phase("approval mode", started)
         started = time.monotonic()
         lifecycle()
         phase("lifecycle", started)
