@@ -311,7 +311,7 @@ def cmd_bad_dataset(orchestrator: str, timeout: float) -> list[dict[str, Any]]:
 
 
 def cmd_other_task(orchestrator: str, timeout: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Train on the demo data relabelled 1/5 (another label set): registered, never promoted.
+    """Train on the demo data relabelled 1/3/5 (another label set): registered, never promoted.
 
     Returns the run and the version to roll back to: the oldest READY version of the champion's task
     that is not the champion.
@@ -328,7 +328,7 @@ def cmd_other_task(orchestrator: str, timeout: float) -> tuple[list[dict[str, An
             writer = csv.DictWriter(dst, fieldnames=reader.fieldnames or [])
             writer.writeheader()
             for row in reader:
-                writer.writerow({**row, "label": {"negative": "1", "positive": "5"}.get(row["label"], row["label"])})
+                writer.writerow({**row, "label": {"negative": "1", "neutral": "3", "positive": "5"}.get(row["label"], row["label"])})
         storage.publish(Path(tmp) / "stars.csv", uri)
     before = client.get_model_version_by_alias(name, "champion").version
     result = run_one(orchestrator, "train", {"dataset_uri": uri, "epochs": 1}, timeout)
@@ -338,10 +338,10 @@ def cmd_other_task(orchestrator: str, timeout: float) -> tuple[list[dict[str, An
           f"v{version}" if version else str(result.get("error"))[:200])
     decision = summary.get("decision") or ""
     champion = client.get_model_version_by_alias(name, "champion").version
-    check(f"{orchestrator} other task: v{version} (labels 1, 5) is not promoted; champion stays v{before}",
+    check(f"{orchestrator} other task: v{version} (labels 1, 3, 5) is not promoted; champion stays v{before}",
           champion == before and summary.get("promoted") is False, f"champion v{champion}")
     check(f"{orchestrator} other task: the decision says why and what to do",
-          "labels 1, 5" in decision and "ML_MODEL_NAME" in decision, decision[:300])
+          "labels 1, 3, 5" in decision and "ML_MODEL_NAME" in decision, decision[:300])
     task = (client.get_model_version(name, champion).tags or {}).get("task_signature")
     earlier = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'")
                      if v.status == "READY" and (v.tags or {}).get("task_signature") == task and v.version != champion)
