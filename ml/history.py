@@ -87,7 +87,7 @@ def record(settings: Settings, action: str, previous: str | None, new: str | Non
     tags = {TAG + k: str(v) for k, v in move.as_dict().items() if v and k not in ("at", "previous", "moved")}
     tags[TAG + "moved"] = "true" if moved else "false"
     tags["mlflow.note.content"] = decision or reason or action
-    label = f"{action}: v{move.previous or '-'} -> v{move.new or '-'}" if moved else f"{action}: v{move.new or '-'}"
+    label = f"{action} -> v{move.new}" if moved else f"{action} (champion v{move.new or '-'})"
     experiment = _experiment(settings)
     client = MlflowClient()
 
