@@ -63,13 +63,14 @@ def show_settings() -> dict[str, Any]:
 
 
 def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
-    from ml import lifecycle, pipeline, steps
+    from ml import lifecycle, monitoring, pipeline, steps
 
     step_names = ["load_training_data", "train", "evaluate", "register", "promote",
                   "load_inference_data", "load_model", "predict", "save_predictions"]
     table: dict[str, tuple[Callable[..., dict[str, Any]], str]] = {
         name.replace("_", "-"): (getattr(steps, name), "step") for name in step_names
     }
+    table.update({name: (fn, "step") for name, fn in monitoring.COMMANDS.items()})
     table.update({
         "run-training": (pipeline.run_training, "helper"),
         "run-inference": (pipeline.run_inference, "helper"),
@@ -97,6 +98,8 @@ STEP_OPTION_HELP: dict[str, str] = {
     "model_uri": "Trained model folder (the model_uri train printed).",
     "mlflow_run_id": "MLflow run of the training (the mlflow_run_id train printed).",
     "predictions_uri": "Staged predictions (the predictions_uri predict printed).",
+    "check_drift.data_uri": "Staged inference input of this run (the data_uri load-inference-data printed).",
+    "check_drift.version": "Model version that made the predictions (its drift reference is compared).",
     "version": "Registered model version; default: the version the alias points to.",
     "alias": "Registry alias to resolve when no --version is given.",
     "input_uri": "Texts to label (CSV, JSONL or Parquet; local path, s3:// or http(s)); "

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml.errors import BadInputError
@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     chunk_rows: int = Field(50_000, ge=1, description="Rows read per chunk when streaming input.")
     num_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch default.")
 
+    # --- drift monitoring (ml/drift.py, the check-drift step) -----------------------------------
+    drift_blocking: bool = Field(
+        False, description="true = drift (a PSI at or above ML_DRIFT_ALERT_PSI) fails the inference run before publishing; "
+        "false = it is reported as a warning."
+    )
+    drift_warn_psi: float = Field(0.1, gt=0, description="PSI from which a drift statistic is a warning.")
+    drift_alert_psi: float = Field(0.25, gt=0, description="PSI from which a drift statistic is drift.")
+
     retry_attempts: int = Field(5, ge=1, le=20, description="Attempts for object-store and MLflow calls (backoff between).")
 
     # --- provenance ------------------------------------------------------------------------
@@ -100,6 +108,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_endpoint(cls, value: str) -> str:
         return value.strip().rstrip("/")
+
+    @field_validator("drift_alert_psi")
+    @classmethod
+    def _alert_above_warn(cls, value: float, info: ValidationInfo) -> float:
+        warn = info.data.get("drift_warn_psi")
+        if warn is not None and value <= warn:
+            raise ValueError(f"must be above ML_DRIFT_WARN_PSI ({warn})")
+        return value
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:

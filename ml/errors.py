@@ -26,3 +26,20 @@ class TransientError(MLError):
     """A service (object store, MLflow) stayed unreachable after our own retries."""
 
     exit_code = EXIT_TRANSIENT
+
+
+class DriftDetected(MLError):
+    """The check-drift step found drift while `ML_DRIFT_BLOCKING` is on: the run must stop before publishing.
+
+    Exit 2, like bad input, because running the step again on the same partition finds the same
+    drift, so orchestrators fail the task at once without retries. A class of its own (not a
+    `BadInputError`) because the input is readable and valid, and because it carries the step's
+    whole verdict (`verdict`): the monitoring run is already logged when it is raised, and
+    Dagster's asset check reports that verdict instead of an error.
+    """
+
+    exit_code = EXIT_BAD_INPUT
+
+    def __init__(self, message: str, verdict: dict[str, object]) -> None:
+        super().__init__(message)
+        self.verdict = verdict

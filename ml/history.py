@@ -46,24 +46,7 @@ class Move:
 
 
 def _experiment(settings: Settings) -> str:
-    from mlflow.tracking import MlflowClient
-
-    client, name = MlflowClient(), experiment_name(settings)
-
-    def get_or_create() -> str:
-        found = client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        location = None if settings.mlflow_tracking_uri.startswith("http") else (settings.home.resolve() / "artifacts").as_uri()
-        try:
-            return client.create_experiment(name, artifact_location=location, tags={"ml.kind": "champion-history"})
-        except Exception:  # a concurrent writer created it between the two calls
-            again = client.get_experiment_by_name(name)
-            if again is None:
-                raise
-            return again.experiment_id
-
-    return tracking.call("history experiment", get_or_create, settings)
+    return tracking.named_experiment(settings, experiment_name(settings), tags={"ml.kind": "champion-history"})
 
 
 def now_ms() -> int:

@@ -38,11 +38,15 @@ def run_training(*, dataset_uri: str | None = None, run_id: str | None = None, b
 
 def run_inference(*, input_uri: str | None = None, run_id: str | None = None, version: str | None = None,
                   output_uri: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
-    """load-inference-data + load-model -> predict -> save-predictions."""
+    """load-inference-data + load-model -> predict -> check-drift -> save-predictions."""
+    from ml import monitoring
+
     run_id = run_id or new_run_id("inference")
     common = {"run_id": run_id, "orchestrator": orchestrator}
     loaded = steps.load_inference_data(input_uri=input_uri, **common)
     model = steps.load_model(version=version, **common)
     predicted = steps.predict(data_uri=loaded["data_uri"], version=model["version"], model_name=model["model_name"], **common)
+    checked = monitoring.check_drift(data_uri=loaded["data_uri"], predictions_uri=predicted["predictions_uri"],
+                                     version=model["version"], model_name=model["model_name"], **common)
     saved = steps.save_predictions(predictions_uri=predicted["predictions_uri"], output_uri=output_uri, **common)
-    return {"run_id": run_id, **saved}
+    return {"run_id": run_id, **saved, "drift": {k: checked[k] for k in ("status", "summary", "mlflow_run_id")}}

@@ -267,11 +267,14 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
 def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: str | None = None) -> dict[str, Any]:
     """Log the model to MLflow (pyfunc, servable as is), register a version, tag it, alias `challenger`.
 
+    The training split's drift reference profile is logged with the run and named by the version
+    tag `drift_reference` (ml/monitoring.py).
+
     Idempotent per MLflow run: run again (a retry), it reuses the version that run registered.
     """
     from mlflow.tracking import MlflowClient
 
-    from ml import registry, tracking
+    from ml import monitoring, registry, tracking
 
     s = settings_for(orchestrator)
     tracking.configure(s)
@@ -285,6 +288,8 @@ def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: s
     tags = {k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")}
     tags.update({"mlflow_run_id": mlflow_run_id, "registered_by": s.orchestrator,
                  registry.METRIC_TAG_PREFIX + s.promotion_metric: repr(metric)})
+    # The drift reference of the training split (ml.monitoring), before the version exists.
+    tags.update(monitoring.log_reference_profile(s, mlflow_run_id, run.data.params.get("data_uri")))
     # Idempotent per training run: a retry after a fault past registration reuses that version.
     version = registry.version_of_run(s, mlflow_run_id)
     if version is not None:

@@ -92,3 +92,25 @@ def experiment_id(settings: Settings) -> str:
             return again.experiment_id
 
     return call("get experiment", get_or_create, settings)
+
+
+def named_experiment(settings: Settings, name: str, tags: dict[str, str] | None = None) -> str:
+    """The id of the experiment `name` (champion history, monitoring), created on first use, race-safe."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+
+    def get_or_create() -> str:
+        found = client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = None if settings.mlflow_tracking_uri.startswith("http") else (settings.home.resolve() / "artifacts").as_uri()
+        try:
+            return client.create_experiment(name, artifact_location=location, tags=tags)
+        except Exception:  # a concurrent writer created it between the two calls
+            again = client.get_experiment_by_name(name)
+            if again is None:
+                raise
+            return again.experiment_id
+
+    return call(f"experiment {name}", get_or_create, settings)

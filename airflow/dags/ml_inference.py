@@ -1,6 +1,6 @@
 """### ml_inference: label one partition of texts with a registered model and publish the result
 
-Load Data for Inference ‖ Load Trained Model → Run Inference → Save Inference Results.
+Load Data for Inference ‖ Load Trained Model → Run Inference → Check Drift → Save Inference Results.
 
 Scheduled `@daily` with data intervals (no catchup): the run at 00:00 UTC on day D+1 labels
 the partition of day D, `ML_INFERENCE_INPUT_TEMPLATE` with `{ds}` replaced by that date
@@ -12,6 +12,11 @@ from the run id by `ml`).
 
 `load-model` resolves the alias to one concrete version once; `predict` and `save-predictions`
 take that version, so a promotion during the run cannot mix two models.
+
+`check-drift` compares the run's texts and predictions with that version's training profile
+and logs a monitoring run to MLflow (ml/monitoring.py). It warns (the task succeeds, the
+verdict is its XCom) unless `ML_DRIFT_BLOCKING=true`, when drift fails it without retries and
+nothing is published; the same setting makes Dagster's drift check block.
 """
 
 from __future__ import annotations
@@ -62,6 +67,18 @@ with DAG(
         timeout=timedelta(hours=4),
         doc_md="Label every row with that one model version (GPU when the launcher grants one).",
     )
+    check_drift = ml_task(
+        "check-drift",
+        task_id="check_drift",
+        options={
+            "data-uri": xcom("load_inference_data", "data_uri"),
+            "predictions-uri": xcom("run_inference", "predictions_uri"),
+            "model-name": xcom("load_trained_model", "model_name"),
+            "version": xcom("load_trained_model", "version"),
+        },
+        timeout=timedelta(minutes=30),
+        doc_md="Compare inputs and predictions with the version's training profile (PSI); verdict ok, warn or drift.",
+    )
     save_inference_results = ml_task(
         "save-predictions",
         task_id="save_inference_results",
@@ -70,4 +87,4 @@ with DAG(
         doc_md="Publish the predictions atomically, with the model name and version in every row.",
     )
 
-    [load_inference_data, load_trained_model] >> run_inference >> save_inference_results
+    [load_inference_data, load_trained_model] >> run_inference >> check_drift >> save_inference_results

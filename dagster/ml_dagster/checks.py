@@ -1,9 +1,10 @@
-"""Asset checks that show ml's verdicts in the Dagster UI. All three are blocking: when one fails,
-the assets downstream of the checked asset do not run in that run.
+"""Asset checks that show ml's verdicts in the Dagster UI. All four are blocking: when one fails
+with severity ERROR, the assets downstream of the checked asset do not run in that run.
 
 They hold no rule of their own: the data rules (`load_*_data` reject bad input, including an empty
-split, with a one-line reason, recorded by the asset as `validation_error`) and the quality gate
-(`evaluate` returns `gate`, the verdict `register` enforces) are ml's (`ml/gates.py`).
+split, with a one-line reason, recorded by the asset as `validation_error`), the quality gate
+(`evaluate` returns `gate`, the verdict `register` enforces) and the drift verdict (`check_drift`,
+thresholds and `ML_DRIFT_BLOCKING` in `ml/monitoring.py`) are ml's.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the config and resource
@@ -13,8 +14,10 @@ from typing import Any
 
 import dagster as dg
 
-from ml_dagster.inference import inference_data
+from ml_dagster.inference import inference_data, predictions
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY, find_step_output, load_step_output
+from ml_dagster.metadata import link, result
+from ml_dagster.runner import run_step
 from ml_dagster.training import model_evaluation, training_data
 
 
@@ -60,4 +63,45 @@ def quality_gate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     )
 
 
-CHECKS = [training_data_is_valid, inference_data_is_valid, quality_gate]
+def _drift_result(verdict: dict[str, Any]) -> dg.AssetCheckResult:
+    """ml's drift verdict: passed when `ok`; a failure is WARN, or ERROR (blocking) for drift under ML_DRIFT_BLOCKING."""
+    blocks = verdict["status"] == "drift" and bool(verdict["blocking"])
+    figures = verdict["statistics"]
+    return dg.AssetCheckResult(
+        passed=verdict["status"] == "ok",
+        severity=dg.AssetCheckSeverity.ERROR if blocks else dg.AssetCheckSeverity.WARN,
+        description=verdict["summary"],
+        metadata={
+            **result(verdict),
+            "status": verdict["status"],
+            "blocking": bool(verdict["blocking"]),
+            "rows": verdict["rows"],
+            **{f"psi_{name}": float(figure["psi"]) for name, figure in figures.items()},
+            "unknown_word_share": float(figures["unknown_words"]["share"]),
+            **link("mlflow_monitoring_run", verdict.get("mlflow_run_url")),
+        },
+    )
+
+
+@dg.asset_check(asset=predictions, blocking=True)
+def input_drift(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    """ml's drift check: this run's texts and predictions against the model version's training profile.
+
+    Blocking so that publishing waits for it, as Airflow's check_drift task does; only drift with
+    ML_DRIFT_BLOCKING=true fails it with severity ERROR and stops publication (ok passes; warn and
+    non-blocking drift fail with severity WARN). The monitoring run in MLflow holds the figures.
+    """
+    from ml.errors import DriftDetected
+
+    staged = checked_output(context, inference_data.key)
+    predicted = checked_output(context, predictions.key)
+    try:
+        verdict = run_step(context.op_execution_context, "check_drift", data_uri=staged["data_uri"],
+                           predictions_uri=predicted["predictions_uri"], model_name=predicted["model_name"],
+                           version=predicted["model_version"])
+    except DriftDetected as exc:  # blocking drift: logged by ml, reported here as the failed check
+        verdict = exc.verdict
+    return _drift_result(verdict)
+
+
+CHECKS = [training_data_is_valid, inference_data_is_valid, quality_gate, input_drift]

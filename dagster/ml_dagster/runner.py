@@ -21,11 +21,12 @@ STEP_RETRY_POLICY = dg.RetryPolicy(
 
 
 def _function(step: str) -> Any:
-    """A pipeline step (`ml.steps`) or a lifecycle command (`ml.lifecycle`: review, rollback, ...)."""
+    """A pipeline step (`ml.steps`, `ml.monitoring`) or a lifecycle command (`ml.lifecycle`: review, rollback, ...)."""
     import ml.lifecycle
+    import ml.monitoring
     import ml.steps
 
-    return getattr(ml.steps, step, None) or ml.lifecycle.COMMANDS[step]
+    return getattr(ml.steps, step, None) or getattr(ml.monitoring, step, None) or ml.lifecycle.COMMANDS[step]
 
 
 def _call(context: dg.OpExecutionContext, step: str, kwargs: dict[str, Any]) -> dict[str, Any]:

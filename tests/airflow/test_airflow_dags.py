@@ -90,12 +90,14 @@ def test_training_tasks_run_in_order(load_dags):
 def test_inference_loads_data_and_model_in_parallel(load_dags):
     dag = load_dags().dags["ml_inference"]
     assert sorted(dag.task_ids) == sorted(
-        ["load_inference_data", "load_trained_model", "run_inference", "save_inference_results"]
+        ["load_inference_data", "load_trained_model", "run_inference", "check_drift", "save_inference_results"]
     )
     assert dag.get_task("load_inference_data").upstream_task_ids == set()
     assert dag.get_task("load_trained_model").upstream_task_ids == set()
     assert dag.get_task("run_inference").upstream_task_ids == {"load_inference_data", "load_trained_model"}
-    assert dag.get_task("save_inference_results").upstream_task_ids == {"run_inference"}
+    # the drift check runs before publishing, so ML_DRIFT_BLOCKING can stop it (as Dagster's blocking check)
+    assert dag.get_task("check_drift").upstream_task_ids == {"run_inference"}
+    assert dag.get_task("save_inference_results").upstream_task_ids == {"check_drift"}
     assert dag.catchup is False
     assert dag.max_active_runs >= 5
     assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
@@ -127,6 +129,7 @@ def test_every_task_is_one_ml_call_with_the_run_id(load_dags, launcher):
         "load_inference_data": "load-inference-data",
         "load_trained_model": "load-model",
         "run_inference": "predict",
+        "check_drift": "check-drift",
         "save_inference_results": "save-predictions",
     }
     for dag in bag.dags.values():
@@ -335,6 +338,10 @@ def test_inference_model_version_is_optional(load_dags):
     assert drop_empty_options(pinned.command) == ml_args("load-model", version=3)
     assert render(dag.get_task("run_inference")).command == ml_args(
         "predict", data_uri="s3://ml-work/r2/input", model_name="text-classifier", version=4
+    )
+    assert render(dag.get_task("check_drift")).command == ml_args(
+        "check-drift", data_uri="s3://ml-work/r2/input", predictions_uri="s3://ml-work/r2/predictions.parquet",
+        model_name="text-classifier", version=4,
     )
     save = render(dag.get_task("save_inference_results"), conf={"output_uri": "s3://predictions/p.parquet"})
     assert drop_empty_options(save.command) == ml_args(

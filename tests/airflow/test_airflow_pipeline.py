@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 TRAINING_TASKS = ["load_training_data", "train_model", "evaluate_model", "save_trained_model", "promote_model"]
-INFERENCE_TASKS = ["load_inference_data", "load_trained_model", "run_inference", "save_inference_results"]
+INFERENCE_TASKS = ["load_inference_data", "load_trained_model", "run_inference", "check_drift", "save_inference_results"]
 
 
 def read_predictions(uri: str, tmp_path: Path) -> Any:

@@ -62,7 +62,7 @@ def test_jobs_select_their_group_and_its_checks(defs: dg.Definitions) -> None:
     training_checks = {k.name for k in defs.resolve_job_def("training_job").asset_layer.asset_graph.asset_check_keys}
     assert {"training_data_is_valid", "quality_gate"} <= training_checks
     inference_checks = {k.name for k in defs.resolve_job_def("inference_job").asset_layer.asset_graph.asset_check_keys}
-    assert "inference_data_is_valid" in inference_checks
+    assert {"inference_data_is_valid", "input_drift"} <= inference_checks
 
 
 def test_checks_are_present_and_blocking(defs: dg.Definitions) -> None:
@@ -73,7 +73,9 @@ def test_checks_are_present_and_blocking(defs: dg.Definitions) -> None:
         "training_data_is_valid": "training_data",
         "inference_data_is_valid": "inference_data",
         "quality_gate": "model_evaluation",
+        "input_drift": "predictions",
     }
+    # all blocking: publishing waits for the drift check; it stops only on an ERROR (ML_DRIFT_BLOCKING)
     assert all(spec.blocking for spec in specs.values())
     # the checks only report ml's verdicts: none has a config schema (no threshold of its own;
     # the gate's is ML_MIN_TEST_MACRO_F1 only), unlike an asset that takes run parameters
@@ -86,6 +88,28 @@ def test_checks_are_present_and_blocking(defs: dg.Definitions) -> None:
     assert trained_model.node_def.config_field.config_type.kind == ConfigTypeKind.STRICT_SHAPE
     graph_checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert graph_checks == set(specs)
+
+
+@pytest.mark.parametrize(("status", "blocking", "passed", "severity"), [
+    ("ok", False, True, "WARN"),
+    ("warn", False, False, "WARN"),
+    ("drift", False, False, "WARN"),
+    ("warn", True, False, "WARN"),
+    ("drift", True, False, "ERROR"),  # the only verdict that stops publication
+])
+def test_drift_check_maps_mls_verdict(status: str, blocking: bool, passed: bool, severity: str) -> None:
+    from ml_dagster.checks import _drift_result
+
+    figure = {"psi": 0.3, "status": status, "share": 0.4, "reference_share": 0.01}
+    verdict = {"status": status, "blocking": blocking, "summary": f"{status}: text_length PSI 0.300", "rows": 12,
+               "statistics": {"text_length": figure, "unknown_words": figure, "predicted_label": figure},
+               "mlflow_run_url": "http://mlflow:5000/#/experiments/3/runs/abc"}
+    check = _drift_result(verdict)
+    assert (check.passed, check.severity.value) == (passed, severity)
+    assert check.description == verdict["summary"]
+    assert check.metadata["psi_unknown_words"].value == 0.3 and check.metadata["rows"].value == 12
+    assert check.metadata["mlflow_monitoring_run"].value == verdict["mlflow_run_url"]
+    assert check.metadata["ml_result"].value == verdict
 
 
 @pytest.mark.parametrize(("tick", "day"), [
