@@ -66,8 +66,12 @@ def log_reference_profile(settings: Settings, mlflow_run_id: str, data_uri: str 
     return {REFERENCE_TAG: REFERENCE_ARTIFACT}
 
 
-def reference_profile(settings: Settings, version: str) -> tuple[dict[str, Any], str]:
-    """The version's reference profile and its `runs:/` URI; a version registered without one is bad input."""
+def reference_profile(settings: Settings, version: str) -> tuple[dict[str, Any], str] | None:
+    """The version's reference profile and its `runs:/` URI; None for a version registered without one.
+
+    Why None and not an error: versions registered before drift checks existed have no profile,
+    and their inference must keep publishing; the check then says `unchecked` and why.
+    """
     import mlflow
 
     from ml import registry
@@ -75,10 +79,7 @@ def reference_profile(settings: Settings, version: str) -> tuple[dict[str, Any],
     found = registry.resolve(settings, version=str(version))
     path = (found.tags or {}).get(REFERENCE_TAG)
     if not path:
-        raise BadInputError(
-            f"{settings.model_name} version {version} has no drift reference (tag {REFERENCE_TAG}); it was registered "
-            "before drift checks existed: train and register a new version"
-        )
+        return None
     uri = f"runs:/{found.run_id}/{path}"
     profile = tracking.call("load drift reference", lambda: mlflow.artifacts.load_dict(uri), settings)
     return dict(drift.check_profile(profile, uri)), uri
@@ -165,7 +166,8 @@ def check_drift(*, run_id: str, data_uri: str, predictions_uri: str, version: st
                 orchestrator: str | None = None) -> dict[str, Any]:
     """Compare the run's inputs and predictions with the version's training profile (PSI); log a monitoring run.
 
-    Verdict: `ok`, `warn` or `drift` (thresholds ML_DRIFT_WARN_PSI, ML_DRIFT_ALERT_PSI). With
+    Verdict: `ok`, `warn` or `drift` (thresholds ML_DRIFT_WARN_PSI, ML_DRIFT_ALERT_PSI), or
+    `unchecked` for a version registered without a reference profile. With
     ML_DRIFT_BLOCKING=true a drift verdict fails the step (exit 2, not retried) after logging.
     """
     from ml import registry
@@ -173,7 +175,10 @@ def check_drift(*, run_id: str, data_uri: str, predictions_uri: str, version: st
     s = settings_for(orchestrator, model_name=model_name)
     tracking.configure(s)
     version = str(version)
-    profile, reference_uri = reference_profile(s, version)
+    reference = reference_profile(s, version)
+    if reference is None:
+        return _unchecked(s, version)
+    profile, reference_uri = reference
     with tempfile.TemporaryDirectory(prefix="ml-drift-") as tmp:
         texts = _count_texts(storage.fetch(data_uri, Path(tmp) / "input.parquet"), profile, s.chunk_rows)
         predicted = _count_predictions(storage.fetch(predictions_uri, Path(tmp) / "predictions.parquet"),
@@ -203,6 +208,18 @@ def check_drift(*, run_id: str, data_uri: str, predictions_uri: str, version: st
         where = verdict["mlflow_run_url"] or f"MLflow run {monitoring_run}"
         raise DriftDetected(f"input drift and ML_DRIFT_BLOCKING=true: {verdict['summary']}; figures: {where}", verdict)
     return verdict
+
+
+def _unchecked(settings: Settings, version: str) -> dict[str, Any]:
+    """The verdict for a version without a reference profile: not checked, and how to get one."""
+    summary = (f"{settings.model_name} version {version} has no drift reference (tag {REFERENCE_TAG}: registered "
+               "before drift checks existed): inputs not checked; train and register a new version to get one")
+    log.warning(summary)
+    return {"status": "unchecked", "blocking": settings.drift_blocking, "summary": summary,
+            "model_name": settings.model_name, "version": version, "rows": 0, "statistics": {},
+            "thresholds": {"warn": settings.drift_warn_psi, "drift": settings.drift_alert_psi}, "reference": None,
+            "mlflow_run_id": None, "mlflow_run_url": "", "mlflow_model_url": links.model_version_url(
+                settings, settings.model_name, version)}
 
 
 COMMANDS = {"check-drift": check_drift}

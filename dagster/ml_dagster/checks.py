@@ -77,7 +77,7 @@ def _drift_result(verdict: dict[str, Any]) -> dg.AssetCheckResult:
             "blocking": bool(verdict["blocking"]),
             "rows": verdict["rows"],
             **{f"psi_{name}": float(figure["psi"]) for name, figure in figures.items()},
-            "unknown_word_share": float(figures["unknown_words"]["share"]),
+            **({"unknown_word_share": float(figures["unknown_words"]["share"])} if "unknown_words" in figures else {}),
             **link("mlflow_monitoring_run", verdict.get("mlflow_run_url")),
         },
     )

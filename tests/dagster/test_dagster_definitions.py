@@ -112,6 +112,15 @@ def test_drift_check_maps_mls_verdict(status: str, blocking: bool, passed: bool,
     assert check.metadata["ml_result"].value == verdict
 
 
+def test_drift_check_of_a_version_without_a_reference_warns_and_does_not_block() -> None:
+    from ml_dagster.checks import _drift_result
+
+    verdict = {"status": "unchecked", "blocking": True, "summary": "v1 has no drift reference: inputs not checked",
+               "rows": 0, "statistics": {}, "mlflow_run_url": ""}
+    check = _drift_result(verdict)
+    assert (check.passed, check.severity.value) == (False, "WARN") and check.description == verdict["summary"]
+
+
 @pytest.mark.parametrize(("tick", "day"), [
     (datetime(2026, 3, 1, tzinfo=UTC), "2026-02-28"),
     (datetime(2026, 1, 1, tzinfo=UTC), "2025-12-31"),
