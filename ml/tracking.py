@@ -72,30 +72,15 @@ def call(what: str, fn: Callable[[], T], settings: Settings) -> T:
 
 
 def experiment_id(settings: Settings) -> str:
-    """The experiment's id, created on first use."""
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient()
-
-    def get_or_create() -> str:
-        found = client.get_experiment_by_name(settings.experiment_name)
-        if found is not None:
-            return found.experiment_id
-        # Embedded mode keeps artifacts beside the SQLite file instead of ./mlruns of the cwd.
-        location = None if settings.mlflow_tracking_uri.startswith("http") else (settings.home.resolve() / "artifacts").as_uri()
-        try:
-            return client.create_experiment(settings.experiment_name, artifact_location=location)
-        except Exception:  # another run created it between our two calls
-            again = client.get_experiment_by_name(settings.experiment_name)
-            if again is None:
-                raise
-            return again.experiment_id
-
-    return call("get experiment", get_or_create, settings)
+    """The training runs' experiment (`ML_EXPERIMENT_NAME`), created on first use."""
+    return named_experiment(settings, settings.experiment_name)
 
 
 def named_experiment(settings: Settings, name: str, tags: dict[str, str] | None = None) -> str:
-    """The id of the experiment `name` (champion history, monitoring), created on first use, race-safe."""
+    """The id of the experiment `name` (training, champion history, monitoring), created on first use, race-safe.
+
+    Embedded mode keeps artifacts beside the SQLite file instead of ./mlruns of the cwd.
+    """
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
