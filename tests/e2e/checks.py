@@ -11,6 +11,7 @@ printed on the last stdout line: {"checks": [{"name", "passed", "detail"}], "run
     python checks.py other-task --orchestrator dagster    # another label set under the same name
     python checks.py lifecycle-verify --version 3 --reason "..."   # after make rollback
     python checks.py approval                             # the stack restarted with ML_PROMOTION_MODE=approval
+    python checks.py drift                                # French texts through both: drift flagged
 """
 
 from __future__ import annotations
@@ -168,6 +169,9 @@ def verify_infer(outcome: dict[str, Any]) -> None:
           f"{table.num_rows} rows, versions in file: {sorted(versions)}")
     check(f"{label}: predictions were written by this run only", runs == {outcome["run_id"]},
           f"pipeline_run_id values: {sorted(runs)[:3]}")
+    status = monitoring_status(outcome["run_id"])
+    check(f"{label}: drift check of the ordinary demo partition is not flagged", status in ("ok", "warn"),
+          f"drift_status={status}")
 
 
 #: A line the ml library itself logs in each pipeline (not the orchestrator), and the Airflow task
@@ -305,6 +309,52 @@ def cmd_bad_dataset(orchestrator: str, timeout: float) -> list[dict[str, Any]]:
     check(f"{orchestrator} bad dataset: no model version published", before == after,
           f"versions before {before}, after {after}")
     return [result]
+
+
+# --- drift: a partition of another language is flagged, with its figures ---------------------
+
+FOREIGN_WORDS = ["la", "livraison", "est", "arrivée", "très", "tard", "et", "le", "produit", "était", "cassé", "je", "veux", "être", "remboursé", "service", "client", "injoignable", "jamais", "plus", "chambre", "bruyante", "sale"]
+
+
+def monitoring_status(run_id: str) -> str | None:
+    """The drift verdict ml logged for one inference run (its monitoring run's `drift_status` tag)."""
+    client = mlflow_client()
+    experiment = client.get_experiment_by_name(f"monitoring/{model_name()}")
+    if experiment is None:
+        return None
+    quoted = run_id.replace("'", "\\'")
+    found = client.search_runs([experiment.experiment_id], f"tags.pipeline_run_id = '{quoted}'", max_results=1)
+    return found[0].data.tags.get("drift_status") if found else None
+
+
+def cmd_drift(timeout: float) -> list[dict[str, Any]]:
+    """French texts of other lengths through both orchestrators at once: each run flags drift."""
+    import random
+
+    from ml import storage
+
+    rng = random.Random(3)
+    uri = "s3://datasets/e2e/french.csv"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "french.csv"
+        with open(path, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["id", "text"])
+            writer.writerows([[f"fr-{i}", " ".join(rng.choice(FOREIGN_WORDS) for _ in range(rng.randint(30, 60)))]
+                              for i in range(200)])
+        storage.publish(path, uri)
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="drift") as pool:
+        futures = {o: pool.submit(run_one, o, "infer", {"input_uri": uri}, timeout) for o in trigger.ORCHESTRATORS}
+        results = {o: f.result() for o, f in futures.items()}
+    for orchestrator, result in results.items():
+        check(f"{orchestrator} drift: the run on French texts succeeds (ML_DRIFT_BLOCKING=false: a warning)",
+              result["succeeded"], str(result.get("error"))[:200])
+        verdict = (result.get("results") or {}).get("check_drift") or {}
+        status = monitoring_status(result["run_id"])
+        detail = verdict.get("summary") or f"drift_status={status}"
+        check(f"{orchestrator} drift: French texts are flagged as drift, with their figures in MLflow",
+              status == "drift" and (orchestrator != "airflow" or verdict.get("status") == "drift"), detail[:300])
+    return list(results.values())
 
 
 # --- model lifecycle: another task under the same name, rollback, history ----------------------
@@ -468,15 +518,18 @@ def main(argv: list[str] | None = None) -> int:
     other = sub.add_parser("other-task")
     other.add_argument("--orchestrator", required=True, choices=trigger.ORCHESTRATORS)
     approval = sub.add_parser("approval")
+    drifted = sub.add_parser("drift")
     after = sub.add_parser("lifecycle-verify")
     after.add_argument("--version", required=True)
     after.add_argument("--reason", required=True)
-    for p in (load, bad, other, approval):
+    for p in (load, bad, other, approval, drifted):
         p.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)
     runs: list[dict[str, Any]] = []
     extra: dict[str, Any] = {}
-    if args.command == "approval":
+    if args.command == "drift":
+        runs = cmd_drift(args.timeout)
+    elif args.command == "approval":
         runs = [r for r in (guarded("airflow approval", lambda: approval_airflow(args.timeout)),
                             guarded("dagster approval", lambda: approval_dagster(args.timeout))) if r]
     elif args.command == "other-task":

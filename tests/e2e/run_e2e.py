@@ -13,7 +13,9 @@ Runs on the host with the standard library only (the host needs docker, make and
      moment on `make infer PARAMS=input_uri=` (inputs seeded for yesterday and today, UTC) must read
      the same partition, the UTC day before the trigger;
   5. load test: N training + N inference runs at once on each orchestrator;
-  6. a bad dataset fails with a one-line reason and publishes nothing;
+  6. a bad dataset fails with a one-line reason and publishes nothing; drift: every inference run
+     logged its drift verdict (the demo partitions are not flagged), and French texts labelled
+     through both orchestrators at once are flagged as drift;
   7. approval mode: the deciding services restarted with ML_PROMOTION_MODE=approval, a training
      run on each orchestrator waits for a decision; Airflow's human-in-the-loop task is answered
      through its REST API (what its form sends), Dagster's review_job rejects; then back to auto;
@@ -382,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
             started = time.monotonic()
             in_ml_image(["bad-dataset", "--orchestrator", orchestrator])
             phase(f"bad dataset {orchestrator}", started)
+        started = time.monotonic()
+        in_ml_image(["drift"])
+        phase("drift", started)
         # champion must still be the best after all the runs above
         in_ml_image(["verify"], stdin="[]")
         started = time.monotonic()
