@@ -145,7 +145,7 @@ def train(
         model, tokenizer = modeling.build(s.base_model, train_texts, labels, s.max_length, s.seed)
         params = TrainParams(epochs=s.epochs, learning_rate=lr, batch_size=s.batch_size, max_length=s.max_length,
                              warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
-                             patience=s.early_stopping_patience, seed=s.seed)
+                             patience=s.early_stopping_patience, seed=s.seed, min_steps=s.min_train_steps)
         run = tracking.call("start run", lambda: mlflow.start_run(
             experiment_id=experiment, run_name=f"{s.orchestrator}-{workspace.safe_run_name(run_id)}",
             tags=_lineage_tags(s, run_id, manifest)), s)
@@ -153,7 +153,7 @@ def train(
             mlflow.log_params({
                 "base_model": s.base_model, "epochs": s.epochs, "learning_rate": lr, "batch_size": s.batch_size,
                 "max_length": s.max_length, "warmup_ratio": s.warmup_ratio, "weight_decay": s.weight_decay,
-                "seed": s.seed, "device": device.type, "train_rows": len(train_texts),
+                "seed": s.seed, "min_train_steps": s.min_train_steps, "device": device.type, "train_rows": len(train_texts),
                 "validation_rows": len(val_texts), "labels": ",".join(labels), "data_uri": data_uri,
                 "dataset_uri": manifest["dataset_uri"], "num_parameters": sum(p.numel() for p in model.parameters()),
             })
@@ -175,6 +175,7 @@ def train(
         "mlflow_run_url": links.run_url(s, experiment, run.info.run_id),
         "device": device.type,
         "epochs_run": result.epochs_run,
+        "epochs_planned": result.epochs_planned,
         "best_epoch": result.best_epoch,
         "metrics": {k: round(v, 6) for k, v in result.best_metrics.items()},
     }
