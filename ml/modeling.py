@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ml import storage
+from ml import progress, storage
 from ml.errors import BadInputError, TransientError
 
 if TYPE_CHECKING:
@@ -138,6 +138,7 @@ def load_pretrained(base_model: str, labels: list[str], max_length: int) -> tupl
     """A pretrained checkpoint with a fresh classification head sized for `labels`."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    progress.library_bars_off()
     id2label, label2id = label_maps(labels)
     with tempfile.TemporaryDirectory(prefix="ml-base-") as tmp:
         source = _local_checkpoint(base_model, Path(tmp))
@@ -169,6 +170,7 @@ def build(base_model: str, texts: list[str], labels: list[str], max_length: int,
 
 
 def save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path) -> Path:
+    progress.library_bars_off()  # `Writing model shards`
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -181,6 +183,7 @@ def load(folder: Path, device: torch.device) -> tuple[PreTrainedModel, PreTraine
 
     if not (folder / "config.json").is_file():
         raise BadInputError(f"{folder} holds no trained model (no config.json); re-run training")
+    progress.library_bars_off()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa")
     return prepare_for_inference(model, device), tokenizer

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from ml import tracking
+from ml import logs, tracking
 from ml.config import Settings
 from ml.errors import BadInputError
 
@@ -39,6 +39,8 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "metric."
 MAX_PROMOTE_ROUNDS = 20
+#: MLflow's warning, for every logged PythonModel object, that it is serialised with CloudPickle.
+CLOUDPICKLE_NOTICE = "serialized using CloudPickle"
 
 
 def client() -> MlflowClient:
@@ -73,7 +75,9 @@ def log_model(model_dir: Path, mlflow_run_id: str, settings: Settings) -> str:
     signature = infer_signature(example, wrapper.predict(None, example))
 
     def log_to_run() -> str:
-        with mlflow.start_run(run_id=mlflow_run_id):
+        # The wrapper object is pickled by reference to ml.serving, shipped in code_paths: MLflow's
+        # notice against pickling arbitrary objects is about code we do not log here.
+        with mlflow.start_run(run_id=mlflow_run_id), logs.dropped("mlflow.pyfunc", CLOUDPICKLE_NOTICE):
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=wrapper,

@@ -147,7 +147,7 @@ def train(
                              warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
                              patience=s.early_stopping_patience, seed=s.seed, min_steps=s.min_train_steps)
         run = tracking.call("start run", lambda: mlflow.start_run(
-            experiment_id=experiment, run_name=f"{s.orchestrator}-{workspace.safe_run_name(run_id)}",
+            experiment_id=experiment, run_name=workspace.mlflow_run_name(s.orchestrator, run_id),
             tags=_lineage_tags(s, run_id, manifest)), s)
         try:
             mlflow.log_params({
