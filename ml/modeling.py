@@ -114,6 +114,28 @@ def build_tiny(texts: list[str], labels: list[str], max_length: int, seed: int) 
     return model, tokenizer
 
 
+def is_hub_id(base_model: str) -> bool:
+    """True when `base_model` names a Hub repository: not the preset, not s3://, no local folder of that name."""
+    if base_model == TINY or storage.is_s3(base_model) or base_model.startswith((".", "/", "~")):
+        return False
+    return not storage.local_path(base_model).exists()
+
+
+def offline_mode() -> bool:
+    """`HF_HUB_OFFLINE=1` (or `TRANSFORMERS_OFFLINE=1`): only the local cache may be used."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def check_available(base_model: str, attempts: int) -> None:
+    """Fail in seconds, before any data is read, when a Hub base model cannot be had (see `ml.hub`)."""
+    if is_hub_id(base_model):
+        from ml import hub
+
+        hub.ensure_available(base_model, attempts)
+
+
 def _local_checkpoint(base_model: str, workdir: Path) -> str:
     """A path or hub id `from_pretrained` can open; `s3://` folders are downloaded first."""
     if storage.is_s3(base_model):
@@ -153,8 +175,11 @@ def load_pretrained(base_model: str, labels: list[str], max_length: int) -> tupl
                 attn_implementation="sdpa",
             )
         except OSError as exc:
-            if "connect" in str(exc).lower() or "offline" in str(exc).lower():
-                raise TransientError(f"cannot download base model {base_model!r} from the Hugging Face Hub: {exc}") from exc
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if offline_mode():
+                raise BadInputError(f"base model {base_model!r} is not in the Hugging Face cache (offline): {first}") from exc
+            if "connect" in str(exc).lower():
+                raise TransientError(f"cannot download base model {base_model!r} from the Hugging Face Hub: {first}") from exc
             raise BadInputError(
                 f"cannot load base model {base_model!r}: {str(exc).splitlines()[0]}; use 'tiny', a local or s3:// "
                 "save_pretrained folder, or a Hub id"

@@ -132,6 +132,7 @@ def train(
     index = {label: i for i, label in enumerate(labels)}
     lr = s.learning_rate or modeling.default_learning_rate(s.base_model)
     device = modeling.resolve_device(s.device)
+    modeling.check_available(s.base_model, s.retry_attempts)
     if s.num_threads:
         import torch
 
