@@ -1,7 +1,12 @@
 # ML pipelines on Airflow and Dagster. `make help` lists the targets.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
-PYTHON ?= python3.11
+# The first of python3.11, python3.12, python3.13 on the PATH that runs; PYTHON=/path/to/python to choose.
+PYTHON ?= $(shell for v in 3.11 3.12 3.13; do p=$$(command -v python$$v) && "$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
+# One constraints file per minor version: .ci/constraints.txt (3.11), .ci/constraints-3.12.txt, ...
+PYTHON_MINOR = $(if $(PYTHON),$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null))
+CONSTRAINTS ?= .ci/constraints$(if $(filter 3.12 3.13,$(PYTHON_MINOR)),-$(PYTHON_MINOR)).txt
+LOCK_VERSIONS ?= 3.12 3.13
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -12,10 +17,12 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml .ci/constraints.txt
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	@case "$(PYTHON_MINOR)" in 3.11|3.12|3.13) ;; \
+	  *) echo "error: need Python 3.11, 3.12 or 3.13 (PYTHON='$(PYTHON)' is '$(PYTHON_MINOR)'); install one or pass PYTHON=/path/to/python3.1x" >&2; exit 2 ;; esac
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c .ci/constraints.txt -e '.[dev,airflow,dagster]'
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev,airflow,dagster]'
 	touch $@
 
 setup: $(VENV)/.installed ## Create .venv with everything the tests need (ml, Airflow, Dagster, test servers)
@@ -23,8 +30,8 @@ setup: $(VENV)/.installed ## Create .venv with everything the tests need (ml, Ai
 test: setup ## Run the whole test suite (unit, DAG/definitions, in-process pipelines against real S3 + MLflow)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-test-fast: setup ## Only the fast unit tests (no servers, no real data)
-	$(PY) -m pytest tests -m "not integration and not slow" $(PYTEST_ARGS)
+test-fast: setup ## Only the fast unit tests (no servers, no real data, no network)
+	$(PY) -m pytest tests -m "not integration and not slow and not network" $(PYTEST_ARGS)
 
 lint: setup ## Static checks
 	$(VENV)/bin/ruff check ml ml_trigger airflow dagster tests bench
@@ -41,8 +48,9 @@ demo: setup ## Embedded mode: synthetic data -> train `tiny` -> register/promote
 bench: setup ## Benchmarks: bench/results/*.json + docs/benchmarks.md (BENCH_ARGS=--quick for small sizes)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-lock: ## Re-pin the test environment from the current .venv
+lock: ## Re-pin the test environment: 3.11 from the current .venv, then LOCK_VERSIONS (3.12 3.13) with pip's resolver
 	{ sed -n '1,2p' .ci/constraints.txt; $(PIP) freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > .ci/constraints.txt.new && mv .ci/constraints.txt.new .ci/constraints.txt
+	PYTHON=$(PY) .ci/lock-python.sh $(LOCK_VERSIONS)
 
 .PHONY: help setup test test-fast lint demo bench lock
 
