@@ -37,7 +37,7 @@ lint: setup ## Static checks
 	$(VENV)/bin/ruff check ml ml_trigger airflow dagster tests bench
 
 demo: setup ## Embedded mode: synthetic data -> train `tiny` -> register/promote -> predict (no Docker, no servers)
-	$(PY) -m ml demo-data --output-uri .ml/demo/train.csv >/dev/null
+	$(PY) -m ml demo-data --output-uri .ml/demo/train.csv --rows $(DEMO_ROWS) >/dev/null
 	$(PY) -m ml demo-data --output-uri .ml/demo/inference.csv --rows 500 --seed 11 --no-labelled >/dev/null
 	@echo "== training (embedded: storage in .ml/, MLflow in .ml/mlflow.db)"
 	$(PY) -m ml run-training --dataset-uri .ml/demo/train.csv | tail -1 | $(PY) -c 'import json,sys; print("registered {model_name} version {version}; alias champion -> version {champion_version} ({decision})".format(**json.load(sys.stdin)))'
@@ -53,6 +53,39 @@ lock: ## Re-pin the test environment: 3.11 from the current .venv, then LOCK_VER
 	PYTHON=$(PY) .ci/lock-python.sh $(LOCK_VERSIONS)
 
 .PHONY: help setup test test-fast lint demo bench lock
+
+# --- Embedded mode with an orchestrator, no Docker (README "Airflow, locally" / "Dagster, locally") ----
+# Storage in $(ML_HOME) (local folders), MLflow in its SQLite file; steps run as subprocesses of this
+# machine (Airflow: the `local` launcher; Dagster: the run's own processes). DATASET may be any local
+# CSV/TSV/JSONL/Parquet file; by default the synthetic demo set, generated once.
+ML_HOME ?= .ml
+LOCAL_HOME := $(abspath $(ML_HOME))
+DEMO_ROWS ?= 2000
+DATASET ?= $(LOCAL_HOME)/demo/train.csv
+LOCAL_ENV = ML_HOME=$(LOCAL_HOME) PYTHONPATH=$(CURDIR):$(CURDIR)/dagster$${PYTHONPATH:+:$$PYTHONPATH}
+AIRFLOW_LOCAL_HOME ?= $(CURDIR)/.airflow
+DAGSTER_LOCAL_HOME ?= $(CURDIR)/.dagster
+AIRFLOW_LOCAL_ENV = $(LOCAL_ENV) ML_LAUNCHER=local ML_LOCAL_PYTHON=$(abspath $(PY)) AIRFLOW_HOME=$(AIRFLOW_LOCAL_HOME) \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/airflow/dags AIRFLOW__CORE__LOAD_EXAMPLES=False
+DAGSTER_LOCAL_ENV = $(LOCAL_ENV) DAGSTER_HOME=$(DAGSTER_LOCAL_HOME)
+
+$(LOCAL_HOME)/demo/train.csv:
+	$(PY) -m ml demo-data --output-uri $@ --rows $(DEMO_ROWS) >/dev/null
+
+local-data: setup $(LOCAL_HOME)/demo/train.csv ## Embedded mode: the synthetic demo training set in $(ML_HOME)/demo/ (DEMO_ROWS=2000)
+
+local-airflow: setup $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DATASET)) ## Embedded mode: one ml_training run with `airflow dags test` (DATASET=path; .airflow/ holds Airflow's SQLite DB)
+	@test -f "$(DATASET)" || { echo "error: DATASET=$(DATASET) does not exist; pass a local training file" >&2; exit 2; }
+	$(AIRFLOW_LOCAL_ENV) $(VENV)/bin/airflow db migrate >/dev/null
+	$(AIRFLOW_LOCAL_ENV) $(VENV)/bin/airflow dags test ml_training --conf '{"dataset_uri": "$(abspath $(DATASET))"}'
+
+local-dagster: setup $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DATASET)) ## Embedded mode: materialize the training assets with `dagster asset materialize` (DATASET=path; .dagster/ is DAGSTER_HOME)
+	@test -f "$(DATASET)" || { echo "error: DATASET=$(DATASET) does not exist; pass a local training file" >&2; exit 2; }
+	mkdir -p $(DAGSTER_LOCAL_HOME) && cp dagster/local/dagster.yaml $(DAGSTER_LOCAL_HOME)/dagster.yaml
+	$(DAGSTER_LOCAL_ENV) $(VENV)/bin/dagster asset materialize -m ml_dagster.definitions --select 'training_data*' \
+		--config-json '{"ops": {"training_data": {"config": {"dataset_uri": "$(abspath $(DATASET))"}}}}'
+
+.PHONY: local-data local-airflow local-dagster
 
 # --- Docker Compose stack (docs/compose.md) -----------------------------------------------------
 # Needs only docker (with the compose v2 plugin) and make on the host. Extra compose files (a CA
