@@ -1,7 +1,12 @@
 # ML pipelines on Airflow and Dagster. `make help` lists the targets.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
-PYTHON ?= python3.11
+# The first of python3.11, python3.12, python3.13 on the PATH that runs; PYTHON=/path/to/python to choose.
+PYTHON ?= $(shell for v in 3.11 3.12 3.13; do p=$$(command -v python$$v) && "$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
+# One constraints file per minor version: .ci/constraints.txt (3.11), .ci/constraints-3.12.txt, ...
+PYTHON_MINOR = $(if $(PYTHON),$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null))
+CONSTRAINTS ?= .ci/constraints$(if $(filter 3.12 3.13,$(PYTHON_MINOR)),-$(PYTHON_MINOR)).txt
+LOCK_VERSIONS ?= 3.12 3.13
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -12,10 +17,12 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml .ci/constraints.txt
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
+	@case "$(PYTHON_MINOR)" in 3.11|3.12|3.13) ;; \
+	  *) echo "error: need Python 3.11, 3.12 or 3.13 (PYTHON='$(PYTHON)' is '$(PYTHON_MINOR)'); install one or pass PYTHON=/path/to/python3.1x" >&2; exit 2 ;; esac
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c .ci/constraints.txt -e '.[dev,airflow,dagster]'
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev,airflow,dagster]'
 	touch $@
 
 setup: $(VENV)/.installed ## Create .venv with everything the tests need (ml, Airflow, Dagster, test servers)
@@ -23,14 +30,14 @@ setup: $(VENV)/.installed ## Create .venv with everything the tests need (ml, Ai
 test: setup ## Run the whole test suite (unit, DAG/definitions, in-process pipelines against real S3 + MLflow)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-test-fast: setup ## Only the fast unit tests (no servers, no real data)
-	$(PY) -m pytest tests -m "not integration and not slow" $(PYTEST_ARGS)
+test-fast: setup ## Only the fast unit tests (no servers, no real data, no network)
+	$(PY) -m pytest tests -m "not integration and not slow and not network" $(PYTEST_ARGS)
 
 lint: setup ## Static checks
 	$(VENV)/bin/ruff check ml ml_trigger airflow dagster tests bench
 
 demo: setup ## Embedded mode: synthetic data -> train `tiny` -> register/promote -> predict (no Docker, no servers)
-	$(PY) -m ml demo-data --output-uri .ml/demo/train.csv >/dev/null
+	$(PY) -m ml demo-data --output-uri .ml/demo/train.csv --rows $(DEMO_ROWS) >/dev/null
 	$(PY) -m ml demo-data --output-uri .ml/demo/inference.csv --rows 500 --seed 11 --no-labelled >/dev/null
 	@echo "== training (embedded: storage in .ml/, MLflow in .ml/mlflow.db)"
 	$(PY) -m ml run-training --dataset-uri .ml/demo/train.csv | tail -1 | $(PY) -c 'import json,sys; print("registered {model_name} version {version}; alias champion -> version {champion_version} ({decision})".format(**json.load(sys.stdin)))'
@@ -41,10 +48,44 @@ demo: setup ## Embedded mode: synthetic data -> train `tiny` -> register/promote
 bench: setup ## Benchmarks: bench/results/*.json + docs/benchmarks.md (BENCH_ARGS=--quick for small sizes)
 	$(PY) -m bench.run $(BENCH_ARGS)
 
-lock: ## Re-pin the test environment from the current .venv
+lock: ## Re-pin the test environment: 3.11 from the current .venv, then LOCK_VERSIONS (3.12 3.13) with pip's resolver
 	{ sed -n '1,2p' .ci/constraints.txt; $(PIP) freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > .ci/constraints.txt.new && mv .ci/constraints.txt.new .ci/constraints.txt
+	PYTHON=$(PY) .ci/lock-python.sh $(LOCK_VERSIONS)
 
 .PHONY: help setup test test-fast lint demo bench lock
+
+# --- Embedded mode with an orchestrator, no Docker (README "Airflow, locally" / "Dagster, locally") ----
+# Storage in $(ML_HOME) (local folders), MLflow in its SQLite file; steps run as subprocesses of this
+# machine (Airflow: the `local` launcher; Dagster: the run's own processes). DATASET may be any local
+# CSV/TSV/JSONL/Parquet file; by default the synthetic demo set, generated once.
+ML_HOME ?= .ml
+LOCAL_HOME := $(abspath $(ML_HOME))
+DEMO_ROWS ?= 2000
+DATASET ?= $(LOCAL_HOME)/demo/train.csv
+LOCAL_ENV = ML_HOME=$(LOCAL_HOME) PYTHONPATH=$(CURDIR):$(CURDIR)/dagster$${PYTHONPATH:+:$$PYTHONPATH}
+AIRFLOW_LOCAL_HOME ?= $(CURDIR)/.airflow
+DAGSTER_LOCAL_HOME ?= $(CURDIR)/.dagster
+AIRFLOW_LOCAL_ENV = $(LOCAL_ENV) ML_LAUNCHER=local ML_LOCAL_PYTHON=$(abspath $(PY)) AIRFLOW_HOME=$(AIRFLOW_LOCAL_HOME) \
+	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/airflow/dags AIRFLOW__CORE__LOAD_EXAMPLES=False
+DAGSTER_LOCAL_ENV = $(LOCAL_ENV) DAGSTER_HOME=$(DAGSTER_LOCAL_HOME)
+
+$(LOCAL_HOME)/demo/train.csv:
+	$(PY) -m ml demo-data --output-uri $@ --rows $(DEMO_ROWS) >/dev/null
+
+local-data: setup $(LOCAL_HOME)/demo/train.csv ## Embedded mode: the synthetic demo training set in $(ML_HOME)/demo/ (DEMO_ROWS=2000)
+
+local-airflow: setup $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DATASET)) ## Embedded mode: one ml_training run with `airflow dags test` (DATASET=path; .airflow/ holds Airflow's SQLite DB)
+	@test -f "$(DATASET)" || { echo "error: DATASET=$(DATASET) does not exist; pass a local training file" >&2; exit 2; }
+	$(AIRFLOW_LOCAL_ENV) $(VENV)/bin/airflow db migrate >/dev/null
+	$(AIRFLOW_LOCAL_ENV) $(VENV)/bin/airflow dags test ml_training --conf '{"dataset_uri": "$(abspath $(DATASET))"}'
+
+local-dagster: setup $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DATASET)) ## Embedded mode: materialize the training assets with `dagster asset materialize` (DATASET=path; .dagster/ is DAGSTER_HOME)
+	@test -f "$(DATASET)" || { echo "error: DATASET=$(DATASET) does not exist; pass a local training file" >&2; exit 2; }
+	mkdir -p $(DAGSTER_LOCAL_HOME) && cp dagster/local/dagster.yaml $(DAGSTER_LOCAL_HOME)/dagster.yaml
+	$(DAGSTER_LOCAL_ENV) $(VENV)/bin/dagster asset materialize -m ml_dagster.definitions --select 'training_data*' \
+		--config-json '{"ops": {"training_data": {"config": {"dataset_uri": "$(abspath $(DATASET))"}}}}'
+
+.PHONY: local-data local-airflow local-dagster
 
 # --- Docker Compose stack (docs/compose.md) -----------------------------------------------------
 # Needs only docker (with the compose v2 plugin) and make on the host. Extra compose files (a CA

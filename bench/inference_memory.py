@@ -30,7 +30,7 @@ def _sizes(quick: bool) -> dict[str, Any]:
 def _env(home: Path, max_length: int) -> dict[str, str]:
     """The embedded mode in `home`: nothing inherited may point the step at real services."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ML_", "MLFLOW_"))}
-    env.update({"ML_HOME": str(home), "ML_BASE_MODEL": "tiny", "ML_EPOCHS": "1", "ML_MAX_LENGTH": str(max_length),
+    env.update({"ML_HOME": str(home), "ML_BASE_MODEL": "tiny", "ML_EPOCHS": "1", "ML_MIN_TRAIN_STEPS": "0", "ML_MAX_LENGTH": str(max_length),
                 "ML_MODEL_NAME": "bench-memory", "PYTHONUNBUFFERED": "1", "TQDM_DISABLE": "1"})
     return env
 

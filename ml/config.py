@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     weight_decay: float = Field(0.01, ge=0, lt=1, description="AdamW weight decay.")
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
     early_stopping_patience: int = Field(2, ge=1, description="Epochs without validation gain before stopping.")
+    min_train_steps: int = Field(
+        150, ge=0, le=100_000,
+        description="Fewest optimiser steps of a training: small datasets get more epochs, and no early stop before (0 = off).",
+    )
     max_train_samples: int | None = Field(None, ge=1, description="Cap the training split (quick runs).")
     max_eval_samples: int | None = Field(None, ge=1, description="Cap validation and test splits.")
     seed: int = Field(42, ge=0, description="Random seed of the split, sampling and training.")

@@ -7,8 +7,10 @@ stderr, which Airflow's task log and Dagster's compute logs both capture.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+from collections.abc import Iterator
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 _QUIET = ("urllib3", "botocore", "git", "filelock", "httpx")
@@ -19,6 +21,44 @@ def configure(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=FORMAT, stream=sys.stderr)
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
+    _route_hub_logs_through_root()
+
+
+def _route_hub_logs_through_root() -> None:
+    """Drop the stderr handler huggingface_hub adds to its logger at import.
+
+    Why: its logger also propagates to the root handler, so each Hub warning was printed twice.
+    """
+    import huggingface_hub.utils.logging  # noqa: F401  (adds the handler; importing first makes removal stick)
+
+    hub = logging.getLogger("huggingface_hub")
+    for handler in list(hub.handlers):
+        if type(handler) is logging.StreamHandler:
+            hub.removeHandler(handler)
+
+
+class _DropMessages(logging.Filter):
+    """Drops records whose message contains one of `fragments`."""
+
+    def __init__(self, fragments: tuple[str, ...]) -> None:
+        super().__init__()
+        self.fragments = fragments
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(fragment in message for fragment in self.fragments)
+
+
+@contextlib.contextmanager
+def dropped(logger_name: str, *fragments: str) -> Iterator[None]:
+    """Within the block, records of `logger_name` containing a fragment are not emitted (a known, handled notice)."""
+    logger = logging.getLogger(logger_name)
+    drop = _DropMessages(fragments)
+    logger.addFilter(drop)
+    try:
+        yield
+    finally:
+        logger.removeFilter(drop)
 
 
 def attach_to_stderr() -> None:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ml import storage
+from ml import progress, storage
 from ml.errors import BadInputError, TransientError
 
 if TYPE_CHECKING:
@@ -116,6 +116,28 @@ def build_tiny(texts: list[str], labels: list[str], max_length: int, seed: int) 
     return model, tokenizer
 
 
+def is_hub_id(base_model: str) -> bool:
+    """True when `base_model` names a Hub repository: not the preset, not s3://, no local folder of that name."""
+    if base_model == TINY or storage.is_s3(base_model) or base_model.startswith((".", "/", "~")):
+        return False
+    return not storage.local_path(base_model).exists()
+
+
+def offline_mode() -> bool:
+    """`HF_HUB_OFFLINE=1` (or `TRANSFORMERS_OFFLINE=1`): only the local cache may be used."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
+def check_available(base_model: str, attempts: int) -> None:
+    """Fail in seconds, before any data is read, when a Hub base model cannot be had (see `ml.hub`)."""
+    if is_hub_id(base_model):
+        from ml import hub
+
+        hub.ensure_available(base_model, attempts)
+
+
 def _local_checkpoint(base_model: str, workdir: Path) -> str:
     """A path or hub id `from_pretrained` can open; `s3://` folders are downloaded first."""
     if storage.is_s3(base_model):
@@ -140,6 +162,7 @@ def load_pretrained(base_model: str, labels: list[str], max_length: int) -> tupl
     """A pretrained checkpoint with a fresh classification head sized for `labels`."""
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    progress.library_bars_off()
     id2label, label2id = label_maps(labels)
     with tempfile.TemporaryDirectory(prefix="ml-base-") as tmp:
         source = _local_checkpoint(base_model, Path(tmp))
@@ -154,8 +177,11 @@ def load_pretrained(base_model: str, labels: list[str], max_length: int) -> tupl
                 attn_implementation="sdpa",
             )
         except OSError as exc:
-            if "connect" in str(exc).lower() or "offline" in str(exc).lower():
-                raise TransientError(f"cannot download base model {base_model!r} from the Hugging Face Hub: {exc}") from exc
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if offline_mode():
+                raise BadInputError(f"base model {base_model!r} is not in the Hugging Face cache (offline): {first}") from exc
+            if "connect" in str(exc).lower():
+                raise TransientError(f"cannot download base model {base_model!r} from the Hugging Face Hub: {first}") from exc
             raise BadInputError(
                 f"cannot load base model {base_model!r}: {str(exc).splitlines()[0]}; use 'tiny', a local or s3:// "
                 "save_pretrained folder, or a Hub id"
@@ -171,6 +197,7 @@ def build(base_model: str, texts: list[str], labels: list[str], max_length: int,
 
 
 def save(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, folder: Path) -> Path:
+    progress.library_bars_off()  # `Writing model shards`
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -183,6 +210,7 @@ def load(folder: Path, device: torch.device, precision: Precision) -> tuple[PreT
 
     if not (folder / "config.json").is_file():
         raise BadInputError(f"{folder} holds no trained model (no config.json); re-run training")
+    progress.library_bars_off()
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa")
     return prepare_for_inference(model, device, precision), tokenizer

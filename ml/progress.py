@@ -32,16 +32,34 @@ class _LineStream:
         self._target.flush()
 
 
+def interactive() -> bool:
+    """Whether stderr is a terminal (else a task log, which captures it line by line)."""
+    return sys.stderr.isatty()
+
+
+def library_bars_off() -> None:
+    """transformers' and the Hub's own bars (`Loading weights`, downloads) off outside a terminal.
+
+    Why: they redraw with carriage returns and have no log-friendly mode; in a task log each model
+    load would add a bar of its own.
+    """
+    if interactive():
+        return
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # the Hub's bars too
+
+
 def bar(total: int | None, desc: str, unit: str = "it") -> tqdm:
     from tqdm import tqdm
 
-    interactive = sys.stderr.isatty()
+    terminal = interactive()
     return tqdm(
         total=total,
         desc=desc,
         unit=unit,
-        file=sys.stderr if interactive else _LineStream(sys.stderr),
-        mininterval=0.5 if interactive else LOG_INTERVAL_S,
-        dynamic_ncols=interactive,
-        ncols=None if interactive else 100,
+        file=sys.stderr if terminal else _LineStream(sys.stderr),
+        mininterval=0.5 if terminal else LOG_INTERVAL_S,
+        dynamic_ncols=terminal,
+        ncols=None if terminal else 100,
     )

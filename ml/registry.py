@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from ml import tracking
+from ml import logs, tracking
 from ml.config import Settings
 from ml.errors import BadInputError
 
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "metric."
+#: MLflow's warning, for every logged PythonModel object, that it is serialised with CloudPickle.
+CLOUDPICKLE_NOTICE = "serialized using CloudPickle"
 
 
 def client() -> MlflowClient:
@@ -58,7 +60,9 @@ def log_model(model_dir: Path, mlflow_run_id: str, settings: Settings) -> str:
     signature = infer_signature(example, wrapper.predict(None, example))
 
     def log_to_run() -> str:
-        with mlflow.start_run(run_id=mlflow_run_id):
+        # The wrapper object is pickled by reference to ml.serving, shipped in code_paths: MLflow's
+        # notice against pickling arbitrary objects is about code we do not log here.
+        with mlflow.start_run(run_id=mlflow_run_id), logs.dropped("mlflow.pyfunc", CLOUDPICKLE_NOTICE):
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=wrapper,

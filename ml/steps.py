@@ -134,6 +134,7 @@ def train(
     lr = s.learning_rate or modeling.default_learning_rate(s.base_model)
     device = modeling.resolve_device(s.device)
     precision = resolve_precision(s.precision, device)
+    modeling.check_available(s.base_model, s.retry_attempts)
     if s.num_threads:
         import torch
 
@@ -148,16 +149,16 @@ def train(
         model, tokenizer = modeling.build(s.base_model, train_texts, labels, s.max_length, s.seed)
         params = TrainParams(epochs=s.epochs, learning_rate=lr, batch_size=s.batch_size, max_length=s.max_length,
                              warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
-                             patience=s.early_stopping_patience, seed=s.seed)
+                             patience=s.early_stopping_patience, seed=s.seed, min_steps=s.min_train_steps)
         run = tracking.call("start run", lambda: mlflow.start_run(
-            experiment_id=experiment, run_name=f"{s.orchestrator}-{workspace.safe_run_name(run_id)}",
+            experiment_id=experiment, run_name=workspace.mlflow_run_name(s.orchestrator, run_id),
             tags=_lineage_tags(s, run_id, manifest)), s)
         try:
             mlflow.log_params({
                 "base_model": s.base_model, "epochs": s.epochs, "learning_rate": lr, "batch_size": s.batch_size,
                 "max_length": s.max_length, "warmup_ratio": s.warmup_ratio, "weight_decay": s.weight_decay,
-                "seed": s.seed, "device": device.type, "precision": precision, "precision_setting": s.precision,
-                "train_rows": len(train_texts),
+                "seed": s.seed, "min_train_steps": s.min_train_steps, "device": device.type, "precision": precision,
+                "precision_setting": s.precision, "train_rows": len(train_texts),
                 "validation_rows": len(val_texts), "labels": ",".join(labels), "data_uri": data_uri,
                 "dataset_uri": manifest["dataset_uri"], "num_parameters": sum(p.numel() for p in model.parameters()),
             })
@@ -180,6 +181,7 @@ def train(
         "device": device.type,
         "precision": precision,
         "epochs_run": result.epochs_run,
+        "epochs_planned": result.epochs_planned,
         "best_epoch": result.best_epoch,
         "metrics": {k: round(v, 6) for k, v in result.best_metrics.items()},
     }

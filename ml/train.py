@@ -41,12 +41,47 @@ class TrainParams:
     patience: int
     seed: int
     eval_max_tokens: int = 8192
+    min_steps: int = 0
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """How long `fit` trains: at most `epochs`, and early stopping only from `min_epochs` on."""
+
+    epochs: int
+    min_epochs: int
+    steps_per_epoch: int
+
+    @property
+    def total_steps(self) -> int:
+        return self.epochs * self.steps_per_epoch
+
+    def stops_early(self, epoch: int, stale: int, patience: int) -> bool:
+        """Early stop after `epoch`: patience used up, the minimum done, and epochs still left to skip."""
+        return stale >= patience and self.min_epochs <= epoch < self.epochs
+
+
+def plan_epochs(rows: int, batch_size: int, epochs: int, min_steps: int) -> EpochPlan:
+    """The epochs to run so that training takes at least `min_steps` optimiser steps.
+
+    Why: a few hundred rows make a few optimiser steps per epoch, too few for a model trained from
+    scratch (`tiny`) to leave its initial plateau, and early stopping would end it on that plateau.
+    """
+    steps_per_epoch = max(1, -(-rows // batch_size))
+    min_epochs = max(1, -(-min_steps // steps_per_epoch))
+    plan = EpochPlan(epochs=max(epochs, min_epochs), min_epochs=min_epochs, steps_per_epoch=steps_per_epoch)
+    if plan.epochs > epochs:
+        log.info("%d rows at batch size %d make %d optimiser steps per epoch; %d epochs would give %d < "
+                 "ML_MIN_TRAIN_STEPS %d: training %d epochs", rows, batch_size, steps_per_epoch, epochs,
+                 epochs * steps_per_epoch, min_steps, plan.epochs)
+    return plan
 
 
 @dataclass
 class FitResult:
     best_epoch: int
     epochs_run: int
+    epochs_planned: int
     best_metrics: dict[str, float]
     train_seconds: float = 0.0
     samples_per_second: float = 0.0
@@ -123,21 +158,20 @@ def fit(
     lengths = [len(ids) for ids in token_ids]
     targets = torch.tensor(train[1], dtype=torch.long)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    steps_per_epoch = -(-len(token_ids) // params.batch_size)
-    total_steps = steps_per_epoch * params.epochs
+    plan = plan_epochs(len(token_ids), params.batch_size, params.epochs, params.min_steps)
     optimizer = _optimizer(model, params)
-    scheduler = _scheduler(optimizer, int(total_steps * params.warmup_ratio), total_steps)
+    scheduler = _scheduler(optimizer, int(plan.total_steps * params.warmup_ratio), plan.total_steps)
 
-    result = FitResult(best_epoch=0, epochs_run=0, best_metrics={})
+    result = FitResult(best_epoch=0, epochs_run=0, epochs_planned=plan.epochs, best_metrics={})
     best_state: dict[str, torch.Tensor] | None = None
     best_score = -1.0
     stale = 0
     started = time.perf_counter()
-    for epoch in range(1, params.epochs + 1):
+    for epoch in range(1, plan.epochs + 1):
         model.train()
         epoch_loss, seen = 0.0, 0
         batches = batching.length_grouped_batches(lengths, params.batch_size, seed=params.seed + epoch)
-        with progress.bar(len(batches), f"epoch {epoch}/{params.epochs}", unit="batch") as bar:
+        with progress.bar(len(batches), f"epoch {epoch}/{plan.epochs}", unit="batch") as bar:
             for rows in batches:
                 input_ids, mask = batching.collate([token_ids[i] for i in rows], pad_id)
                 with autocast(precision, device):
@@ -168,8 +202,8 @@ def fit(
             best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
         else:
             stale += 1
-            if stale >= params.patience:
-                log.info("early stopping after epoch %d: no validation gain for %d epochs", epoch, stale)
+            if plan.stops_early(epoch, stale, params.patience):
+                log.info("early stopping after epoch %d of %d: no validation gain for %d epochs", epoch, plan.epochs, stale)
                 break
     result.train_seconds = time.perf_counter() - started
     result.samples_per_second = len(token_ids) * result.epochs_run / max(result.train_seconds, 1e-9)

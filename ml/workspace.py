@@ -25,6 +25,12 @@ def safe_run_name(run_id: str) -> str:
     return f"{readable}-{digest}"
 
 
+def mlflow_run_name(orchestrator: str, run_id: str) -> str:
+    """`<orchestrator>-<run>` for the MLflow UI, without doubling a prefix the run id already has (`cli-training-...`)."""
+    name = safe_run_name(run_id)
+    return name if name.startswith(f"{orchestrator}-") else f"{orchestrator}-{name}"
+
+
 def run_uri(settings: Settings, run_id: str, *parts: str) -> str:
     return storage.join(settings.work_uri, "runs", safe_run_name(run_id), *parts)
 

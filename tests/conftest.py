@@ -44,6 +44,7 @@ def local_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ML_BATCH_SIZE", "16")  # enough optimizer steps for `tiny` on 600 rows
     monkeypatch.setenv("ML_RETRY_ATTEMPTS", "2")
     monkeypatch.setenv("ML_MIN_TEST_MACRO_F1", "0")  # short test trainings; the gate has its own test
+    monkeypatch.setenv("ML_MIN_TRAIN_STEPS", "0")  # the epochs a test asks for; the minimum has its own test
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

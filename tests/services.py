@@ -178,6 +178,7 @@ class Services:
             "ML_BATCH_SIZE": "16",
             "ML_RETRY_ATTEMPTS": "3",
             "ML_MIN_TEST_MACRO_F1": "0",
+            "ML_MIN_TRAIN_STEPS": "0",
         }
         return services
 
