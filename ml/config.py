@@ -170,6 +170,17 @@ def with_overrides(base: Settings, updates: dict[str, object]) -> Settings:
         raise BadInputError(one_line(exc, "argument")) from exc
 
 
+def settings_for(orchestrator: str | None = None, **overrides: object) -> Settings:
+    """The environment's settings with a step's explicit arguments on top (validated again); None = unset."""
+    base = get_settings()
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    if orchestrator:
+        updates["orchestrator"] = orchestrator
+    if not updates:
+        return base
+    return with_overrides(base, updates)
+
+
 def reset_settings() -> None:
     """Forget cached settings (tests change the environment between cases)."""
     get_settings.cache_clear()

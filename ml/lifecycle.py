@@ -14,9 +14,8 @@ import sys
 from typing import Any
 
 from ml import champion, history, tracking
-from ml.config import Settings
+from ml.config import Settings, settings_for
 from ml.errors import BadInputError
-from ml.steps import settings_for
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml import drift, links, storage, tracking
-from ml.config import Settings
+from ml.config import Settings, settings_for
 from ml.errors import BadInputError, DriftDetected
-from ml.steps import settings_for
 
 if TYPE_CHECKING:
     from ml.drift import PartitionCounter

@@ -12,24 +12,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ml import gates, links, partitions, storage, workspace
-from ml.config import Settings, get_settings, with_overrides
+from ml import gates, lineage, links, partitions, storage, workspace
+from ml.config import settings_for
 from ml.errors import BadInputError
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
-
-
-def settings_for(orchestrator: str | None = None, **overrides: Any) -> Settings:
-    """The environment's settings with explicit step arguments on top (validated again)."""
-    base = get_settings()
-    updates = {k: v for k, v in overrides.items() if v is not None}
-    if orchestrator:
-        updates["orchestrator"] = orchestrator
-    if not updates:
-        return base
-    return with_overrides(base, updates)
 
 
 def _tmpdir() -> tempfile.TemporaryDirectory[str]:
@@ -152,7 +141,7 @@ def train(
                              patience=s.early_stopping_patience, seed=s.seed, min_steps=s.min_train_steps)
         run = tracking.call("start run", lambda: mlflow.start_run(
             experiment_id=experiment, run_name=workspace.mlflow_run_name(s.orchestrator, run_id),
-            tags=_lineage_tags(s, run_id, manifest)), s)
+            tags=lineage.training_tags(s, run_id, manifest)), s)
         try:
             mlflow.log_params({
                 "base_model": s.base_model, "epochs": s.epochs, "learning_rate": lr, "batch_size": s.batch_size,
@@ -184,38 +173,6 @@ def train(
         "epochs_planned": result.epochs_planned,
         "best_epoch": result.best_epoch,
         "metrics": {k: round(v, 6) for k, v in result.best_metrics.items()},
-    }
-
-
-def _git_sha() -> str:
-    """The checkout's commit (`-dirty` with uncommitted changes) when running from source.
-
-    Images get ML_GIT_SHA as a build argument from the same command (Makefile, `make images`).
-    """
-    import subprocess
-
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12", "--exclude=*"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
-
-
-def _lineage_tags(s: Settings, run_id: str, manifest: dict[str, Any]) -> dict[str, str]:
-    from ml.champion import SIGNATURE_TAG, task_signature
-
-    return {
-        "pipeline_run_id": run_id,
-        "orchestrator": s.orchestrator,
-        "data_fingerprint": manifest["fingerprint"],
-        "dataset_uri": manifest["dataset_uri"],
-        "base_model": s.base_model,
-        "git_sha": s.git_sha or _git_sha(),
-        "image": s.image or "none",
-        "image_id": s.image_id or "unresolved",
-        SIGNATURE_TAG: task_signature(manifest["labels"], manifest.get("text_column", s.text_column),
-                                      manifest.get("label_column", s.label_column)),
     }
 
 
