@@ -459,6 +459,12 @@ def approval_airflow(timeout: float) -> dict[str, Any]:
     check("airflow approval: the run waits in the human-in-the-loop review task",
           detail.get("options") == ["Approve", "Reject"] and not detail.get("response_received"),
           str(detail.get("subject"))[:120])
+    # Answer as a person would, seconds after the task parked: Airflow 3.3.2's scheduler can still be
+    # processing the executor's report of the parking try, and an answer within that second raced it
+    # (the resumed try was failed as "finished although queued") in an earlier run of this check.
+    _poll("the review task never reached awaiting_input", lambda: af.get(
+        f"{af.run_path(dag, outcome.run_id)}/taskInstances/review_challenger").get("state") == "awaiting_input", 120, 2)
+    time.sleep(10)
     promote = af.xcom(dag, outcome.run_id, "promote_model")
     version = str(promote.get("version"))
     check(f"airflow approval: promote left v{version} awaiting approval, champion unmoved",
