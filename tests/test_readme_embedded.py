@@ -69,7 +69,8 @@ def clean_env(repo: Path, home: Path) -> dict[str, str]:
 def registered_versions(ml_home: Path) -> list[str]:
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=f"sqlite:///{ml_home / 'mlflow.db'}")
+    uri = f"sqlite:///{ml_home / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)  # other tests may have set a global registry URI
     return [str(v.version) for v in client.search_model_versions("name='text-classifier'")]
 
 
