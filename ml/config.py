@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     early_stopping_patience: int = Field(2, ge=1, description="Epochs without validation gain before stopping.")
     min_train_steps: int = Field(
         150, ge=0, le=100_000,
-        description="Fewest optimiser steps of a training: small datasets get more epochs, and no early stop before (0 = off).",
+        description="Fewest optimiser steps when the epoch count is the default: small datasets get more epochs, no early stop before (0 = off).",
     )
     max_train_samples: int | None = Field(None, ge=1, description="Cap the training split (quick runs).")
     max_eval_samples: int | None = Field(None, ge=1, description="Cap validation and test splits.")

@@ -138,7 +138,8 @@ def train(
         model, tokenizer = modeling.build(s.base_model, train_texts, labels, s.max_length, s.seed)
         params = TrainParams(epochs=s.epochs, learning_rate=lr, batch_size=s.batch_size, max_length=s.max_length,
                              warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
-                             patience=s.early_stopping_patience, seed=s.seed, min_steps=s.min_train_steps)
+                             patience=s.early_stopping_patience, seed=s.seed,
+                             min_steps=s.min_train_steps if _default_epochs(epochs) else 0)
         run = tracking.call("start run", lambda: mlflow.start_run(
             experiment_id=experiment, run_name=workspace.mlflow_run_name(s.orchestrator, run_id),
             tags=lineage.training_tags(s, run_id, manifest)), s)
@@ -174,6 +175,14 @@ def train(
         "best_epoch": result.best_epoch,
         "metrics": {k: round(v, 6) for k, v in result.best_metrics.items()},
     }
+
+
+def _default_epochs(epochs: int | None) -> bool:
+    """True when nobody chose the epoch count (no --epochs, no ML_EPOCHS): only then may
+    ML_MIN_TRAIN_STEPS raise it. An explicit count is what the user asked for, and is kept."""
+    from ml.config import get_settings
+
+    return epochs is None and "epochs" not in get_settings().model_fields_set
 
 
 def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, orchestrator: str | None = None) -> dict[str, Any]:

@@ -92,3 +92,19 @@ def test_separable_300_rows_pass_the_gate_with_the_defaults(default_env: Path, c
     messages = [r.getMessage() for r in caplog.records]
     assert any("ML_MIN_TRAIN_STEPS 150: training 19 epochs" in m for m in messages), messages
     assert not any("early stopping after epoch 19" in m for m in messages)
+
+
+def test_an_explicit_epoch_count_is_kept(default_env: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--epochs 1 trains one epoch even where ML_MIN_TRAIN_STEPS would ask for more (only defaults are raised)."""
+    monkeypatch.setenv("ML_MIN_TEST_MACRO_F1", "0")  # one epoch on 240 rows does not pass the gate: not the point here
+    path = separable_csv(default_env / "easy.csv")
+    code, out, err = run_cli(capsys, "run-training", "--dataset-uri", str(path), "--epochs", "1")
+    assert code == 0, err
+    from mlflow.tracking import MlflowClient
+
+    from ml.config import get_settings
+
+    run = MlflowClient().get_run(json.loads(out.splitlines()[-1])["mlflow_run_id"])
+    assert run.data.metrics["best_epoch"] == 1.0
+    assert [m.step for m in MlflowClient().get_metric_history(run.info.run_id, "train_loss")] == [1]
+    assert get_settings().min_train_steps == 150
