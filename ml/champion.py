@@ -199,8 +199,8 @@ def promote(version: str, settings: Settings, actor: str = "") -> Promotion:
     if settings.promotion_mode == "approval":
         registry.set_version_tag(settings, version, REVIEW_TAG, "pending")
         champ = state.get(previous) if previous else None
-        versus = (f"champion v{previous} {registry.score(champ, metric):.4f}" if champ is not None
-                  and registry.score(champ, metric) is not None else "no champion yet")
+        champ_score = registry.score(champ, metric) if champ is not None else None
+        versus = f"champion v{previous} {champ_score:.4f}" if champ_score is not None else "no champion yet"
         decision = (f"v{version} ({metric}={our_score:.4f}; {versus}) awaits approval (ML_PROMOTION_MODE=approval): "
                     f"make approve VERSION={version}, or make reject VERSION={version} REASON=...")
         return _decided(settings, version, Promotion(False, previous or "", decision, awaiting_approval=True))

@@ -91,7 +91,8 @@ def read(settings: Settings) -> list[Move]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient()
-    found = client.get_experiment_by_name(experiment_name(settings))
+    found = tracking.call("find champion history", lambda: client.get_experiment_by_name(experiment_name(settings)),
+                          settings)
     if found is None:
         return []
 
