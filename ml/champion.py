@@ -254,9 +254,12 @@ def rollback(settings: Settings, version: str, reason: str, actor: str) -> dict[
     previous = state.champion
     pin = Pin(version=str(found.version), actor=actor, reason=reason, at=datetime.now(UTC).isoformat(timespec="seconds"))
     write_pin(settings, pin)  # before the alias: every racing promoter's confirmation now restores it
-    if previous and previous != str(version):
-        registry.set_version_tag(settings, previous, REVIEW_TAG, "demoted")
-        decision = f"rolled back champion v{previous} -> v{version} and pinned it: {reason}"
+    if previous != str(version):  # a move (also when there was no champion): one history entry
+        if previous:
+            registry.set_version_tag(settings, previous, REVIEW_TAG, "demoted")
+            decision = f"rolled back champion v{previous} -> v{version} and pinned it: {reason}"
+        else:
+            decision = f"made v{version} champion (there was none) and pinned it: {reason}"
         final = converge(settings, "rollback", actor, reason=reason, decision=decision)
     else:
         decision = f"pinned champion v{version}: {reason}"

@@ -100,6 +100,15 @@ def test_rollback_pins_until_unpin_and_the_replaced_champion_is_not_re_elected(l
     assert actions[-1][:3] == ("promote", v1, v3)
 
 
+def test_rollback_without_a_champion_is_one_move_in_the_history(live_env) -> None:
+    settings = get_settings()
+    v1 = _new_version(0.70)  # registered, never promoted: no champion yet
+    out = lifecycle.rollback(version=v1, reason="start from a known version", actor="cli:bob")
+    assert out["champion_version"] == v1 and out["previous"] is None and "there was none" in out["decision"]
+    moves = [(m.action, m.previous, m.new) for m in history.read(settings)]
+    assert moves == [("rollback", "", v1)]  # one entry, from no champion
+
+
 def test_approval_mode_waits_for_a_person_and_records_both_decisions(live_env, monkeypatch) -> None:
     monkeypatch.setenv("ML_PROMOTION_MODE", "approval")
     monkeypatch.setenv("ML_MIN_TEST_MACRO_F1", "0.5")
