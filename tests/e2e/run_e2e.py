@@ -40,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -273,6 +274,15 @@ def lifecycle() -> None:
     record("make unpin succeeds", unpin.returncode == 0, f"exit {unpin.returncode}")
 
 
+def timed(name: str, fn: Callable[[], Any]) -> Any:
+    """Run one phase and record its wall time under `name`."""
+    started = time.monotonic()
+    try:
+        return fn()
+    finally:
+        phase(name, started)
+
+
 def dump_failures() -> None:
     """On failure: the state of every service and the logs of those not running/healthy."""
     sh([*compose_cmd(), "ps", "-a"], check=False)
@@ -364,37 +374,22 @@ def main(argv: list[str] | None = None) -> int:
             failed_early = True
             return 1
 
-        started = time.monotonic()
-        first = {(p, o): pipeline(p, o) for p in ("train", "infer") for o in ORCHESTRATORS}
+        first = timed("make train/infer x2", lambda: {(p, o): pipeline(p, o) for p in ("train", "infer")
+                                                      for o in ORCHESTRATORS})
         made = [o for o in first.values() if o]
-        phase("make train/infer x2", started)
-        started = time.monotonic()
-        in_ml_image(["verify"], stdin=json.dumps(made))
-        phase("verify", started)
-        started = time.monotonic()
-        parity(first)
-        phase("parity", started)
-
+        timed("verify", lambda: in_ml_image(["verify"], stdin=json.dumps(made)))
+        timed("parity", lambda: parity(first))
         load_params = [a for p in args.load_param for a in ("--param", p)]
-        for orchestrator in ("airflow", "dagster"):
-            started = time.monotonic()
-            in_ml_image(["load", "--orchestrator", orchestrator, "--n", str(args.load), *load_params])
-            phase(f"load {orchestrator}", started)
-        for orchestrator in ("airflow", "dagster"):
-            started = time.monotonic()
-            in_ml_image(["bad-dataset", "--orchestrator", orchestrator])
-            phase(f"bad dataset {orchestrator}", started)
-        started = time.monotonic()
-        in_ml_image(["drift"])
-        phase("drift", started)
+        for orchestrator in ORCHESTRATORS:
+            timed(f"load {orchestrator}", lambda o=orchestrator: in_ml_image(
+                ["load", "--orchestrator", o, "--n", str(args.load), *load_params]))
+        for orchestrator in ORCHESTRATORS:
+            timed(f"bad dataset {orchestrator}", lambda o=orchestrator: in_ml_image(["bad-dataset", "--orchestrator", o]))
+        timed("drift", lambda: in_ml_image(["drift"]))
         # champion must still be the best after all the runs above
         in_ml_image(["verify"], stdin="[]")
-        started = time.monotonic()
-        approval_mode()
-        phase("approval mode", started)
-        started = time.monotonic()
-        lifecycle()
-        phase("lifecycle", started)
+        timed("approval mode", approval_mode)
+        timed("lifecycle", lifecycle)
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         record("e2e driver ran to the end", False, str(exc))
     finally:
