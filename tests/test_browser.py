@@ -34,8 +34,8 @@ PAGE = """<!doctype html><html><body><div id="app">loading</div><script>
 setTimeout(() => {
   document.getElementById("app").innerHTML =
     '<h1>text-classifier</h1><table><tr><td>Version 3</td><td>@ champion</td></tr></table>' +
-    '<img src="get-artifact?path=plots%2Fconfusion_matrix.png">' +
-    '<img src="missing.png?path=plots%2Ftraining_curves.png">';
+    '<img src="get-artifact" alt="plots/confusion_matrix.png">' +
+    '<img src="missing.png" alt="plots/training_curves.png">';
 }, 700);
 </script></body></html>"""
 
@@ -102,8 +102,9 @@ def test_page_helpers_in_chromium(page: Any, site: str, tmp_path: Path) -> None:
     assert "Version 3" not in page.inner_text("body")  # rendered later by the page's script
     assert browser.wait_for_texts(page, ["text-classifier", "Version 3", "champion"], timeout_s=20) == []
     assert browser.wait_for_texts(page, ["challenger", "champion"], timeout_s=1) == ["challenger"]
-    assert browser.image_rendered(page, "plots%2Fconfusion_matrix.png", timeout_s=20)
-    assert not browser.image_rendered(page, "plots%2Ftraining_curves.png", timeout_s=1)  # a 404: no image
+    assert browser.image_rendered(page, "plots/confusion_matrix.png", timeout_s=20)
+    assert browser.image_rendered(page, "get-artifact", timeout_s=1)  # by its src too
+    assert not browser.image_rendered(page, "plots/training_curves.png", timeout_s=1)  # a 404: no image
 
     shots: list[str] = []
     path = browser.screenshot(page, tmp_path, "page", shots)

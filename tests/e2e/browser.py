@@ -181,11 +181,13 @@ def wait_for_texts(page: Any, expected: Iterable[str], timeout_s: float = PAGE_T
         page.wait_for_timeout(500)
 
 
-def image_rendered(page: Any, src_part: str, timeout_s: float = PAGE_TIMEOUT_S) -> bool:
-    """True once an <img> whose src contains `src_part` has loaded with a non-zero size."""
-    script = """(part) => [...document.images].some(i => i.src.includes(part) && i.complete && i.naturalWidth > 0)"""
+def image_rendered(page: Any, name: str, timeout_s: float = PAGE_TIMEOUT_S) -> bool:
+    """True once an <img> named `name` (its alt text or src; MLflow shows artifacts as blob: URLs
+    with the artifact path as alt) has loaded with a non-zero size."""
+    script = """(name) => [...document.images].some(
+        i => (i.alt.includes(name) || i.src.includes(name)) && i.complete && i.naturalWidth > 0)"""
     try:
-        page.wait_for_function(script, arg=src_part, timeout=timeout_s * 1000)
+        page.wait_for_function(script, arg=name, timeout=timeout_s * 1000)
         return True
     except Exception:  # Playwright's TimeoutError: the image never showed
         return False
@@ -228,6 +230,8 @@ def _texts(check: Recorder, name: str, page: Any, expected: list[str], shot: Pat
 
 
 def check_mlflow(page: Any, stack: Stack, out: Path, check: Recorder, shots: list[str]) -> None:
+    from ml.registry import CHAMPION
+
     want = mlflow_expected(stack)
     name, champion = stack.model_name, want["champion"]["version"]
     base = f"{stack.mlflow}/#/models/{urllib.parse.quote(name)}"
@@ -241,7 +245,7 @@ def check_mlflow(page: Any, stack: Stack, out: Path, check: Recorder, shots: lis
 
     page.goto(f"{base}/versions/{champion}")
     tags = {k: want["tags"].get(k, "") for k in LINEAGE_TAGS}
-    expected = [f"Version {champion}", *tags, *(v for v in tags.values() if v)]
+    expected = [f"Version {champion}", CHAMPION, *tags, *(v for v in tags.values() if v)]
     missing = wait_for_texts(page, expected)
     shot = screenshot(page, out, "mlflow-champion-version", shots)
     check(f"browser: MLflow champion v{champion} page shows its lineage tags", not missing and all(tags.values()),
@@ -249,8 +253,9 @@ def check_mlflow(page: Any, stack: Stack, out: Path, check: Recorder, shots: lis
           else f"{', '.join(f'{k}={v[:16]}' for k, v in tags.items())}; {shot.name}")
 
     for plot in PLOTS:
+        page.goto("about:blank")  # a new load: the SPA does not follow a hash change to another artifact
         page.goto(f"{stack.mlflow}/#/experiments/{want['experiment_id']}/runs/{want['run_id']}/artifacts/{plot}")
-        shown = image_rendered(page, urllib.parse.quote(plot, safe=""))
+        shown = image_rendered(page, plot)
         shot = screenshot(page, out, f"mlflow-{Path(plot).stem}", shots)
         check(f"browser: MLflow shows the champion run's {plot}", shown, f"{shot.name}" if shown else f"no image; {shot}")
 
