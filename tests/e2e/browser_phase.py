@@ -34,17 +34,18 @@ def run() -> None:
         return
     try:
         proc = subprocess.run([str(python), str(ROOT / "tests" / "e2e" / "browser.py")], cwd=ROOT, text=True,
-                              stdout=subprocess.PIPE, timeout=TIMEOUT_S, check=False)
+                              capture_output=True, timeout=TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired:
         run_e2e.record("browser: UI checks finished", False, f"still running after {TIMEOUT_S}s")
         return
     result = run_e2e.last_json(proc.stdout or "")
-    if result is None:
+    if result is None:  # its own output says why (a traceback, Playwright's message)
+        run_e2e.say(proc.stderr[-4000:])
         run_e2e.record("browser: UI checks ran", False, f"exit {proc.returncode}, no JSON result")
         return
     for check in result.get("checks", []):
         run_e2e.record(check["name"], check["passed"], check.get("detail", ""))
-    run_e2e.say("browser screenshots:\n  " + "\n  ".join(result.get("screenshots", [])))
+    run_e2e.say(f"browser: {result.get('seconds')}s; screenshots:\n  " + "\n  ".join(result.get("screenshots", [])))
 
 
 if __name__ == "__main__":
