@@ -33,6 +33,9 @@ test: setup ## Run the whole test suite (unit, DAG/definitions, in-process pipel
 test-fast: setup ## Only the fast unit tests (no servers, no real data, no network)
 	$(PY) -m pytest tests -m "not integration and not slow and not network" $(PYTEST_ARGS)
 
+browser-deps: setup ## The e2e browser checks' tools: Debian's chromium (apt-get) and Playwright in .venv (.ci/browser.sh)
+	.ci/browser.sh $(VENV)
+
 lint: setup ## Static checks
 	$(VENV)/bin/ruff check ml ml_trigger airflow dagster tests bench
 
@@ -52,7 +55,7 @@ lock: ## Re-pin the test environment: 3.11 from the current .venv, then LOCK_VER
 	{ sed -n '1,2p' .ci/constraints.txt; $(PIP) freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > .ci/constraints.txt.new && mv .ci/constraints.txt.new .ci/constraints.txt
 	PYTHON=$(PY) .ci/lock-python.sh $(LOCK_VERSIONS)
 
-.PHONY: help setup test test-fast lint demo bench lock
+.PHONY: help setup browser-deps test test-fast lint demo bench lock
 
 # --- Embedded mode with an orchestrator, no Docker (README "Airflow, locally" / "Dagster, locally") ----
 # Storage in $(ML_HOME) (local folders), MLflow in its SQLite file; steps run as subprocesses of this

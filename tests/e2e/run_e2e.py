@@ -46,6 +46,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+# The phase modules next to this file (browser_phase, chaos, ...) `import run_e2e`: run as a
+# script this module is `__main__`, so register it under its name, or they would get a second
+# copy with its own RESULTS.
+sys.modules.setdefault("run_e2e", sys.modules[__name__])
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = "mlpipes"
 RESULTS: dict[str, Any] = {"checks": [], "runs": [], "phases": {}, "parity": []}
@@ -378,6 +383,9 @@ def main(argv: list[str] | None = None) -> int:
                                                       for o in ORCHESTRATORS})
         made = [o for o in first.values() if o]
         timed("verify", lambda: in_ml_image(["verify"], stdin=json.dumps(made)))
+        import browser_phase  # imports this module (see the top), so imported here
+
+        timed("browser", browser_phase.run)  # before later phases move the aliases
         timed("parity", lambda: parity(first))
         load_params = [a for p in args.load_param for a in ("--param", p)]
         for orchestrator in ORCHESTRATORS:
