@@ -2,6 +2,13 @@
 
 production_model resolves the alias to ONE version; predictions and published_predictions use
 that version, so a promotion in the middle of a run cannot mix two models.
+
+The four assets share DAILY_PARTITIONS, one partition per UTC day from ml's FIRST_DAY to the last
+complete day (end_offset 0: at 00:00 on D+1 the newest partition is D, the day ml's rule labels
+then). A run of partition D labels day D (the key reaches the step as `partition_date`), so the
+UI shows which days are labelled and backfills a range. A run without a partition (a manual run
+with an explicit `input_uri`, or `dagster job launch`) runs as before: nothing here reads a
+partition key unless the run has one.
 """
 
 # No `from __future__ import annotations` here: Dagster reads the config and resource
@@ -12,6 +19,8 @@ from typing import Any
 
 import dagster as dg
 
+from ml.errors import BadInputError
+from ml.partitions import FIRST_DAY, day_of_partition_key
 from ml_dagster.config import InferenceDataConfig, ProductionModelConfig, PublishConfig, step_options
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY
 from ml_dagster.metadata import link, result
@@ -19,9 +28,11 @@ from ml_dagster.resources import StorageResource
 from ml_dagster.runner import STEP_RETRY_POLICY, run_loading_step, run_step
 
 GROUP = "inference"
+#: One partition per UTC day; the newest is the last complete day (ml.partitions.last_complete_day).
+DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone="UTC", end_offset=0)
 
 
-@dg.asset(group_name=GROUP, kinds={"python", "s3"}, retry_policy=STEP_RETRY_POLICY)
+@dg.asset(group_name=GROUP, partitions_def=DAILY_PARTITIONS, kinds={"python", "s3"}, retry_policy=STEP_RETRY_POLICY)
 def inference_data(
     context: dg.AssetExecutionContext, config: InferenceDataConfig, storage: StorageResource
 ) -> dg.Output[dict[str, Any]]:
@@ -31,7 +42,9 @@ def inference_data(
     `as_of`: the schedule's tick time, or when this run was created.
     """
     options = step_options(config, "infer", "load_inference_data")
-    if not options:
+    if context.has_partition_key:
+        options["partition_date"] = partition_day(context.partition_key, options)
+    elif not options:
         options["as_of"] = config.as_of or run_created_at(context)
     out = run_loading_step(context, "load_inference_data", **options)
     metadata: dict[str, Any] = {**storage.describe()}
@@ -53,7 +66,7 @@ def inference_data(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"mlflow"}, retry_policy=STEP_RETRY_POLICY)
+@dg.asset(group_name=GROUP, partitions_def=DAILY_PARTITIONS, kinds={"mlflow"}, retry_policy=STEP_RETRY_POLICY)
 def production_model(context: dg.AssetExecutionContext, config: ProductionModelConfig) -> dg.Output[dict[str, Any]]:
     """The one registered model version this run uses (the alias, resolved once, or a given version)."""
     out = run_step(context, "load_model", **step_options(config, "infer", "load_model"))
@@ -71,7 +84,7 @@ def production_model(context: dg.AssetExecutionContext, config: ProductionModelC
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"pytorch"}, retry_policy=STEP_RETRY_POLICY)
+@dg.asset(group_name=GROUP, partitions_def=DAILY_PARTITIONS, kinds={"pytorch"}, retry_policy=STEP_RETRY_POLICY)
 def predictions(
     context: dg.AssetExecutionContext, inference_data: dict[str, Any], production_model: dict[str, Any]
 ) -> dg.Output[dict[str, Any]]:
@@ -96,12 +109,18 @@ def predictions(
     )
 
 
-@dg.asset(group_name=GROUP, kinds={"parquet", "s3"}, retry_policy=STEP_RETRY_POLICY)
+@dg.asset(group_name=GROUP, partitions_def=DAILY_PARTITIONS, kinds={"parquet", "s3"}, retry_policy=STEP_RETRY_POLICY)
 def published_predictions(
-    context: dg.AssetExecutionContext, config: PublishConfig, predictions: dict[str, Any]
+    context: dg.AssetExecutionContext, config: PublishConfig, predictions: dict[str, Any],
+    inference_data: dict[str, Any],
 ) -> dg.Output[dict[str, Any]]:
-    """The predictions published atomically where readers look (all rows or nothing)."""
+    """The predictions published atomically where readers look (all rows or nothing).
+
+    A run that labelled a day publishes to that day's stable location (ml's rule, from the day
+    `inference_data` reports), any other run under its run id.
+    """
     out = run_step(context, "save_predictions", predictions_uri=predictions["predictions_uri"],
+                   partition_date=inference_data.get("partition_date"),
                    **step_options(config, "infer", "save_predictions"))
     return dg.Output(
         out,
@@ -113,6 +132,14 @@ def published_predictions(
             "model_version": str(out["model_version"]),
         },
     )
+
+
+def partition_day(key: str, options: dict[str, Any]) -> str:
+    """The day the run of partition `key` labels (ml's rule); a contradicting config fails, not retried."""
+    try:
+        return day_of_partition_key(key, options.pop("partition_date", None), options.get("input_uri")).isoformat()
+    except BadInputError as exc:
+        raise dg.Failure(description=f"error: {exc}", allow_retries=False) from exc
 
 
 def run_created_at(context: dg.AssetExecutionContext) -> str:

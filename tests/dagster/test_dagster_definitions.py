@@ -50,7 +50,7 @@ def test_assets_form_the_two_graphs(defs: dg.Definitions) -> None:
         "inference_data": set(),
         "production_model": set(),
         "predictions": {"inference_data", "production_model"},
-        "published_predictions": {"predictions"},
+        "published_predictions": {"predictions", "inference_data"},  # the day it labelled
     }
 
 
@@ -123,7 +123,7 @@ def test_drift_check_of_a_version_without_a_reference_warns_and_does_not_block()
 
 @pytest.mark.parametrize(("tick", "day"), [
     (datetime(2026, 3, 1, tzinfo=UTC), "2026-02-28"),
-    (datetime(2026, 1, 1, tzinfo=UTC), "2025-12-31"),
+    (datetime(2026, 1, 2, tzinfo=UTC), "2026-01-01"),  # ml's FIRST_DAY: the first partition
 ])
 def test_daily_schedule_labels_the_previous_days_partition(defs: dg.Definitions, tick: datetime, day: str) -> None:
     from ml.partitions import partition_date
@@ -136,12 +136,27 @@ def test_daily_schedule_labels_the_previous_days_partition(defs: dg.Definitions,
         dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context,
     ):
         [request] = schedule.evaluate_tick(context).run_requests
-    # the tick passes its own time; the step labels the day before it by ml's rule
-    assert request.run_config == {"ops": {"inference_data": {"config": {"as_of": tick.isoformat()}}}}
-    assert request.tags["ml/partition_date"] == partition_date(tick).isoformat() == day
-    assert request.run_key == day  # a day is labelled once per tick
-    # the run config the schedule produces is valid for the job
-    assert dg.validate_run_config(defs.resolve_job_def("inference_job"), request.run_config)
+    # the tick at 00:00 on D+1 runs partition D: the day ml's rule labels at that moment
+    assert request.partition_key == request.tags["dagster/partition"] == partition_date(tick).isoformat() == day
+    assert request.run_key == day  # a day is launched once per tick
+    assert not request.run_config  # the partition key alone says which day
+
+
+def test_daily_partitions_are_mls_days(defs: dg.Definitions) -> None:
+    """One partition per complete UTC day from ml's FIRST_DAY: the days a backfill may label."""
+    from ml.partitions import FIRST_DAY, backfill_days, last_complete_day
+
+    job = defs.resolve_job_def("inference_job")
+    partitions = job.partitions_def
+    assert isinstance(partitions, dg.DailyPartitionsDefinition) and partitions.timezone == "UTC"
+    for asset in INFERENCE:  # every inference asset is partitioned the same way
+        assert defs.resolve_assets_def(asset).partitions_def == partitions
+    now = datetime(2026, 3, 1, 6, tzinfo=UTC)
+    keys = partitions.get_partition_keys(current_time=now)
+    assert keys == [d.isoformat() for d in backfill_days(FIRST_DAY, last_complete_day(now), now)]
+    assert keys[0] == "2026-01-01" and keys[-1] == "2026-02-28"
+    # no partition at 00:00 on FIRST_DAY itself: that day is not over
+    assert partitions.get_partition_keys(current_time=datetime(2026, 1, 1, tzinfo=UTC)) == []
 
 
 def test_run_config_mirrors_the_airflow_params(defs: dg.Definitions) -> None:
