@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -233,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="both (default): the two backfills at once")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("ML_TRIGGER_TIMEOUT", "3600")))
     parser.add_argument("--poll", type=float, default=3.0, help="seconds between status polls")
+    parser.add_argument("--json", action="store_true", help="accepted for TRIGGER_ARGS=--json: the JSON line is always printed")
     return parser
 
 
@@ -255,5 +255,4 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_days(result)
     succeeded = all(r["succeeded"] for r in results.values())
     print(json.dumps({"pipeline": "backfill", "succeeded": succeeded, "backfills": results}, default=str), flush=True)
-    sys.stdout.flush()
     return EXIT_OK if succeeded else EXIT_FAILED
