@@ -8,7 +8,7 @@ backfill and reports per day:
 - Airflow: `POST /api/v2/backfills` on `ml_inference`, one run per logical date D (data interval
   D → D+1, so the run labels D), `reprocess_behavior=completed` so a day labelled before is run
   again (its stable file is replaced atomically);
-- Dagster: GraphQL `launchPartitionBackfill` of `inference_job`'s daily partition set, one run
+- Dagster: GraphQL `launchPartitionBackfill` of `daily_inference_job`'s partition set, one run
   per partition D.
 A day whose input is missing fails alone (its run's one-line reason); the others go on. One line
 per day on stderr (day, state, rows, location or reason), one JSON line on stdout; exit 0 when
@@ -32,9 +32,11 @@ from ml_trigger.outcome import log
 
 ORCHESTRATOR_CHOICES = ("airflow", "dagster", "both")
 AIRFLOW_DAG = "ml_inference"
-DAGSTER_JOB = "inference_job"
+DAGSTER_JOB = "daily_inference_job"
 #: The result of each pipeline's last step, where a day's location and row count are.
 SAVE_STEP = {"airflow": "save_inference_results", "dagster": "published_predictions"}
+#: ... and of the predict step, whose staged file (in the run's workspace) the day's file was copied from.
+PREDICT_STEP = {"airflow": "run_inference", "dagster": "predictions"}
 AIRFLOW_DONE = {"success", "failed"}
 DAGSTER_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 DAGSTER_BACKFILL_OPEN = {"REQUESTED", "CANCELING", "FAILING"}
@@ -51,6 +53,7 @@ class DayResult:
     rows: int | None = None
     output_uri: str | None = None
     model_version: str | None = None
+    predictions_uri: str | None = None
     error: str | None = None
 
 
@@ -65,17 +68,18 @@ def days_of(start: str, end: str) -> list[date]:
         raise TriggerError(str(exc), EXIT_USAGE) from None
 
 
-def _saved(results: Mapping[str, Any], orchestrator: str) -> dict[str, Any]:
-    value = results.get(SAVE_STEP[orchestrator])
+def _result_of(results: Mapping[str, Any], step: str) -> dict[str, Any]:
+    value = results.get(step)
     return value if isinstance(value, dict) else {}
 
 
 def _day_result(day: str, orchestrator: str, run_id: str | None, state: str, succeeded: bool,
                 results: Mapping[str, Any], error: str | None) -> DayResult:
-    saved = _saved(results, orchestrator)
+    saved = _result_of(results, SAVE_STEP[orchestrator])
     version = saved.get("model_version")
+    staged = _result_of(results, PREDICT_STEP[orchestrator]).get("predictions_uri")
     return DayResult(day, state, succeeded, run_id, saved.get("rows"), saved.get("output_uri"),
-                     None if version is None else str(version), None if succeeded else error)
+                     None if version is None else str(version), staged, None if succeeded else error)
 
 
 # --- Airflow --------------------------------------------------------------------------------------
@@ -125,8 +129,8 @@ def airflow_backfill(client: Any, days: list[date], *, timeout: float, poll: flo
             continue
         run_id, state = str(run["dag_run_id"]), str(run["state"])
         tasks = client.task_instances(AIRFLOW_DAG, run_id)
-        outputs = {ti["task_id"]: client.xcom(AIRFLOW_DAG, run_id, ti["task_id"])
-                   for ti in tasks if ti["task_id"] == SAVE_STEP["airflow"] and ti.get("state") == "success"}
+        outputs = {ti["task_id"]: client.xcom(AIRFLOW_DAG, run_id, ti["task_id"]) for ti in tasks
+                   if ti["task_id"] in (SAVE_STEP["airflow"], PREDICT_STEP["airflow"]) and ti.get("state") == "success"}
         error = None if state == "success" else _failure(client, AIRFLOW_DAG, run_id, tasks)
         results.append(_day_result(day, "airflow", run_id, state, state == "success", outputs,
                                    error or f"DAG run ended {state}"))
@@ -141,7 +145,7 @@ def _partition_of(run: Mapping[str, Any]) -> str | None:
 
 
 def dagster_backfill(client: Any, days: list[date], *, timeout: float, poll: float) -> tuple[Any, list[DayResult]]:
-    """One Dagster backfill of `inference_job`'s partitions `days`; waits for every day's run."""
+    """One Dagster backfill of `daily_inference_job`'s partitions `days`; waits for every day's run."""
     from ml_trigger.dagster_api import DAGSTER_LOCATION, TRIGGER_TAGS, asset_result
     from ml_trigger.dagster_queries import BACKFILL_QUERY, LAUNCH_BACKFILL_MUTATION
 

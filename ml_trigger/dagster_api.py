@@ -229,25 +229,6 @@ def dagster_run_config(pipeline: str, params: Mapping[str, Any]) -> dict[str, An
         raise TriggerError(str(exc), EXIT_USAGE) from None
 
 
-def partition_tags(pipeline: str, params: Mapping[str, Any]) -> dict[str, str]:
-    """The partition of an inference run that labels a day (no input_uri): ml's day, as Dagster's tag.
-
-    So a manual run of yesterday (or of `partition_date`) is that day's partition in the UI, like
-    a scheduled or backfilled one. A run with an explicit input, a whole `run_config`, or a day
-    outside the partitions (before ml's FIRST_DAY, not over yet) runs without a partition.
-    """
-    if pipeline != "infer" or params.get("input_uri") or "run_config" in params:
-        return {}
-    from ml.errors import BadInputError
-    from ml.partitions import FIRST_DAY, last_complete_day, partition_date
-
-    try:
-        day = partition_date(None, params.get("partition_date"))
-    except BadInputError as exc:
-        raise TriggerError(str(exc), EXIT_USAGE) from None
-    return {"dagster/partition": day.isoformat()} if FIRST_DAY <= day <= last_complete_day() else {}
-
-
 def _follow(client: DagsterClient, outcome: Outcome, started: float, timeout: float, poll: float) -> dict[str, Any]:
     """Poll until the run ends, printing the run's and each step's state changes; the final run."""
     seen: dict[str, str] = {}
@@ -285,10 +266,9 @@ def run_dagster(
     """Launch the pipeline's job, print step states as they change, collect the assets' results."""
     job = DAGSTER_JOBS[pipeline]
     run_config = dagster_run_config(pipeline, params)  # bad params fail before any API call
-    tags = {**TRIGGER_TAGS, **partition_tags(pipeline, params)}
     repository = client.find_job(job, location, timeout=min(timeout, 300), poll=max(poll, 0.01))
     started = time.monotonic()
-    run_id = client.launch(repository, location, job, run_config, tags)
+    run_id = client.launch(repository, location, job, run_config, TRIGGER_TAGS)
     link = client.ui_link(run_id)
     log(f"[dagster] launched {job} run {run_id}\n[dagster] {link}")
     outcome = Outcome("dagster", pipeline, run_id, "QUEUED", False, 0.0, links={"run": link})

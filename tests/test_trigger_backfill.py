@@ -1,6 +1,6 @@
 """`make backfill` (`python -m ml_trigger backfill`) against HTTP servers shaped like Airflow 3.3's
 backfill API and Dagster 1.13's GraphQL API (every GraphQL document the client sends is validated
-against the installed dagster-graphql schema), and the partition of a manual Dagster run.
+against the installed dagster-graphql schema).
 
 Three days, the middle one without input: it fails alone with the step's one-line reason, the
 others report their stable location, the command exits 1.
@@ -15,7 +15,6 @@ import pytest
 from trigger_fakes import TOKEN, ApiServer, integer, ml_result
 
 from ml_trigger import cli
-from ml_trigger.dagster_api import partition_tags
 
 DAYS = ["2026-11-20", "2026-11-21", "2026-11-22"]
 MISSING = "2026-11-21"
@@ -85,7 +84,7 @@ class FakeAirflowBackfill:
 
 
 class FakeDagsterBackfill:
-    """`launchPartitionBackfill` of inference_job's partition set, then its runs, one per partition."""
+    """`launchPartitionBackfill` of daily_inference_job's partition set, then its runs, one per partition."""
 
     def __init__(self) -> None:
         from dagster_graphql.schema import create_schema
@@ -105,7 +104,7 @@ class FakeDagsterBackfill:
     def answer(self, document: str, variables: dict[str, Any]) -> dict[str, Any]:
         if "repositoriesOrError" in document:
             return {"repositoriesOrError": {"__typename": "RepositoryConnection", "nodes": [
-                {"name": "__repository__", "location": {"name": "ml"}, "jobs": [{"name": "inference_job"}]}]}}
+                {"name": "__repository__", "location": {"name": "ml"}, "jobs": [{"name": "daily_inference_job"}]}]}}
         if "launchPartitionBackfill" in document:
             self.launched = variables["backfillParams"]
             return {"launchPartitionBackfill": {"__typename": "LaunchBackfillSuccess", "backfillId": "bf1"}}
@@ -182,7 +181,7 @@ def test_dagster_backfill_launches_the_partition_set_and_reports_each_day(monkey
         monkeypatch.setenv("DAGSTER_URL", server.url)
         code = cli.main(["backfill", "--from", DAYS[0], "--to", DAYS[-1], "-o", "dagster", "--poll", "0.01"])
     assert code == 1
-    assert fake.launched["selector"] == {"partitionSetName": "inference_job_partition_set", "repositorySelector": {
+    assert fake.launched["selector"] == {"partitionSetName": "daily_inference_job_partition_set", "repositorySelector": {
         "repositoryName": "__repository__", "repositoryLocationName": "ml"}}
     assert fake.launched["partitionNames"] == DAYS
     result, _ = _result(capsys)
@@ -210,15 +209,3 @@ def test_a_bad_range_is_refused_before_any_api_call(capsys, start: str, end: str
     assert cli.main(["backfill", "--from", start, "--to", end, "-o", "airflow"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: backfill") and message in err and "\n" not in err
-
-
-def test_a_manual_dagster_run_of_a_day_is_that_days_partition() -> None:
-    from ml.partitions import last_complete_day
-
-    yesterday = last_complete_day().isoformat()
-    assert partition_tags("infer", {}) == {"dagster/partition": yesterday}  # ml's rule: yesterday
-    assert partition_tags("infer", {"partition_date": "2026-11-20"}) == {"dagster/partition": "2026-11-20"}
-    assert partition_tags("infer", {"input_uri": "s3://datasets/demo/inference.csv"}) == {}  # no day: no partition
-    assert partition_tags("infer", {"run_config": "{}"}) == {}
-    assert partition_tags("infer", {"partition_date": "2025-06-01"}) == {}  # before the partitions: as before
-    assert partition_tags("train", {}) == {}

@@ -1,4 +1,4 @@
-"""The daily inference schedule, built from the inference assets' daily partitions.
+"""The daily inference schedule, built from the daily inference graph's partitions.
 
 The tick at 00:00 UTC on day D+1 launches the run of partition D, the newest complete day (the
 partitions' end offset 0), which labels day D: ml's rule (`ml/partitions.py`), the same Airflow's
@@ -8,10 +8,10 @@ per tick even if the daemon evaluates the tick again.
 
 import dagster as dg
 
-from ml_dagster.jobs import inference_job
+from ml_dagster.jobs import daily_inference_job
 
 daily_inference_schedule = dg.build_schedule_from_partitioned_job(
-    inference_job,
+    daily_inference_job,
     name="daily_inference_schedule",
     hour_of_day=0,
     minute_of_hour=0,

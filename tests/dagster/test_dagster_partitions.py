@@ -1,5 +1,6 @@
-"""Dagster's daily partitions mapped to ml's days: a run of partition D reads day D's input, a run
-without a partition keeps ml's manual rule, and a missing day fails alone with ml's one line.
+"""Dagster's daily partitions mapped to ml's days: a run of partition D (the daily graph) reads day
+D's input, a run of the manual graph keeps ml's manual rule, and a missing day fails alone with
+ml's one line.
 
 Real ml steps on embedded (local) storage; only the `inference_data` asset and its check run.
 """
@@ -12,6 +13,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+
+
+DAILY_OP = "daily__inference_data"  # the op of the daily graph's inference_data asset
 
 
 @pytest.fixture
@@ -33,15 +37,18 @@ def days_env(local_env: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 def _materialize(partition_key: str | None = None, config: dict | None = None) -> dg.ExecuteInProcessResult:
-    from ml_dagster.checks import CHECKS
+    """inference_data and its check: of the daily graph for a partition, else of the manual graph."""
+    from ml_dagster.checks import CHECKS, DAILY_CHECKS
     from ml_dagster.definitions import RESOURCES
-    from ml_dagster.inference import inference_data
+    from ml_dagster.inference import DAILY, MANUAL
 
-    checks = [c for c in CHECKS if any(k.asset_key == dg.AssetKey("inference_data") for k in c.check_keys)]
+    graph, checks = (DAILY, DAILY_CHECKS) if partition_key else (MANUAL, CHECKS)
+    asset = graph.inference_data
+    picked = [c for c in checks if any(k.asset_key == asset.key for k in c.check_keys)]
     return dg.materialize(
-        [inference_data, *checks], partition_key=partition_key, raise_on_error=False,
+        [asset, *picked], partition_key=partition_key, raise_on_error=False,
         resources=RESOURCES,  # the deployed IO manager: step outputs in the event log
-        run_config={"ops": {"inference_data": {"config": config}}} if config else None,
+        run_config={"ops": {asset.op.name: {"config": config}}} if config else None,
     )
 
 
@@ -49,7 +56,7 @@ def test_a_partition_run_reads_that_days_input(days_env: str) -> None:
     for day, rows in (("2026-11-20", 4), ("2026-11-21", 6)):
         result = _materialize(day)
         assert result.success
-        out = result.output_for_node("inference_data")
+        out = result.output_for_node(DAILY_OP)
         assert (out["partition_date"], out["input_uri"], out["rows"]) == (day, days_env.replace("{ds}", day), rows)
         [event] = result.get_asset_materialization_events()
         assert event.partition == day  # the UI shows the day as materialized
@@ -71,11 +78,11 @@ def test_a_partition_run_refuses_a_contradicting_input(days_env: str) -> None:
     failure = next(e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE)
     assert "contradicts it: drop input_uri" in failure.event_specific_data.error.message
     same_day = _materialize("2026-11-20", {"partition_date": "2026-11-20"})  # naming the same day is fine
-    assert same_day.success and same_day.output_for_node("inference_data")["partition_date"] == "2026-11-20"
+    assert same_day.success and same_day.output_for_node(DAILY_OP)["partition_date"] == "2026-11-20"
 
 
 def test_a_run_without_a_partition_keeps_the_manual_rule(days_env: str) -> None:
-    """No partition key (a manual run): an explicit input, or the day ml picks, as before."""
+    """The manual graph (no partition key): an explicit input, or the day ml picks, as before."""
     explicit = _materialize(None, {"input_uri": days_env.replace("{ds}", "2026-11-21")})
     assert explicit.success and explicit.output_for_node("inference_data")["partition_date"] is None
     [event] = explicit.get_asset_materialization_events()
