@@ -14,7 +14,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-
 DAILY_OP = "daily__inference_data"  # the op of the daily graph's inference_data asset
 
 
