@@ -34,9 +34,9 @@ ORCHESTRATOR_CHOICES = ("airflow", "dagster", "both")
 AIRFLOW_DAG = "ml_inference"
 DAGSTER_JOB = "daily_inference_job"
 #: The result of each pipeline's last step, where a day's location and row count are.
-SAVE_STEP = {"airflow": "save_inference_results", "dagster": "published_predictions"}
+SAVE_STEP = {"airflow": "save_inference_results", "dagster": "daily/published_predictions"}
 #: ... and of the predict step, whose staged file (in the run's workspace) the day's file was copied from.
-PREDICT_STEP = {"airflow": "run_inference", "dagster": "predictions"}
+PREDICT_STEP = {"airflow": "run_inference", "dagster": "daily/predictions"}
 AIRFLOW_DONE = {"success", "failed"}
 DAGSTER_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 DAGSTER_BACKFILL_OPEN = {"REQUESTED", "CANCELING", "FAILING"}

@@ -25,6 +25,10 @@ def location(day: str) -> str:
     return f"s3://predictions/daily/{day}/predictions.parquet"
 
 
+def staged(day: str) -> str:
+    return f"s3://ml-work/runs/{day}/inference/predictions.parquet"
+
+
 def saved(day: str) -> dict[str, Any]:
     return {"output_uri": location(day), "rows": 100, "model_name": "text-classifier", "model_version": "3",
             "partition_date": day}
@@ -74,10 +78,13 @@ class FakeAirflowBackfill:
                 failed = day == MISSING
                 return 200, {"task_instances": [
                     {"task_id": "load_inference_data", "state": "failed" if failed else "success", "try_number": 1},
+                    {"task_id": "run_inference", "state": "upstream_failed" if failed else "success", "try_number": 1},
                     {"task_id": "save_inference_results", "state": "upstream_failed" if failed else "success",
                      "try_number": 1}]}
             if path == f"{prefix}/taskInstances/save_inference_results/xcomEntries/return_value":
                 return 200, {"key": "return_value", "value": saved(day)}
+            if path == f"{prefix}/taskInstances/run_inference/xcomEntries/return_value":
+                return 200, {"key": "return_value", "value": {"predictions_uri": staged(day), "rows": 100}}
             if path == f"{prefix}/taskInstances/load_inference_data/logs/1":
                 return 200, {"content": [{"event": "Launcher docker: CPU"}, {"event": REASON}]}
         return 404, {"detail": f"no route {method} {path}"}
@@ -120,7 +127,9 @@ class FakeDagsterBackfill:
         if "runOrError" in document:
             day = variables["runId"].removeprefix("run-")
             ok = day != MISSING
-            mats = [{"assetKey": {"path": ["published_predictions"]}, "stepKey": "published_predictions",
+            mats = [{"assetKey": {"path": ["daily", "predictions"]}, "stepKey": "daily__predictions",
+                     "metadataEntries": [ml_result({"predictions_uri": staged(day), "rows": 100})]},
+                    {"assetKey": {"path": ["daily", "published_predictions"]}, "stepKey": "daily__published_predictions",
                      "metadataEntries": [ml_result(saved(day)), integer("dagster/row_count", 100)]}] if ok else []
             return {"runOrError": {"__typename": "Run", "runId": variables["runId"], "status": self.status(day),
                                    "startTime": 1.0, "endTime": 9.0, "stepStats": [], "assetMaterializations": mats}}
@@ -153,6 +162,7 @@ def _check_days(result: dict[str, Any]) -> None:
     for day in (DAYS[0], DAYS[2]):
         assert by_day[day]["succeeded"] and by_day[day]["output_uri"] == location(day) and by_day[day]["rows"] == 100
         assert by_day[day]["error"] is None and by_day[day]["model_version"] == "3"
+        assert by_day[day]["predictions_uri"] == staged(day)  # the run's own staged file, to compare with
     missing = by_day[MISSING]
     assert not missing["succeeded"] and missing["output_uri"] is None and REASON in missing["error"]
 
