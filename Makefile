@@ -133,6 +133,12 @@ train: .env ## Train through ORCHESTRATOR=airflow|dagster (PARAMS="epochs=2 data
 infer: .env ## Label texts through ORCHESTRATOR=airflow|dagster (PARAMS="input_uri=s3://... model_version=3"; STACK=k8s)
 	$(TRIGGER) infer --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p)) $(TRIGGER_ARGS)
 
+# Both orchestrators at once unless ORCHESTRATOR is given (on the command line or in the environment).
+BACKFILL_ORCHESTRATOR = $(if $(filter command line environment environment override,$(origin ORCHESTRATOR)),$(ORCHESTRATOR),both)
+backfill: .env ## Label every day FROM=YYYY-MM-DD TO=YYYY-MM-DD (both orchestrators; ORCHESTRATOR=airflow|dagster for one)
+	@test -n "$(FROM)" -a -n "$(TO)" || { echo "error: make backfill needs FROM=YYYY-MM-DD TO=YYYY-MM-DD (complete UTC days)" >&2; exit 2; }
+	$(TRIGGER) backfill --from $(FROM) --to $(TO) --orchestrator $(BACKFILL_ORCHESTRATOR) $(TRIGGER_ARGS)
+
 # --- Model lifecycle (docs/pipelines.md, "Model lifecycle") ---------------------------------------
 # One-off `python -m ml <command>` in the ml image on the compose network (embedded mode: run
 # `python -m ml <command>` directly). The champion history table goes to stderr.
@@ -169,7 +175,7 @@ clean: ## Stop the stack and delete its volumes (databases, object store, logs) 
 	$(COMPOSE) down -v --remove-orphans
 	@ids=$$(docker ps -aq --filter label=ml.orchestrator); if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null; fi
 
-.PHONY: images up down logs train infer history rollback unpin approve reject seed-data e2e clean
+.PHONY: images up down logs train infer backfill history rollback unpin approve reject seed-data e2e clean
 
 # --- Kubernetes (docs/kubernetes.md) ------------------------------------------------------------
 # The same four images on a cluster: the services from the kustomize base docker/k8s, Airflow and

@@ -105,6 +105,8 @@ STEP_OPTION_HELP: dict[str, str] = {
     "input_uri": "Texts to label (CSV, JSONL or Parquet; local path, s3:// or http(s)); "
                  "default: the day's partition from $ML_INFERENCE_INPUT_TEMPLATE.",
     "partition_date": "Day to label (YYYY-MM-DD) when no --input-uri is given.",
+    "save_predictions.partition_date": "The day this run labelled (the partition_date load-inference-data printed): "
+                                       "publish to that day's stable location, $ML_RESULTS_URI/daily/<day>/.",
     "as_of": "When the run was triggered (ISO time); without --partition-date the day before is labelled.",
     "output_uri": "Where to publish the predictions; default: under $ML_RESULTS_URI, one folder per run.",
     "rows": "Number of rows to generate.",

@@ -48,5 +48,6 @@ def run_inference(*, input_uri: str | None = None, run_id: str | None = None, ve
     predicted = steps.predict(data_uri=loaded["data_uri"], version=model["version"], model_name=model["model_name"], **common)
     checked = monitoring.check_drift(data_uri=loaded["data_uri"], predictions_uri=predicted["predictions_uri"],
                                      version=model["version"], model_name=model["model_name"], **common)
-    saved = steps.save_predictions(predictions_uri=predicted["predictions_uri"], output_uri=output_uri, **common)
+    saved = steps.save_predictions(predictions_uri=predicted["predictions_uri"], output_uri=output_uri,
+                                   partition_date=loaded["partition_date"], **common)
     return {"run_id": run_id, **saved, "drift": {k: checked[k] for k in ("status", "summary", "mlflow_run_id")}}

@@ -363,12 +363,24 @@ def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None 
 
 
 def save_predictions(*, run_id: str, predictions_uri: str, output_uri: str | None = None,
-                     orchestrator: str | None = None) -> dict[str, Any]:
-    """Publish the staged predictions where readers look, atomically (all rows or nothing)."""
+                     partition_date: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+    """Publish the staged predictions where readers look, atomically (all rows or nothing).
+
+    Where: `output_uri` when given; else, for a run that labelled a day's partition (the
+    `partition_date` load-inference-data returned), that day's stable location
+    (ml.partitions.daily_results_uri: a later run of the day replaces the file in one PUT or
+    rename); else a location of this run (an explicit input).
+    """
     import pyarrow.parquet as pq
 
     s = settings_for(orchestrator)
-    target = output_uri or workspace.results_uri(s, run_id)
+    day = partitions.parse_date(partition_date) if partition_date else None
+    if output_uri:
+        target = output_uri
+    elif day is not None:
+        target = partitions.daily_results_uri(s.results_uri, day)
+    else:
+        target = workspace.results_uri(s, run_id)
     with _tmpdir() as tmp:
         local = storage.fetch(predictions_uri, Path(tmp) / "predictions.parquet")
         meta = pq.ParquetFile(local)
@@ -381,4 +393,5 @@ def save_predictions(*, run_id: str, predictions_uri: str, output_uri: str | Non
     model_name = first["model_name"][0].as_py() if first is not None and first.num_rows else s.model_name
     model_version = first["model_version"][0].as_py() if first is not None and first.num_rows else None
     log.info("published %d predictions to %s", meta.metadata.num_rows, target)
-    return {"output_uri": target, "rows": meta.metadata.num_rows, "model_name": model_name, "model_version": model_version}
+    return {"output_uri": target, "rows": meta.metadata.num_rows, "model_name": model_name, "model_version": model_version,
+            "partition_date": day.isoformat() if day else None}

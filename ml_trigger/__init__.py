@@ -1,11 +1,13 @@
 """The client behind `make train` / `make infer`: trigger a pipeline through Airflow or Dagster.
 
     python -m ml_trigger train|infer --orchestrator airflow|dagster [--param key=value ...]
+    python -m ml_trigger backfill --from YYYY-MM-DD --to YYYY-MM-DD [--orchestrator airflow|dagster|both]
 
 Why not in `ml/`: the steps know no orchestrator; this is the client of the orchestrators' own
 APIs (Airflow's REST API v2, Dagster's GraphQL API), so it runs in the dagster image, which has
 dagster-graphql, requests and tenacity. One module per concern: `cli` (arguments, exit codes),
-`http` (session and retries), `airflow_api`, `dagster_api`, `outcome`, `summary`, `params`.
+`http` (session and retries), `airflow_api`, `dagster_api`, `outcome`, `summary`, `params`,
+`backfill` (a range of days through both orchestrators).
 
 The names below are importable from the package itself (`import ml_trigger as trigger`, as the
 e2e checks do); each module is imported on first use, so importing the package costs nothing.
@@ -26,6 +28,7 @@ _EXPORTS = {
     "AIRFLOW_DAGS": "airflow_api", "AirflowClient": "airflow_api", "run_airflow": "airflow_api",
     "DAGSTER_JOBS": "dagster_api", "DAGSTER_LOCATION": "dagster_api", "DagsterClient": "dagster_api",
     "run_dagster": "dagster_api", "dagster_run_config": "dagster_api",
+    "run_backfill": "backfill", "DayResult": "backfill",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,5 +1,8 @@
 """`python -m ml_trigger train|infer --orchestrator airflow|dagster [--param key=value ...]`.
 
+`python -m ml_trigger backfill --from YYYY-MM-DD --to YYYY-MM-DD [-o airflow|dagster|both]`
+labels a range of days (ml_trigger/backfill.py).
+
 Progress goes to stderr as task/step states change; the summary is printed for people and, as
 the contract of every command here, one JSON object is the last stdout line when stdout is not a
 terminal (or with --json), and it is written to --result-file when one is given. Exit code 0 when
@@ -93,6 +96,11 @@ def run(orchestrator: str, pipeline: str, params: Mapping[str, Any], env: Mappin
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["backfill"]:
+        from ml_trigger.backfill import main as backfill_main
+
+        return backfill_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0

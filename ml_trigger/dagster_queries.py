@@ -61,3 +61,27 @@ query Repositories {
   }
 }
 """
+
+LAUNCH_BACKFILL_MUTATION = """
+mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on Error { message }
+  }
+}
+"""
+
+BACKFILL_QUERY = """
+query Backfill($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill {
+      id status partitionNames
+      runs { runId status tags { key value } }
+      error { message }
+    }
+    ... on Error { message }
+  }
+}
+"""

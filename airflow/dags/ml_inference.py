@@ -7,8 +7,13 @@ the partition of day D, `ML_INFERENCE_INPUT_TEMPLATE` with `{ds}` replaced by th
 (default `s3://datasets/inference/{ds}.csv`); a manual run labels the UTC day before it was
 triggered. The rule is ml's (`ml/partitions.py`), the same on Dagster. A run may also name a
 `partition_date`, any `input_uri`, a model `model_version` (default: the version that alias
-`model_alias`, `champion`, points to when the run starts) and an `output_uri` (default: derived
-from the run id by `ml`).
+`model_alias`, `champion`, points to when the run starts) and an `output_uri`. A run that labelled
+day D publishes to D's one stable location, `$ML_RESULTS_URI/daily/D/predictions.parquet` (a
+later run of D replaces it atomically); a run with an explicit `input_uri` publishes under its run id.
+
+Backfill: each day D from FROM to TO is the run of logical date D (data interval D → D+1, so
+AS_OF below is D+1 00:00 and ml labels D): `make backfill FROM=... TO=...` (`POST /api/v2/backfills`),
+or the UI's *Backfill* form. A day whose input is missing fails alone, in its own run.
 
 `load-model` resolves the alias to one concrete version once; `predict` and `save-predictions`
 take that version, so a promotion during the run cannot mix two models.
@@ -26,16 +31,21 @@ from datetime import UTC, datetime, timedelta
 from airflow.sdk import DAG, CronDataIntervalTimetable
 from ml_launch import dag_params, ml_task, step_params, xcom
 
+from ml.partitions import FIRST_DAY
+
 # ml decides which day a run labels (ml/partitions.py); the DAG only says when the run was due: the
 # end of its data interval (scheduled, backfill, or manual with a logical date), else the trigger
 # time (a manual run without one has no data interval). The step labels the UTC day before it.
 AS_OF = "{{ (dag_run.data_interval_end or dag_run.run_after).isoformat() }}"
+# The day the run labelled, as load_inference_data returned it (null for an explicit input: then ''
+# and the option is left out); save-predictions publishes to that day's location (ml's rule).
+LABELLED_DAY = "{{ ti.xcom_pull(task_ids='load_inference_data').get('partition_date') or '' }}"
 
 with DAG(
     dag_id="ml_inference",
     description="Label a partition of texts with the champion (or a chosen) model version.",
     schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    start_date=datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC),
     catchup=False,
     max_active_runs=8,
     tags=["ml", "inference"],
@@ -82,7 +92,8 @@ with DAG(
     save_inference_results = ml_task(
         "save-predictions",
         task_id="save_inference_results",
-        options={"predictions-uri": xcom("run_inference", "predictions_uri"), **step_params("infer", "save_predictions")},
+        options={"predictions-uri": xcom("run_inference", "predictions_uri"), "partition-date": LABELLED_DAY,
+                 **step_params("infer", "save_predictions")},
         timeout=timedelta(minutes=30),
         doc_md="Publish the predictions atomically, with the model name and version in every row.",
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 import dagster as dg
 
-from ml_dagster.inference import inference_data, predictions
+from ml_dagster.inference import DAILY, MANUAL, InferenceGraph
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY, find_step_output, load_step_output
 from ml_dagster.metadata import link, result
 from ml_dagster.runner import run_step
@@ -42,12 +42,6 @@ def _validation_result(out: dict[str, Any]) -> dg.AssetCheckResult:
 def training_data_is_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     """The dataset passed ml's validation (readable, labelled, every split has rows)."""
     return _validation_result(checked_output(context, training_data.key))
-
-
-@dg.asset_check(asset=inference_data, blocking=True)
-def inference_data_is_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """The texts passed ml's validation (readable, at least one text to label)."""
-    return _validation_result(checked_output(context, inference_data.key))
 
 
 @dg.asset_check(asset=model_evaluation, blocking=True)
@@ -83,25 +77,38 @@ def _drift_result(verdict: dict[str, Any]) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=predictions, blocking=True)
-def input_drift(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """ml's drift check: this run's texts and predictions against the model version's training profile.
+def inference_checks(graph: InferenceGraph) -> list[dg.AssetChecksDefinition]:
+    """The checks of one inference graph (the manual one, the daily one): ml's data and drift verdicts."""
 
-    Blocking so that publishing waits for it, as Airflow's check_drift task does; only drift with
-    ML_DRIFT_BLOCKING=true fails it with severity ERROR and stops publication (ok passes; warn and
-    non-blocking drift fail with severity WARN). The monitoring run in MLflow holds the figures.
-    """
-    from ml.errors import DriftDetected
+    @dg.asset_check(asset=graph.inference_data, blocking=True, name="inference_data_is_valid")
+    def inference_data_is_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        """The texts passed ml's validation (readable, at least one text to label)."""
+        return _validation_result(checked_output(context, graph.inference_data.key))
 
-    staged = checked_output(context, inference_data.key)
-    predicted = checked_output(context, predictions.key)
-    try:
-        verdict = run_step(context.op_execution_context, "check_drift", data_uri=staged["data_uri"],
-                           predictions_uri=predicted["predictions_uri"], model_name=predicted["model_name"],
-                           version=predicted["model_version"])
-    except DriftDetected as exc:  # blocking drift: logged by ml, reported here as the failed check
-        verdict = exc.verdict
-    return _drift_result(verdict)
+    @dg.asset_check(asset=graph.predictions, blocking=True, name="input_drift")
+    def input_drift(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        """ml's drift check: this run's texts and predictions against the model version's training profile.
+
+        Blocking so that publishing waits for it, as Airflow's check_drift task does; only drift with
+        ML_DRIFT_BLOCKING=true fails it with severity ERROR and stops publication (ok passes; warn and
+        non-blocking drift fail with severity WARN). The monitoring run in MLflow holds the figures.
+        """
+        from ml.errors import DriftDetected
+
+        staged = checked_output(context, graph.inference_data.key)
+        predicted = checked_output(context, graph.predictions.key)
+        try:
+            verdict = run_step(context.op_execution_context, "check_drift", data_uri=staged["data_uri"],
+                               predictions_uri=predicted["predictions_uri"], model_name=predicted["model_name"],
+                               version=predicted["model_version"])
+        except DriftDetected as exc:  # blocking drift: logged by ml, reported here as the failed check
+            verdict = exc.verdict
+        return _drift_result(verdict)
+
+    return [inference_data_is_valid, input_drift]
 
 
+inference_data_is_valid, input_drift = inference_checks(MANUAL)
 CHECKS = [training_data_is_valid, inference_data_is_valid, quality_gate, input_drift]
+#: The same checks on the daily (partitioned) inference graph.
+DAILY_CHECKS = inference_checks(DAILY)

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ml_dagster.checks import CHECKS
+from ml_dagster.checks import CHECKS, DAILY_CHECKS
 from ml_dagster.inference import INFERENCE_ASSETS
 from ml_dagster.io_manager import StepOutputIOManager
-from ml_dagster.jobs import inference_job, training_job
+from ml_dagster.jobs import daily_inference_job, inference_job, training_job
 from ml_dagster.resources import StorageResource
 from ml_dagster.review import review_job
 from ml_dagster.schedules import daily_inference_schedule
@@ -28,8 +28,8 @@ RESOURCES = {
 
 defs = dg.Definitions(
     assets=[*TRAINING_ASSETS, *INFERENCE_ASSETS],
-    asset_checks=CHECKS,
-    jobs=[training_job, inference_job, review_job],
+    asset_checks=[*CHECKS, *DAILY_CHECKS],
+    jobs=[training_job, inference_job, daily_inference_job, review_job],
     schedules=[daily_inference_schedule],
     resources=RESOURCES,
 )

@@ -1,4 +1,7 @@
-"""The two jobs: each is one asset group plus its checks (checks follow their assets).
+"""The jobs: each is one asset group plus its checks (checks follow their assets).
+
+daily_inference_job is the daily (partitioned) inference graph: its runs are days, launched by
+daily_inference_schedule, by a backfill (`make backfill`, the UI), or for one day from the UI.
 
 How their runs and steps launch (Docker, or Kubernetes pods with `ML_LAUNCHER=kubernetes`)
 comes from the environment of the code location: see k8s.py.
@@ -43,6 +46,14 @@ inference_job = dg.define_asset_job(
     "inference_job",
     selection=dg.AssetSelection.groups("inference"),
     description="Resolve the production model once, label the input texts, publish the predictions.",
+    tags={"ml/pipeline": "inference", **LAUNCH.tags},
+    executor_def=EXECUTOR,
+)
+
+daily_inference_job = dg.define_asset_job(
+    "daily_inference_job",
+    selection=dg.AssetSelection.groups("daily_inference"),
+    description="Label one UTC day's partition (ML_INFERENCE_INPUT_TEMPLATE) and publish it at the day's stable location.",
     tags={"ml/pipeline": "inference", **LAUNCH.tags},
     executor_def=EXECUTOR,
 )

@@ -1,30 +1,20 @@
-"""The daily inference schedule.
+"""The daily inference schedule, built from the daily inference graph's partitions.
 
-The tick at 00:00 UTC on day D+1 passes its own time as `as_of`; the step labels the UTC day
-before it, day D (ml's partition rule, `ml/partitions.py`, the same Airflow's `@daily` runs get).
-The run key is that date, so a day is labelled once per tick even if the daemon evaluates the
-tick again.
+The tick at 00:00 UTC on day D+1 launches the run of partition D, the newest complete day (the
+partitions' end offset 0), which labels day D: ml's rule (`ml/partitions.py`), the same Airflow's
+`@daily` runs follow. Dagster keys each tick's run by its partition, so a day is launched once
+per tick even if the daemon evaluates the tick again.
 """
 
 import dagster as dg
 
-from ml.partitions import partition_date
-from ml_dagster.jobs import inference_job
+from ml_dagster.jobs import daily_inference_job
 
-
-@dg.schedule(
-    job=inference_job,
-    cron_schedule="0 0 * * *",
-    execution_timezone="UTC",
+daily_inference_schedule = dg.build_schedule_from_partitioned_job(
+    daily_inference_job,
+    name="daily_inference_schedule",
+    hour_of_day=0,
+    minute_of_hour=0,
     default_status=dg.DefaultScheduleStatus.STOPPED,
     description="Daily at 00:00 UTC: label the previous day's partition (ML_INFERENCE_INPUT_TEMPLATE).",
 )
-def daily_inference_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    """One inference run per day, on that day's input partition."""
-    as_of = context.scheduled_execution_time.isoformat()
-    day = partition_date(as_of).isoformat()
-    return dg.RunRequest(
-        run_key=day,
-        run_config={"ops": {"inference_data": {"config": {"as_of": as_of}}}},
-        tags={"ml/partition_date": day},
-    )

@@ -187,7 +187,7 @@ def test_same_partition_for_a_scheduled_and_a_manual_run(both, monkeypatch) -> N
 
     import ml_dagster.inference as inference
     from ml.partitions import partition_date
-    from ml_dagster.schedules import daily_inference_schedule
+    from ml_dagster.definitions import defs
 
     bag, _ = both()
     dag = bag.dags["ml_inference"]
@@ -195,11 +195,11 @@ def test_same_partition_for_a_scheduled_and_a_manual_run(both, monkeypatch) -> N
     scheduled = render(dag.get_task("load_inference_data"), dag_run=RunInfo(
         run_after=tick, data_interval_start=datetime(2026, 11, 30, tzinfo=UTC), data_interval_end=tick))
     airflow_as_of = drop_empty_options(scheduled.command)[-1]
-    with dg.build_schedule_context(scheduled_execution_time=tick) as context:
-        request = daily_inference_schedule(context)
-    dagster_as_of = request.run_config["ops"]["inference_data"]["config"]["as_of"]
-    assert partition_date(airflow_as_of) == partition_date(dagster_as_of) == datetime(2026, 11, 30).date()
-    assert request.tags["ml/partition_date"] == "2026-11-30"
+    with dg.instance_for_test() as instance, dg.build_schedule_context(instance=instance,
+                                                                     scheduled_execution_time=tick) as context:
+        [request] = defs.resolve_schedule_def("daily_inference_schedule").evaluate_tick(context).run_requests
+    # Dagster's tick runs partition D; the asset passes D to the step as partition_date
+    assert partition_date(airflow_as_of) == partition_date(None, request.partition_key) == datetime(2026, 11, 30).date()
 
     seen: dict[str, Any] = {}
 

@@ -9,6 +9,7 @@ of the shared `live_env` fixture; Airflow keeps its state in the private SQLite 
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def read_predictions(uri: str, tmp_path: Path) -> Any:
 
 @pytest.mark.integration
 def test_training_then_inference_publishes_champion_predictions(
-    airflow_home, load_dags, live_env, repo_cwd, tmp_path, task_states, xcom_results
+    airflow_home, load_dags, live_env, repo_cwd, tmp_path, task_states, xcom_results, monkeypatch
 ):
     from mlflow.tracking import MlflowClient
 
@@ -72,6 +73,26 @@ def test_training_then_inference_publishes_champion_predictions(
     assert set(table.column("model_version").to_pylist()) == {version}
     assert set(table.column("model_name").to_pylist()) == {model_name}
     assert set(table.column("pipeline_run_id").to_pylist()) == {inference.run_id}
+
+    # a run that labels day D (here named; a backfill's run of D gets it from its data interval,
+    # tests/airflow/test_airflow_partitions.py) publishes at D's stable location (ml's rule)
+    from ml import storage
+    from ml.config import get_settings, reset_settings
+    from ml.partitions import daily_results_uri
+
+    template = "s3://datasets/airflow-days/{ds}.csv"
+    monkeypatch.setenv("ML_INFERENCE_INPUT_TEMPLATE", template)
+    reset_settings()
+    with storage.local_copy(live_env.demo_inference_uri) as local:
+        storage.publish(local, template.replace("{ds}", "2026-11-20"))
+    day_run = bag.dags["ml_inference"].test(run_conf={"input_uri": None, "partition_date": "2026-11-20"})
+    assert str(day_run.state) == "success", task_states(day_run)
+    day = xcom_results(day_run)
+    assert day["load_inference_data"]["partition_date"] == "2026-11-20"
+    assert day["save_inference_results"]["output_uri"] == daily_results_uri(get_settings().results_uri,
+                                                                              date(2026, 11, 20))
+    table = read_predictions(day["save_inference_results"]["output_uri"], tmp_path)
+    assert set(table.column("pipeline_run_id").to_pylist()) == {day_run.run_id}
 
 
 @pytest.mark.integration

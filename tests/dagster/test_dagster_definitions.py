@@ -14,6 +14,7 @@ DAGSTER_DIR = Path(__file__).resolve().parents[2] / "dagster"  # holds ml_dagste
 
 TRAINING = ["training_data", "trained_model", "model_evaluation", "registered_model"]
 INFERENCE = ["inference_data", "production_model", "predictions", "published_predictions"]
+DAILY = [f"daily/{name}" for name in INFERENCE]  # the same steps, one partition per day
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_import_is_cheap_and_has_no_heavy_dependencies() -> None:
 def test_assets_form_the_two_graphs(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
-    assert keys == set(TRAINING) | set(INFERENCE)
+    assert keys == set(TRAINING) | set(INFERENCE) | set(DAILY)
     parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys} for key in graph.get_all_asset_keys()}
     assert parents == {
         "training_data": set(),
@@ -50,19 +51,25 @@ def test_assets_form_the_two_graphs(defs: dg.Definitions) -> None:
         "inference_data": set(),
         "production_model": set(),
         "predictions": {"inference_data", "production_model"},
-        "published_predictions": {"predictions"},
+        "published_predictions": {"predictions", "inference_data"},  # the day it labelled
+        "daily/inference_data": set(),
+        "daily/production_model": set(),
+        "daily/predictions": {"daily/inference_data", "daily/production_model"},
+        "daily/published_predictions": {"daily/predictions", "daily/inference_data"},
     }
 
 
 def test_jobs_select_their_group_and_its_checks(defs: dg.Definitions) -> None:
-    for name, assets in (("training_job", TRAINING), ("inference_job", INFERENCE)):
+    for name, assets in (("training_job", TRAINING), ("inference_job", INFERENCE), ("daily_inference_job", DAILY)):
         job = defs.resolve_job_def(name)
         selected = {key.to_user_string() for key in job.asset_layer.selected_asset_keys}
         assert selected == set(assets), name
     training_checks = {k.name for k in defs.resolve_job_def("training_job").asset_layer.asset_graph.asset_check_keys}
     assert {"training_data_is_valid", "quality_gate"} <= training_checks
-    inference_checks = {k.name for k in defs.resolve_job_def("inference_job").asset_layer.asset_graph.asset_check_keys}
-    assert {"inference_data_is_valid", "input_drift"} <= inference_checks
+    for name in ("inference_job", "daily_inference_job"):
+        inference_checks = {k.name for k in defs.resolve_job_def(name).asset_layer.asset_graph.asset_check_keys}
+        assert {"inference_data_is_valid", "input_drift"} <= inference_checks
+    assert defs.resolve_job_def("inference_job").partitions_def is None  # manual runs: no partition needed
 
 
 def test_checks_are_present_and_blocking(defs: dg.Definitions) -> None:
@@ -123,25 +130,42 @@ def test_drift_check_of_a_version_without_a_reference_warns_and_does_not_block()
 
 @pytest.mark.parametrize(("tick", "day"), [
     (datetime(2026, 3, 1, tzinfo=UTC), "2026-02-28"),
-    (datetime(2026, 1, 1, tzinfo=UTC), "2025-12-31"),
+    (datetime(2026, 1, 2, tzinfo=UTC), "2026-01-01"),  # ml's FIRST_DAY: the first partition
 ])
 def test_daily_schedule_labels_the_previous_days_partition(defs: dg.Definitions, tick: datetime, day: str) -> None:
     from ml.partitions import partition_date
 
     schedule = defs.resolve_schedule_def("daily_inference_schedule")
-    assert schedule.job_name == "inference_job"
+    assert schedule.job_name == "daily_inference_job"
     assert schedule.cron_schedule == "0 0 * * *" and schedule.execution_timezone == "UTC"
     with (
         dg.instance_for_test() as instance,
         dg.build_schedule_context(instance=instance, scheduled_execution_time=tick) as context,
     ):
         [request] = schedule.evaluate_tick(context).run_requests
-    # the tick passes its own time; the step labels the day before it by ml's rule
-    assert request.run_config == {"ops": {"inference_data": {"config": {"as_of": tick.isoformat()}}}}
-    assert request.tags["ml/partition_date"] == partition_date(tick).isoformat() == day
-    assert request.run_key == day  # a day is labelled once per tick
-    # the run config the schedule produces is valid for the job
-    assert dg.validate_run_config(defs.resolve_job_def("inference_job"), request.run_config)
+    # the tick at 00:00 on D+1 runs partition D: the day ml's rule labels at that moment
+    assert request.partition_key == request.tags["dagster/partition"] == partition_date(tick).isoformat() == day
+    assert request.run_key == day  # a day is launched once per tick
+    assert not request.run_config  # the partition key alone says which day
+
+
+def test_daily_partitions_are_mls_days(defs: dg.Definitions) -> None:
+    """One partition per complete UTC day from ml's FIRST_DAY: the days a backfill may label."""
+    from ml.partitions import FIRST_DAY, backfill_days, last_complete_day
+
+    job = defs.resolve_job_def("daily_inference_job")
+    partitions = job.partitions_def
+    assert isinstance(partitions, dg.DailyPartitionsDefinition) and partitions.timezone == "UTC"
+    for asset in DAILY:  # every daily asset is partitioned the same way; the manual graph not at all
+        assert defs.resolve_assets_def(dg.AssetKey.from_user_string(asset)).partitions_def == partitions
+    for asset in INFERENCE:
+        assert defs.resolve_assets_def(asset).partitions_def is None
+    now = datetime(2026, 3, 1, 6, tzinfo=UTC)
+    keys = partitions.get_partition_keys(current_time=now)
+    assert keys == [d.isoformat() for d in backfill_days(FIRST_DAY, last_complete_day(now), now)]
+    assert keys[0] == "2026-01-01" and keys[-1] == "2026-02-28"
+    # no partition at 00:00 on FIRST_DAY itself: that day is not over
+    assert partitions.get_partition_keys(current_time=datetime(2026, 1, 1, tzinfo=UTC)) == []
 
 
 def test_run_config_mirrors_the_airflow_params(defs: dg.Definitions) -> None:

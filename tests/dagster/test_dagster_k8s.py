@@ -84,7 +84,7 @@ def load_defs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dg.Defi
     import ml_dagster.schedules
 
     def rebuild() -> dg.Definitions:
-        for module in (ml_dagster.jobs, ml_dagster.schedules):  # the schedule holds inference_job
+        for module in (ml_dagster.jobs, ml_dagster.schedules):  # the schedule holds daily_inference_job
             importlib.reload(module)
         return importlib.reload(ml_dagster.definitions).defs
 

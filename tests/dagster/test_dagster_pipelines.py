@@ -86,7 +86,7 @@ def test_training_then_inference_registers_a_champion_and_labels_with_it(
 
     from ml import storage
     from ml.config import get_settings, reset_settings
-    from ml.partitions import partition_date
+    from ml.partitions import daily_results_uri, partition_date
 
     instance = dg.DagsterInstance.ephemeral()
     training = _run(defs, "training_job", instance, {
@@ -173,6 +173,21 @@ def test_training_then_inference_registers_a_champion_and_labels_with_it(
     assert set(table["model_version"].to_pylist()) == {version}
     assert set(table["model_name"].to_pylist()) == {s.model_name}
     assert set(table["pipeline_run_id"].to_pylist()) == {inference.run_id}
+    # a run that labelled a day publishes at the day's stable location (ml's rule)
+    assert published["output_uri"] == daily_results_uri(s.results_uri, partition_date(created))
+
+    # the daily graph: the run of partition `day` labels it and replaces the day's file, whole
+    daily = defs.resolve_job_def("daily_inference_job").execute_in_process(
+        instance=instance, partition_key=day, raise_on_error=False)
+    assert daily.success, [e.message for e in daily.all_events if e.is_failure]
+    again = daily.output_for_node("daily__published_predictions")
+    assert again["output_uri"] == published["output_uri"] and again["partition_date"] == day
+    with tempfile.TemporaryDirectory() as tmp:
+        table = pq.read_table(storage.fetch(again["output_uri"], Path(tmp) / "p.parquet"))
+    assert table.num_rows == 300 and set(table["pipeline_run_id"].to_pylist()) == {daily.run_id}
+    [record] = [e for e in daily.get_asset_materialization_events()
+                if e.asset_key == dg.AssetKey(["daily", "published_predictions"])]
+    assert record.partition == day
 
     # the same job as deployed (a process per step), with an explicit input, version and output URI
     out_uri = f"s3://predictions/dagster-test/{inference.run_id}.parquet"
