@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
                                                       for o in ORCHESTRATORS})
         made = [o for o in first.values() if o]
         timed("verify", lambda: in_ml_image(["verify"], stdin=json.dumps(made)))
-        import browser_phase  # imports this module (see the top), so imported here
+        import browser_phase  # phase modules import this one (see the top)
 
         timed("browser", browser_phase.run)  # before later phases move the aliases
         timed("parity", lambda: parity(first))
@@ -394,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         for orchestrator in ORCHESTRATORS:
             timed(f"bad dataset {orchestrator}", lambda o=orchestrator: in_ml_image(["bad-dataset", "--orchestrator", o]))
         timed("drift", lambda: in_ml_image(["drift"]))
+        import backfill  # phase modules import this one (see the top)
+
+        timed("backfill", backfill.run)
         # champion must still be the best after all the runs above
         in_ml_image(["verify"], stdin="[]")
         timed("approval mode", approval_mode)
