@@ -24,7 +24,6 @@ from dagster_docker.container_context import DockerContainerContext
 from ml.launch.env import step_environment
 from ml.launch.settings import LaunchSettings, image_id, load_launch_settings, nvidia_runtime
 
-
 #: Labels of every run container (a Dagster run runs all its steps in one container).
 STEP_LABELS = {"ml.orchestrator": "dagster", "ml.step": "run"}
 
