@@ -149,7 +149,7 @@ def one(fault: Fault, orchestrator: str) -> dict[str, Any]:
                           "--since", str(since_ms), "--timeout", str(RUN_TIMEOUT_S))
     if fault.expect != "stopped":
         row["recover_s"] = round(time.monotonic() - injected_at, 1)
-    leftovers = [c for c in step_containers(orchestrator)]
+    leftovers = step_containers_after(orchestrator, 30)
     new_versions = (followed.get("registry") or {}).get("new_versions", [])
     partial = followed.get("partial_objects", ["not checked"])
     state = followed.get("state", followed.get("error", "?"))
@@ -177,8 +177,12 @@ def one(fault: Fault, orchestrator: str) -> dict[str, Any]:
     return row
 
 
-def container_cmd(cid: str) -> str:
-    return docker("inspect", "--format", "{{json .Config.Cmd}}", cid, timeout=30).stdout or ""
+def step_containers_after(orchestrator: str, grace_s: float) -> list[dict[str, str]]:
+    """Step containers still there `grace_s` after the run ended (removal follows the exit closely)."""
+    deadline = time.monotonic() + grace_s
+    while (left := step_containers(orchestrator)) and time.monotonic() < deadline:
+        time.sleep(2)
+    return left
 
 
 def wait_gone(cid: str, timeout: float) -> float | None:
@@ -267,13 +271,26 @@ def run(only: list[str] | None = None) -> None:
              "data_check": "-", "passed": None, "detail": reason})
 
 
+def save(output: Path) -> None:
+    """Replace the fault rows (and the phase's time) in the e2e results file, keeping the rest."""
+    results = json.loads(output.read_text()) if output.exists() else {}
+    results["faults"] = run_e2e.RESULTS.get("faults", [])
+    results.setdefault("phases", {})["faults"] = run_e2e.RESULTS["phases"]["faults"]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    run_e2e.say(f"fault rows: {output}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="make chaos: the fault phase against a running stack")
     parser.add_argument("--only", action="append", help="run the faults whose name contains this (repeatable)")
+    parser.add_argument("--output", default=str(run_e2e.ROOT / "bench" / "results" / "e2e.json"),
+                        help="results file whose `faults` rows (and phase time) this run replaces")
     args = parser.parse_args(argv)
     started = time.monotonic()
     run(args.only)
     run_e2e.phase("faults", started)
+    save(Path(args.output))
     print(fault_table())
     for c in run_e2e.RESULTS["checks"]:
         print(f"{'PASS' if c['passed'] else 'FAIL':<6}  {c['name']}  ({c['detail']})")
