@@ -119,7 +119,14 @@ class MlDockerOperator(DockerOperator):
                 self.log.warning("Could not remove container %s: %s", found["Id"][:12], exc)
 
     def on_kill(self) -> None:
-        super().on_kill()
+        """Kill and remove the step container at once (the run was cancelled or timed out).
+
+        Not DockerOperator's graceful `stop`: `python -m ml` is PID 1 in the container, which
+        ignores SIGTERM, so `stop` waits its 10 s grace period, long enough for the task
+        supervisor to SIGKILL this process before the container is removed (seen in the fault
+        phase: a cancelled run left its container behind). A step needs no graceful end: its
+        outputs are published atomically, and a killed step leaves nothing where readers look.
+        """
         self._remove()
 
 

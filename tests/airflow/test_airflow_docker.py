@@ -114,3 +114,29 @@ def test_a_new_try_removes_the_container_an_earlier_try_left_running(airflow_hom
                 container.remove(force=True)
             except Exception:  # already removed by the code under test
                 pass
+
+
+@pytest.mark.integration
+def test_on_kill_removes_the_step_container_without_a_graceful_stop(airflow_home, load_dags, docker_client):
+    """Cancel/timeout (`on_kill`) kills and removes the container in one call: no `stop`, whose 10 s
+    grace (PID 1 ignores SIGTERM) outlasted the task process and left the container behind."""
+    import datetime as dt
+
+    task = load_dags(ML_LAUNCHER="docker", ML_IMAGE=IMAGE, ML_GPUS="none").dags["ml_training"].get_task("train_model")
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    container = docker_client.containers.run(IMAGE, ["sleep", "600"], detach=True, labels={"ml.orchestrator": "airflow"})
+    try:
+        task.container = {"Id": container.id}
+        assert task.cli.ping()  # the task's Docker client exists, as it does once execute() ran
+        task.on_kill()
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+        actions = [e.get("Action") for e in docker_client.events(since=since, until=until, decode=True,
+                                                                  filters={"container": container.id})]
+        assert "destroy" in actions, actions  # removed
+        assert "stop" not in actions, actions  # never the graceful stop
+        assert not docker_client.containers.list(all=True, filters={"id": container.id})
+    finally:
+        try:
+            container.remove(force=True)
+        except Exception:  # removed by the code under test
+            pass
