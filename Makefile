@@ -171,11 +171,14 @@ seed-data: .env ## (Re)create the buckets and upload the demo datasets to the ob
 e2e: .env ## Whole-stack proof: build, up, train/infer via both orchestrators, load test, teardown
 	python3 tests/e2e/run_e2e.py $(E2E_ARGS)
 
+chaos: .env ## Fault phase alone against the running stack (make up first): kill, restart, cancel mid-run
+	python3 tests/e2e/chaos.py $(CHAOS_ARGS)
+
 clean: ## Stop the stack and delete its volumes (databases, object store, logs) and step containers
 	$(COMPOSE) down -v --remove-orphans
 	@ids=$$(docker ps -aq --filter label=ml.orchestrator); if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null; fi
 
-.PHONY: images up down logs train infer backfill history rollback unpin approve reject seed-data e2e clean
+.PHONY: images up down logs train infer backfill history rollback unpin approve reject seed-data e2e chaos clean
 
 # --- Kubernetes (docs/kubernetes.md) ------------------------------------------------------------
 # The same four images on a cluster: the services from the kustomize base docker/k8s, Airflow and

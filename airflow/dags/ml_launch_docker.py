@@ -62,6 +62,8 @@ class MlDockerOperator(DockerOperator):
         if self.probe_gpus:
             self._probe_gpus()
         self.environment = {**self.environment, "ML_IMAGE_ID": image_id(self.cli, self.image)}
+        self.labels = {**(self.labels or {}), **try_labels(context)}
+        self._remove_earlier_tries()
         if self.device_requests:
             self.log.info("Launcher docker: GPU (%s requested, ML_GPUS=%s)", self.device_requests, self.gpus)
         else:
@@ -102,9 +104,40 @@ class MlDockerOperator(DockerOperator):
             except APIError as exc:  # never hide the step's own outcome
                 self.log.warning("Could not remove container %s: %s", cid[:12], exc)
 
+    def _remove_earlier_tries(self) -> None:
+        """Remove this task's containers left by an earlier try of the same run.
+
+        Why: a try whose task process died with the scheduler (restart, OOM) never reached
+        `_remove`, and its container may still be running the step. The new try owns the step now.
+        """
+        wanted = [f"{key}={value}" for key, value in self.labels.items() if key in IDENTITY_LABELS]
+        for found in self.cli.containers(all=True, filters={"label": wanted}):
+            self.log.warning("Removing container %s of an earlier try (%s)", found["Id"][:12], found.get("Status", ""))
+            try:
+                self.cli.remove_container(found["Id"], force=True)
+            except APIError as exc:
+                self.log.warning("Could not remove container %s: %s", found["Id"][:12], exc)
+
     def on_kill(self) -> None:
-        super().on_kill()
+        """Kill and remove the step container at once (the run was cancelled or timed out).
+
+        Not DockerOperator's graceful `stop`: `python -m ml` is PID 1 in the container, which
+        ignores SIGTERM, so `stop` waits its 10 s grace period, long enough for the task
+        supervisor to SIGKILL this process before the container is removed (seen in the fault
+        phase: a cancelled run left its container behind). A step needs no graceful end: its
+        outputs are published atomically, and a killed step leaves nothing where readers look.
+        """
         self._remove()
+
+
+#: Labels naming the task instance a step container belongs to (every try of it has the same).
+IDENTITY_LABELS = ("ml.dag_id", "ml.task_id", "ml.run_id")
+
+
+def try_labels(context: Context) -> dict[str, str]:
+    """The container's task-instance labels: dag, task, run, and which try started it."""
+    ti = context["ti"]
+    return {"ml.dag_id": ti.dag_id, "ml.task_id": ti.task_id, "ml.run_id": ti.run_id, "ml.try": str(ti.try_number)}
 
 
 def docker_task(step: str, command: list[str], common: dict[str, Any]) -> BaseOperator:

@@ -24,6 +24,16 @@ from dagster_docker.container_context import DockerContainerContext
 from ml.launch.env import step_environment
 from ml.launch.settings import LaunchSettings, image_id, load_launch_settings, nvidia_runtime
 
+#: Labels of every run container (a Dagster run runs all its steps in one container).
+STEP_LABELS = {"ml.orchestrator": "dagster", "ml.step": "run"}
+
+
+def _labels(value: Any) -> dict[str, str]:
+    """container_kwargs `labels` as a dict (Docker also takes a list of names)."""
+    if isinstance(value, list):
+        return {str(key): "" for key in value}
+    return dict(value or {})
+
 
 class MlDockerRunLauncher(DockerRunLauncher):
     """Launches each run in the `ml` image with the launch policy's GPUs, limits and environment."""
@@ -72,6 +82,9 @@ class MlDockerRunLauncher(DockerRunLauncher):
         requests = self.device_requests()
         if requests and "device_requests" not in context.container_kwargs:
             kwargs["device_requests"] = requests
+        # The label every ml step container carries (Airflow's too): `make clean`, the e2e teardown
+        # and the fault phase find run containers by it. DockerRunLauncher adds dagster/run_id.
+        kwargs["labels"] = {**STEP_LABELS, **_labels(context.container_kwargs.get("labels"))}
         return context.merge(DockerContainerContext(env_vars=extra, container_kwargs=kwargs))
 
     def _image_env(self, dagster_run: DagsterRun) -> list[str]:
@@ -91,3 +104,22 @@ class MlDockerRunLauncher(DockerRunLauncher):
             cls=self.__class__,
         )
         super().launch_run(context)
+
+    def terminate(self, run_id: str) -> bool:
+        """Stop the run container when this process has the Docker socket (the daemon); elsewhere
+        (the webserver, which handles terminateRun) the run is marked CANCELING and its run worker
+        stops itself (ml_dagster/instance.py). Never an error for the user's cancel request."""
+        from docker.errors import DockerException
+
+        try:
+            return super().terminate(run_id)
+        except DockerException as exc:
+            run = self._instance.get_run_by_id(run_id)
+            if run is None:
+                return False
+            self._instance.report_engine_event(
+                message=f"No Docker daemon here ({type(exc).__name__}); the run worker stops itself on CANCELING.",
+                dagster_run=run,
+                cls=self.__class__,
+            )
+            return True

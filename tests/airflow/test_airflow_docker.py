@@ -83,3 +83,60 @@ def test_docker_bad_input_fails_at_once_and_removes_the_container(
     assert "ml load-training-data rejected its input (exit 2, not retried): error: " in log
     assert log.count("Starting docker container from image") == 1
     assert run_containers(docker_client, dag_run.run_id) == []
+
+
+@pytest.mark.integration
+def test_a_new_try_removes_the_container_an_earlier_try_left_running(airflow_home, load_dags, docker_client):
+    """A try whose task process died with the scheduler leaves its container running; the next try of
+    the same task instance removes it before it starts its own (found by the task-instance labels)."""
+    import sys
+    from types import SimpleNamespace
+
+    task = load_dags(ML_LAUNCHER="docker", ML_IMAGE=IMAGE, ML_GPUS="none").dags["ml_training"].get_task("train_model")
+    try_labels = sys.modules[type(task).__module__].try_labels  # ml_launch_docker, as the DAG folder loads it
+    run_id = "manual__2026-12-02T00:00:00+00:00"
+    ti = SimpleNamespace(dag_id="ml_training", task_id="train_model", run_id=run_id, try_number=2)
+    labels = try_labels({"ti": ti})
+    assert labels == {"ml.dag_id": "ml_training", "ml.task_id": "train_model", "ml.run_id": run_id, "ml.try": "2"}
+    earlier = docker_client.containers.run(IMAGE, ["sleep", "600"], detach=True,
+                                           labels={**labels, "ml.try": "1", "ml.orchestrator": "airflow"})
+    other = docker_client.containers.run(IMAGE, ["sleep", "600"], detach=True,
+                                         labels={**labels, "ml.run_id": "another run", "ml.orchestrator": "airflow"})
+    try:
+        task.labels = {**task.labels, **labels}
+        task._remove_earlier_tries()
+        remaining = {c.id for c in docker_client.containers.list(all=True, filters={"label": "ml.dag_id=ml_training"})}
+        assert earlier.id not in remaining  # this task instance's earlier try: removed
+        assert other.id in remaining  # another run's container is not this try's business
+    finally:
+        for container in (earlier, other):
+            try:
+                container.remove(force=True)
+            except Exception:  # already removed by the code under test
+                pass
+
+
+@pytest.mark.integration
+def test_on_kill_removes_the_step_container_without_a_graceful_stop(airflow_home, load_dags, docker_client):
+    """Cancel/timeout (`on_kill`) kills and removes the container in one call: no `stop`, whose 10 s
+    grace (PID 1 ignores SIGTERM) outlasted the task process and left the container behind."""
+    import datetime as dt
+
+    task = load_dags(ML_LAUNCHER="docker", ML_IMAGE=IMAGE, ML_GPUS="none").dags["ml_training"].get_task("train_model")
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    container = docker_client.containers.run(IMAGE, ["sleep", "600"], detach=True, labels={"ml.orchestrator": "airflow"})
+    try:
+        task.container = {"Id": container.id}
+        assert task.cli.ping()  # the task's Docker client exists, as it does once execute() ran
+        task.on_kill()
+        until = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
+        actions = [e.get("Action") for e in docker_client.events(since=since, until=until, decode=True,
+                                                                  filters={"container": container.id})]
+        assert "destroy" in actions, actions  # removed
+        assert "stop" not in actions, actions  # never the graceful stop
+        assert not docker_client.containers.list(all=True, filters={"id": container.id})
+    finally:
+        try:
+            container.remove(force=True)
+        except Exception:  # removed by the code under test
+            pass

@@ -385,3 +385,41 @@ def test_real_instance_on_postgres_launches_runs_in_the_ml_image(
     assert environment["ML_ORCHESTRATOR"] == "dagster" and environment["ML_IMAGE"] == "ml-pipelines/ml:test"
     assert not {"PATH", "HOME", "DOCKER_HOST", "ML_GPUS", "ML_DOCKER_NETWORK"} & set(environment)
     assert any("Run container GPUs" in message and "ML_GPUS='all'" in message for message in messages), messages
+
+
+def test_run_containers_carry_the_ml_step_label(instance_env: dict[str, str], docker_api: FakeDocker) -> None:
+    """`ml.orchestrator` marks every ml step container (Airflow's too): clean-up and the fault phase find them."""
+    with dg.instance_for_test(overrides={"run_launcher": _yaml()["run_launcher"]}) as instance:
+        labels = _launch(instance, docker_api)["labels"]
+    assert labels["ml.orchestrator"] == "dagster" and labels["ml.step"] == "run"
+
+
+def test_cancel_without_a_docker_socket_leaves_it_to_the_run_worker(
+    instance_env: dict[str, str], postgres: dict[str, str], monkeypatch: pytest.MonkeyPatch, docker_api: FakeDocker
+) -> None:
+    """The webserver handles terminateRun but has no Docker socket: the run turns CANCELING (which
+    the run worker's cancellation thread, on with this instance class, acts on) and the request succeeds."""
+    import docker.client
+    from docker.errors import DockerException
+
+    from ml_dagster.instance import MlDagsterInstance
+
+    monkeypatch.setenv("DAGSTER_POSTGRES_HOST", postgres["DAGSTER_POSTGRES_HOST"])
+    yaml_text = (DAGSTER_DIR / "dagster.yaml").read_text()
+    with tempfile.TemporaryDirectory() as home:
+        Path(home, "dagster.yaml").write_text(yaml_text.replace("port: 5432", f"port: {postgres['DAGSTER_POSTGRES_PORT']}"))
+        with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home)) as instance:
+            assert isinstance(instance, MlDagsterInstance)
+            assert instance.should_start_background_run_thread  # the run worker polls its status
+            assert instance.cancellation_thread_poll_interval_seconds == 5
+            run_id = _launch(instance, docker_api)["run_id"]
+
+            def no_socket(**_: Any) -> Any:
+                raise DockerException("Error while fetching server API version: no such file")
+
+            monkeypatch.setattr(docker.client, "from_env", no_socket)
+            assert instance.run_coordinator.cancel_run(run_id) is True
+            run = instance.get_run_by_id(run_id)
+            messages = [entry.message for entry in instance.all_logs(run_id)]
+    assert run is not None and run.status.value == "CANCELING"
+    assert any("the run worker stops itself" in message for message in messages), messages

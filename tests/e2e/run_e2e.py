@@ -338,6 +338,10 @@ def summary_table() -> str:
         for p in RESULTS["parity"]:
             lines.append(f"{_cell(p.get('what', ''), 34)} {_cell(p.get('airflow', ''), 44)} "
                          f"{_cell(p.get('dagster', ''), 44)} {'yes' if p.get('equal') else 'NO'}")
+    if RESULTS.get("faults"):
+        import chaos  # its table: fault | orchestrator | outcome | retries | time to recover | data check
+
+        lines.append(chaos.fault_table())
     lines += ["", "== e2e checks", f"{'result':<6}  check"]
     for c in RESULTS["checks"]:
         lines.append(f"{'PASS' if c['passed'] else 'FAIL':<6}  {c['name']}" + (f"  ({c['detail']})" if c["detail"] else ""))
@@ -401,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
         in_ml_image(["verify"], stdin="[]")
         timed("approval mode", approval_mode)
         timed("lifecycle", lifecycle)
+        import chaos  # phase modules import this one (see the top)
+
+        timed("faults", chaos.run)  # last: it restarts services and needs no other run in flight
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         record("e2e driver ran to the end", False, str(exc))
     finally:

@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""The fault phase (`make chaos` alone against a running stack; `make e2e` runs it too).
+
+Faults come from outside, as they do in production: `docker kill|pause` of the step container,
+`docker compose restart` of a service, a cancel through each orchestrator's own API. No hook in
+production code. For each fault and orchestrator (Airflow's and Dagster's side run at once) a
+tiny run is started, the host waits until the run reaches the step to hit, injects, and the
+in-image half (`chaos_checks.py`) follows the run to its end and reads the registry and the object
+store. Every row then checks: the outcome the policy promises, no container labelled as an ml
+step left behind, no half-written object under the results/work prefixes, champion where the
+documented rule puts it, and (training) exactly one new version per run.
+
+Host side: the standard library only, like run_e2e.py. Rows: `run_e2e.RESULTS["faults"]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run_e2e
+
+#: Tiny training runs (the phase budget is 10 minutes on a 2-core machine); 200 samples fail the quality gate.
+TRAIN_PARAMS = ["epochs=1"]
+#: A Dagster run is one container that runs every step; Airflow starts one container per step.
+STEP_LABEL = "ml.orchestrator"
+CANCEL_DEADLINE_S = 30.0
+RUN_TIMEOUT_S = 420.0
+#: The step each Airflow task runs / the asset (step key) Dagster logs when the step starts.
+AIRFLOW_STEP = {"train": "train", "register": "register", "predict": "predict", "load": "load-training-data"}
+#: The asset (step key) of each step; the run worker logs `- <key> - STEP_START -` on its stdout.
+DAGSTER_STEP = {"train": "trained_model", "register": "registered_model", "predict": "predictions",
+                "load": "training_data"}
+
+
+@dataclass
+class Fault:
+    """One fault: which pipeline, at which step, how it is injected, and what must follow."""
+
+    name: str
+    pipeline: str
+    hits: tuple[tuple[str, Callable[[str, str], str]], ...]  # (step, inject(orchestrator, container id))
+    expect: str  # "success" | "ends" (succeeds or fails visibly) | "stopped" (cancelled)
+    params: tuple[str, ...] = ()
+    default: bool = True  # False: only with --only (outside the e2e time budget)
+
+
+def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], text=True, capture_output=True, timeout=timeout, check=False)
+
+
+def step_containers(orchestrator: str | None = None) -> list[dict[str, str]]:
+    """Containers (any state) labelled as ml steps (`ml.orchestrator`), or Dagster run containers
+    (`dagster/run_id`, set by DockerRunLauncher), with their labels."""
+    rows: dict[str, dict[str, str]] = {}
+    for flt in (f"label={STEP_LABEL}", "label=dagster/run_id"):
+        proc = docker("ps", "-a", "--filter", flt, "--format", "{{json .}}")
+        for line in (proc.stdout or "").splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[r["ID"]] = {"id": r["ID"], "state": r.get("State", ""), "labels": r.get("Labels", ""),
+                                 "name": r.get("Names", "")}
+    def owner(c: dict[str, str]) -> str:
+        return "dagster" if "dagster/run_id=" in c["labels"] or f"{STEP_LABEL}=dagster" in c["labels"] else "airflow"
+    return [c for c in rows.values() if orchestrator is None or owner(c) == orchestrator]
+
+
+def wait_for_step(orchestrator: str, step: str, timeout: float = 300) -> str | None:
+    """The id of the container running `step`, once that step has started.
+
+    One fault runs at a time per orchestrator, so the step container of this orchestrator is the
+    fault's run (for Dagster also its run retry, a new run id in a new container).
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for c in step_containers(orchestrator):
+            if c["state"] != "running":
+                continue
+            if orchestrator == "airflow" and f"ml.step={AIRFLOW_STEP[step]}" in c["labels"].split(","):
+                return c["id"]
+            if orchestrator == "dagster":
+                logs = docker("logs", c["id"], timeout=30)
+                if f" - {DAGSTER_STEP[step]} - STEP_START - " in (logs.stdout or "") + (logs.stderr or ""):
+                    return c["id"]
+        time.sleep(1)
+    return None
+
+
+# --- injections ---------------------------------------------------------------------------------
+
+
+def kill_container(_: str, cid: str) -> str:
+    docker("kill", cid)
+    return f"docker kill {cid[:12]}"
+
+
+def restart_service(service: str) -> Callable[[str, str], str]:
+    def inject(_: str, __: str) -> str:
+        run_e2e.sh([*run_e2e.compose_cmd(), "restart", service], check=False, timeout=300)
+        return f"docker compose restart {service}"
+    return inject
+
+
+def wait_healthy() -> bool:
+    return subprocess.run(["sh", "docker/wait-healthy.sh", "300"], cwd=run_e2e.ROOT, text=True,
+                          check=False, timeout=400).returncode == 0
+
+
+# --- one row ------------------------------------------------------------------------------------
+
+
+def checks_cmd(*args: str, timeout: float = 900) -> dict[str, Any]:
+    result = run_e2e.in_ml_image([*args], timeout=timeout, script="chaos_checks.py") or {}
+    return result
+
+
+def one(fault: Fault, orchestrator: str) -> dict[str, Any]:
+    """Start a run, inject at each of the fault's steps, follow it to the end; the fault table's row."""
+    row: dict[str, Any] = {"fault": fault.name, "orchestrator": orchestrator, "outcome": "", "retries": "",
+                           "recover_s": "", "data_check": "", "passed": False, "detail": ""}
+    since_ms = int(time.time() * 1000)
+    params = [a for p in (*TRAIN_PARAMS, *fault.params) for a in ("--param", p)] if fault.pipeline == "train" else []
+    started = checks_cmd("start", "--orchestrator", orchestrator, "--pipeline", fault.pipeline, *params)
+    run_id = started.get("run_id")
+    if not run_id:
+        row["detail"] = f"could not start: {started.get('error')}"
+        return row
+    done: list[str] = []
+    injected_at = time.monotonic()
+    for step, inject in fault.hits:
+        cid = wait_for_step(orchestrator, step)
+        if cid is None:
+            row["detail"] = f"run {run_id}: step {step} never started ({'; '.join(done)})"
+            return row
+        injected_at = time.monotonic()
+        done.append(f"{step}: {inject(orchestrator, cid if fault.expect != 'stopped' else run_id)}")
+        if fault.expect == "stopped":
+            stopped = wait_gone(cid, CANCEL_DEADLINE_S + 30)
+            row["recover_s"] = round(stopped, 1) if stopped is not None else f">{CANCEL_DEADLINE_S + 30:.0f}"
+    followed = checks_cmd("follow", "--orchestrator", orchestrator, "--pipeline", fault.pipeline, "--run-id", run_id,
+                          "--since", str(since_ms), "--timeout", str(RUN_TIMEOUT_S))
+    if fault.expect != "stopped":
+        row["recover_s"] = round(time.monotonic() - injected_at, 1)
+    leftovers = step_containers_after(orchestrator, 30)
+    new_versions = (followed.get("registry") or {}).get("new_versions", [])
+    partial = followed.get("partial_objects", ["not checked"])
+    state = followed.get("state", followed.get("error", "?"))
+    row.update(outcome=state, retries=followed.get("retries", "?"))
+    data = [f"{len(new_versions)} new version(s) {new_versions}" if fault.pipeline == "train" else "",
+            f"{followed.get('objects_checked', 0)} objects, {len(partial)} partial",
+            "champion ok" if followed.get("champion_ok") else f"champion: {followed.get('champion_detail')}",
+            f"{len(leftovers)} containers left"]
+    row["data_check"] = ", ".join(d for d in data if d)
+    terminal = state in ("success", "failed", "SUCCESS", "FAILURE", "CANCELED")
+    if fault.expect == "success":
+        outcome_ok = bool(followed.get("succeeded"))
+    elif fault.expect == "ends":
+        outcome_ok = terminal
+    else:
+        outcome_ok = terminal and not followed.get("succeeded") and isinstance(row["recover_s"], float) \
+            and row["recover_s"] <= CANCEL_DEADLINE_S
+    # a training run registers exactly one version when it succeeds, none otherwise (never two)
+    versions_ok = fault.pipeline != "train" or len(new_versions) == (1 if followed.get("succeeded") else 0)
+    row["passed"] = bool(outcome_ok and versions_ok and not partial and followed.get("champion_ok") and not leftovers)
+    row["detail"] = (f"{'; '.join(done)}; run {run_id} {json.dumps(followed.get('tasks') or followed.get('statuses'))}"
+                     + (f"; {followed['error']}" if followed.get("error") else "")
+                     + (f"; left: {[c['name'] for c in leftovers]}" if leftovers else "")
+                     + (f"; partial: {partial[:3]}" if partial else ""))
+    return row
+
+
+def step_containers_after(orchestrator: str, grace_s: float) -> list[dict[str, str]]:
+    """Step containers still there `grace_s` after the run ended (removal follows the exit closely)."""
+    deadline = time.monotonic() + grace_s
+    while (left := step_containers(orchestrator)) and time.monotonic() < deadline:
+        time.sleep(2)
+    return left
+
+
+def wait_gone(cid: str, timeout: float) -> float | None:
+    """Seconds until container `cid` no longer runs; None when it still runs after `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        proc = docker("inspect", "--format", "{{.State.Running}}", cid, timeout=30)
+        if proc.returncode != 0 or proc.stdout.strip() != "true":
+            return time.monotonic() - started
+        time.sleep(0.5)
+    return None
+
+
+# --- the phase ----------------------------------------------------------------------------------
+
+def cancel_run(pipeline: str) -> Callable[[str, str], str]:
+    def inject(orchestrator: str, run_id: str) -> str:
+        answer = checks_cmd("cancel", "--orchestrator", orchestrator, "--pipeline", pipeline, "--run-id", run_id)
+        return f"cancelled through the API: {answer.get('answer') or answer.get('error')}"
+    return inject
+
+
+def restart_own_service(airflow_service: str, dagster_service: str) -> Callable[[str, str], str]:
+    def inject(orchestrator: str, cid: str) -> str:
+        return restart_service(airflow_service if orchestrator == "airflow" else dagster_service)(orchestrator, cid)
+    return inject
+
+
+#: One run per row and orchestrator; faults that share a run stay attributable (kill in train,
+#: then MLflow restarted in register: the retried train registers once, despite MLflow's restart).
+FAULTS = [
+    Fault("kill train container; restart MLflow in register", "train",
+          (("train", kill_container), ("register", restart_service("mlflow"))), "success"),
+    Fault("restart the object store in predict", "infer", (("predict", restart_service("minio")),), "success"),
+    Fault("restart Postgres mid-run", "train", (("train", restart_service("postgres")),), "ends", default=False),
+    Fault("restart scheduler / daemon mid-run", "train",
+          (("train", restart_own_service("airflow-scheduler", "dagster-daemon")),), "ends"),
+    Fault("cancel the run through the API", "train", (("train", cancel_run("train")),), "stopped"),
+]
+#: Faults the phase does not inject, with the reason (shown in the table, not counted as checks).
+NOT_RUN = [
+    ("step hangs (docker pause) until its execution timeout", "both",
+     "the shortest step timeout is 15 min (promote; train 6 h): beyond the phase's 10-minute budget"),
+]
+
+
+def run_fault(fault: Fault) -> list[dict[str, Any]]:
+    """Airflow's and Dagster's side of one fault at once."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="chaos") as pool:
+        futures = [pool.submit(one, fault, o) for o in run_e2e.ORCHESTRATORS]
+        return [f.result() for f in futures]
+
+
+def record_row(row: dict[str, Any]) -> None:
+    run_e2e.RESULTS.setdefault("faults", []).append(row)
+    run_e2e.record(f"fault: {row['fault']} ({row['orchestrator']}): {row['outcome']}", row["passed"],
+                   f"retries={row['retries']}, recover={row['recover_s']}s, {row['data_check']}; {row['detail']}")
+
+
+def fault_table() -> str:
+    rows = run_e2e.RESULTS.get("faults") or []
+    if not rows:
+        return ""
+    cell = run_e2e._cell
+    lines = ["", "== faults", f"{cell('fault', 40)} {cell('orchestrator', 12)} {cell('outcome', 10)} "
+             f"{cell('retries', 7)} {cell('recover_s', 9)} {cell('data check', 60)} result"]
+    for r in rows:
+        lines.append(f"{cell(r['fault'], 40)} {cell(r['orchestrator'], 12)} {cell(r['outcome'], 10)} "
+                     f"{cell(r['retries'], 7)} {cell(r['recover_s'], 9)} {cell(r['data_check'], 60)} "
+                     f"{'PASS' if r['passed'] else ('FAIL' if r['passed'] is False else 'n/a: ' + r['detail'])}")
+    return "\n".join(lines)
+
+
+def run(only: list[str] | None = None) -> None:
+    """The fault phase: every fault on both orchestrators; one check and one table row each."""
+    selected = [f for f in FAULTS if any(o in f.name for o in only)] if only else [f for f in FAULTS if f.default]
+    first_infer = next((i for i, f in enumerate(selected) if f.pipeline == "infer"), None)
+    if first_infer is not None and not any(f.pipeline == "train" and f.expect == "success" for f in selected[:first_infer]):
+        run_e2e.pipeline("train", "dagster", "PARAMS=epochs=1", source="chaos")  # a champion to label with
+    for fault in selected:
+        for row in run_fault(fault):
+            record_row(row)
+        if not wait_healthy():
+            run_e2e.record(f"fault: services healthy again after '{fault.name}'", False, "wait-healthy failed")
+    skipped = [(f.name, "both", f"not in the default set (time budget): make chaos CHAOS_ARGS='--only {f.name.split()[1]}'")
+               for f in FAULTS if not f.default and f not in selected]
+    for name, orchestrator, reason in [*NOT_RUN, *skipped]:
+        run_e2e.RESULTS.setdefault("faults", []).append(
+            {"fault": name, "orchestrator": orchestrator, "outcome": "not run", "retries": "-", "recover_s": "-",
+             "data_check": "-", "passed": None, "detail": reason})
+
+
+def save(output: Path) -> None:
+    """Replace the fault rows (and the phase's time) in the e2e results file, keeping the rest."""
+    results = json.loads(output.read_text()) if output.exists() else {}
+    results["faults"] = run_e2e.RESULTS.get("faults", [])
+    results.setdefault("phases", {})["faults"] = run_e2e.RESULTS["phases"]["faults"]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    run_e2e.say(f"fault rows: {output}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="make chaos: the fault phase against a running stack")
+    parser.add_argument("--only", action="append", help="run the faults whose name contains this (repeatable)")
+    parser.add_argument("--output", default=str(run_e2e.ROOT / "bench" / "results" / "e2e.json"),
+                        help="results file whose `faults` rows (and phase time) this run replaces")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    run(args.only)
+    run_e2e.phase("faults", started)
+    save(Path(args.output))
+    print(fault_table())
+    for c in run_e2e.RESULTS["checks"]:
+        print(f"{'PASS' if c['passed'] else 'FAIL':<6}  {c['name']}  ({c['detail']})")
+    return 0 if run_e2e.RESULTS["checks"] and all(c["passed"] for c in run_e2e.RESULTS["checks"]) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
