@@ -242,11 +242,15 @@ def restart_deciding_services(mode: str) -> bool:
                   up.returncode == 0 and healthy.returncode == 0, f"exit {up.returncode}/{healthy.returncode}")
 
 
-def approval_mode() -> None:
-    """Approval mode on both orchestrators (Airflow: the HITL task approves; Dagster: review_job rejects)."""
+def approval_mode(restore: bool = True) -> None:
+    """Approval mode on both orchestrators (Airflow: the HITL task approves; Dagster: review_job rejects).
+
+    `restore=False` (the last phase before teardown) leaves the services in approval mode.
+    """
     if restart_deciding_services("approval"):
         in_ml_image(["approval"], timeout=1800)
-    restart_deciding_services(env_file_value("ML_PROMOTION_MODE") or "auto")
+    if restore:
+        restart_deciding_services(env_file_value("ML_PROMOTION_MODE") or "auto")
 
 
 # --- model lifecycle: another task, rollback through make, inference on the pinned version -----
@@ -403,11 +407,12 @@ def main(argv: list[str] | None = None) -> int:
         timed("backfill", backfill.run)
         # champion must still be the best after all the runs above
         in_ml_image(["verify"], stdin="[]")
-        timed("approval mode", approval_mode)
         timed("lifecycle", lifecycle)
         import chaos  # phase modules import this one (see the top)
 
-        timed("faults", chaos.run)  # last: it restarts services and needs no other run in flight
+        timed("faults", chaos.run)  # needs no other run in flight, and auto promotion
+        # last: the deciding services are restarted into approval mode and back only with --keep
+        timed("approval mode", lambda: approval_mode(restore=args.keep))
     except (RuntimeError, subprocess.TimeoutExpired) as exc:
         record("e2e driver ran to the end", False, str(exc))
     finally:
