@@ -77,7 +77,7 @@ def airflow_run(client: trigger.AirflowClient, obj: NewObject) -> dict[str, Any]
 
 def airflow_runs_on(client: trigger.AirflowClient, uri: str) -> int:
     """ml_training runs (of the latest 100) whose dataset is `uri`."""
-    runs = client.get("/api/v2/dags/ml_training/dagRuns", limit=100, order_by="-run_after").get("dag_runs", [])
+    runs = client.get("/api/v2/dags/ml_training/dagRuns", limit=100, order_by="-start_date").get("dag_runs", [])
     return sum(1 for r in runs if (r.get("conf") or {}).get("dataset_uri") == uri)
 
 
