@@ -53,6 +53,14 @@ class Settings(BaseSettings):
         "s3://datasets/inference/{ds}.csv", description="Daily inference input; {ds} becomes YYYY-MM-DD."
     )
 
+    # --- new data starts training (ml/new_data.py) ---------------------------------------------
+    train_on_new_data: bool = Field(
+        False, description="true = a new or changed training file under ML_NEW_DATA_PREFIX starts one training run on it "
+        "(Dagster sensor, Airflow asset watcher)."
+    )
+    new_data_prefix: str = Field("s3://datasets/training/", description="s3:// folder watched for new training files.")
+    new_data_poll_s: int = Field(15, ge=5, le=3600, description="Seconds between two listings of ML_NEW_DATA_PREFIX.")
+
     # --- data ------------------------------------------------------------------------------
     text_column: str = Field("text", description="Column holding the input text.")
     label_column: str = Field("label", description="Column holding the class label.")
@@ -112,6 +120,13 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_endpoint(cls, value: str) -> str:
         return value.strip().rstrip("/")
+
+    @field_validator("new_data_prefix")
+    @classmethod
+    def _s3_folder(cls, value: str) -> str:
+        if not value.startswith("s3://") or len(value.rstrip("/")) <= len("s3://"):
+            raise ValueError("must be an s3:// folder such as s3://datasets/training/")
+        return value.rstrip("/") + "/"
 
     @field_validator("drift_alert_psi")
     @classmethod

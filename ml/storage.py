@@ -312,6 +312,18 @@ def list_folder(uri: str) -> list[str]:
     return [name[len(prefix) :] for name in names]
 
 
+def list_etags(uri: str) -> dict[str, str]:
+    """Key -> ETag of every object under the `s3://` folder `uri` (keys relative to the bucket)."""
+    bucket, prefix = split_s3(uri)
+    client = _client(get_settings())
+
+    def listing() -> dict[str, str]:
+        objects = client.list_objects(bucket, prefix.rstrip("/") + "/", recursive=True)
+        return {o.object_name: (o.etag or "").strip('"') for o in objects if not o.is_dir}
+
+    return _call_s3("list", uri, listing)
+
+
 def fetch_dir(uri: str, dest: Path) -> Path:
     """Copy a folder published by `publish_dir`; refuse one without its `_SUCCESS` marker."""
     if is_s3(uri):

@@ -241,7 +241,9 @@ def test_dockerignore_keeps_secrets_and_venvs_out_of_the_context() -> None:
 def test_object_store_secret_only_where_steps_run_or_launch(config: dict[str, Any]) -> None:
     holders = {name for name, svc in config["services"].items() if "ML_S3_SECRET_KEY" in svc.get("environment", {})}
     # (ml-cli, in the `tools` profile, is not part of this config; it needs them for seed-data)
-    assert holders == {"airflow-scheduler", "airflow-dag-processor", "dagster-daemon", "dagster-code", "init-storage"}
+    # The triggerer runs the new-data watcher, which lists ML_NEW_DATA_PREFIX (ml/new_data.py).
+    assert holders == {"airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "dagster-daemon",
+                       "dagster-code", "init-storage"}
 
 
 def test_trigger_runs_in_the_dagster_image_with_api_settings_only() -> None:

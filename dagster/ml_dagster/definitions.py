@@ -19,6 +19,7 @@ from ml_dagster.jobs import daily_inference_job, inference_job, training_job
 from ml_dagster.resources import StorageResource
 from ml_dagster.review import review_job
 from ml_dagster.schedules import daily_inference_schedule
+from ml_dagster.sensors import new_training_data_sensor
 from ml_dagster.training import TRAINING_ASSETS
 
 RESOURCES = {
@@ -31,5 +32,6 @@ defs = dg.Definitions(
     asset_checks=[*CHECKS, *DAILY_CHECKS],
     jobs=[training_job, inference_job, daily_inference_job, review_job],
     schedules=[daily_inference_schedule],
+    sensors=[new_training_data_sensor],
     resources=RESOURCES,
 )

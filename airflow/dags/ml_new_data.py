@@ -1,0 +1,77 @@
+"""### ml_new_data: a new or changed training file under ML_NEW_DATA_PREFIX starts one ml_training run
+
+Event-driven scheduling: the asset `ml_new_training_data` (the prefix) has an `AssetWatcher`
+whose trigger (`ml_new_data_trigger.py`, in the triggerer) lists the prefix every
+`ML_NEW_DATA_POLL_S` seconds and fires one asset event per training file it has not fired yet.
+Each event is one object (key, ETag, run key: `ml.new_data`). Airflow may collapse events queued
+together into one run of this DAG, so this DAG does not train itself: it starts one `ml_training`
+run per event it received, with run id `new_data__<run key>` and `dataset_uri` = the object.
+A run id that exists already is skipped, so the same object never trains twice, even after a
+triggerer restart fires it again; five files landing together give five `ml_training` runs, and
+one that fails validation fails only its own run.
+
+Defined only when `ML_TRAIN_ON_NEW_DATA=true` when the file is parsed.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import DAG, Asset, AssetWatcher, task
+
+from ml.config import load_settings
+
+_settings = load_settings()
+
+
+def training_runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `ml_training` run of each event's object: its deterministic id and dataset (duplicates once)."""
+    from ml.new_data import NewObject
+
+    objects = {o.run_key: o for o in (NewObject.from_payload(e["payload"]) for e in events)}
+    return [
+        {"trigger_run_id": o.run_id, "conf": {"dataset_uri": o.uri},
+         "note": f"new data: {o.uri} (ETag {o.etag})"}
+        for o in objects.values()
+    ]
+
+
+if _settings.train_on_new_data:
+    from ml_new_data_trigger import NewTrainingDataTrigger
+
+    new_training_data = Asset(
+        name="ml_new_training_data",
+        uri=_settings.new_data_prefix,
+        watchers=[
+            AssetWatcher(
+                name="ml_new_training_data_watcher",
+                trigger=NewTrainingDataTrigger(prefix=_settings.new_data_prefix, poll_interval=_settings.new_data_poll_s),
+            )
+        ],
+    )
+
+    with DAG(
+        dag_id="ml_new_data",
+        description="Start one ml_training run per new or changed training file under ML_NEW_DATA_PREFIX.",
+        schedule=[new_training_data],
+        start_date=datetime(2026, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=1,
+        tags=["ml", "training", "new-data"],
+        doc_md=__doc__,
+    ) as dag:
+
+        @task
+        def new_objects(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
+            """The objects of the asset events that started this run."""
+            events = [{"payload": e.extra["payload"]} for evs in triggering_asset_events.values() for e in evs]
+            return training_runs(events)
+
+        TriggerDagRunOperator.partial(
+            task_id="start_training",
+            trigger_dag_id="ml_training",
+            skip_when_already_exists=True,
+            wait_for_completion=False,
+        ).expand_kwargs(new_objects())

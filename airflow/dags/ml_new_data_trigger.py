@@ -1,0 +1,52 @@
+"""The asset watcher's trigger: poll ML_NEW_DATA_PREFIX, fire one event per new training file.
+
+It runs in the triggerer (event-driven scheduling, `ml_new_data.py`), so it only lists the store:
+which objects count and their run keys are ml's (`ml.new_data`). The listing is blocking minio
+I/O, so it runs in a thread, never on the triggerer's event loop. What it fired is remembered
+for the life of the trigger only: after a triggerer restart it fires the existing files again,
+and the training runs' deterministic ids (`ml_new_data.py`) keep those from training twice.
+
+It lives in the DAG folder (kept out of parsing by `.airflowignore`); the triggerer imports it
+by its class path, so compose puts the DAG folder on the Airflow containers' PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+
+log = logging.getLogger(__name__)
+
+
+class NewTrainingDataTrigger(BaseEventTrigger):
+    """Every `poll_interval` seconds, one event per training file under `prefix` not yet fired."""
+
+    def __init__(self, prefix: str, poll_interval: float) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (f"{type(self).__module__}.{type(self).__qualname__}",
+                {"prefix": self.prefix, "poll_interval": self.poll_interval})
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from ml.errors import BadInputError, TransientError
+        from ml.new_data import training_objects, unseen
+
+        fired: set[str] = set()
+        while True:
+            try:
+                objects = await asyncio.to_thread(training_objects, self.prefix)
+            except (BadInputError, TransientError) as exc:
+                # The watcher outlives an outage or a missing bucket: report it, poll again later.
+                log.error("cannot list %s: %s; next try in %ss", self.prefix, exc, self.poll_interval)
+                objects = None
+            for obj in unseen(objects or [], fired):
+                fired.add(obj.run_key)
+                yield TriggerEvent(obj.payload())
+            await asyncio.sleep(self.poll_interval)

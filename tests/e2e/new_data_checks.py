@@ -1,0 +1,194 @@
+"""New data starts training, checked INSIDE the ml image (`run_e2e.in_ml_image(..., script=...)`).
+
+Five files land under ML_NEW_DATA_PREFIX at once (a copy of the demo training set and four files
+without a label column). On each orchestrator, by itself within 60 s: one training run per file,
+each on its file; the copy's run succeeds and registers a version; each bad file's run fails with
+the loader's one-line reason. Then the copy's bytes are uploaded again under the same key: no
+second run on either orchestrator after two poll intervals. Prints {"checks": [...]} last.
+
+    python new_data_checks.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import ml_trigger as trigger  # mounted from the repo by run_e2e.py (not in the ml image)
+from ml import storage
+from ml.config import get_settings
+from ml.new_data import NewObject, training_objects
+from ml_trigger.airflow_api import _failure as airflow_failure
+from ml_trigger.dagster_api import asset_result
+
+CHECKS: list[dict[str, Any]] = []
+START_WITHIN_S = 60
+RUN_TIMEOUT_S = 1500
+DAGSTER_RUNS_BY_TAG = """
+query RunsByTag($key: String!, $value: String!) {
+  runsOrError(filter: {tags: [{key: $key, value: $value}]}) {
+    __typename
+    ... on Runs { results { runId status } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def check(name: str, passed: bool, detail: str = "") -> bool:
+    CHECKS.append({"name": name, "passed": bool(passed), "detail": detail})
+    print(f"[check] {'PASS' if passed else 'FAIL'}  {name}{'  -- ' + detail if detail else ''}", file=sys.stderr,
+          flush=True)
+    return bool(passed)
+
+
+def wait_for(fn: Callable[[], Any], timeout: float, poll: float = 2.0) -> Any:
+    """fn()'s first truthy value within `timeout` seconds, else its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(poll)
+
+
+# --- the two orchestrators' views of "the run of this object" ------------------------------------
+
+
+def airflow_client() -> trigger.AirflowClient:
+    client = trigger.AirflowClient(os.environ["AIRFLOW_URL"], os.environ["AIRFLOW_ADMIN_USER"],
+                                   os.environ["AIRFLOW_ADMIN_PASSWORD"])
+    client.login()
+    return client
+
+
+def airflow_run(client: trigger.AirflowClient, obj: NewObject) -> dict[str, Any] | None:
+    response = client.http.request("GET", client.run_path("ml_training", obj.run_id), ok=(200, 404))
+    return response.json() if response.status_code == 200 else None
+
+
+def airflow_runs_on(client: trigger.AirflowClient, uri: str) -> int:
+    """ml_training runs (of the latest 100) whose dataset is `uri`."""
+    runs = client.get("/api/v2/dags/ml_training/dagRuns", limit=100, order_by="-start_date").get("dag_runs", [])
+    return sum(1 for r in runs if (r.get("conf") or {}).get("dataset_uri") == uri)
+
+
+def dagster_runs(client: trigger.DagsterClient, obj: NewObject, key: str = "ml/new_data_run_key") -> list[dict[str, Any]]:
+    value = obj.uri if key == "ml/new_data_uri" else obj.run_key
+    data = client.query(DAGSTER_RUNS_BY_TAG, {"key": key, "value": value})["runsOrError"]
+    return list(data.get("results", []))
+
+
+def follow_airflow(client: trigger.AirflowClient, obj: NewObject) -> dict[str, Any]:
+    """The run's end: state, registered version (good file) or one-line reason (bad file)."""
+    run = wait_for(lambda: (r := airflow_run(client, obj)) and r["state"] in ("success", "failed") and r,
+                   RUN_TIMEOUT_S, poll=5)
+    if not run:
+        return {"state": "timeout"}
+    if run["state"] == "success":
+        return {"state": "success", "version": (client.xcom("ml_training", obj.run_id, "save_trained_model") or {}).get("version"),
+                "dataset_uri": (run.get("conf") or {}).get("dataset_uri")}
+    tasks = client.task_instances("ml_training", obj.run_id)
+    return {"state": "failed", "reason": airflow_failure(client, "ml_training", obj.run_id, tasks),
+            "dataset_uri": (run.get("conf") or {}).get("dataset_uri")}
+
+
+def follow_dagster(client: trigger.DagsterClient, obj: NewObject) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        runs = dagster_runs(client, obj)
+        return runs[0] if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
+
+    run = wait_for(done, RUN_TIMEOUT_S, poll=5)
+    if not run:
+        return {"state": "timeout"}
+    if run["status"] != "SUCCESS":
+        return {"state": "failed", "reason": client.failure(run["runId"])}
+    details = client.run(run["runId"])
+    registered = next((m for m in details["assetMaterializations"] if m["assetKey"]["path"] == ["registered_model"]), None)
+    data = next((m for m in details["assetMaterializations"] if m["assetKey"]["path"] == ["training_data"]), None)
+    registered_result = asset_result(registered["metadataEntries"]) if registered else {}
+    return {"state": "success", "version": registered_result.get("version") or registered_result.get("model_version"),
+            "dataset_uri": asset_result(data["metadataEntries"]).get("dataset_uri") if data else None}
+
+
+# --- the scenario ------------------------------------------------------------------------------
+
+
+def upload(files: dict[str, str]) -> None:
+    """Publish local files (path -> URI) at once: they land together."""
+    with ThreadPoolExecutor(max_workers=len(files)) as pool:
+        list(pool.map(lambda item: storage.publish(Path(item[0]), item[1]), files.items()))
+
+
+def main() -> int:
+    settings = get_settings()
+    prefix = settings.new_data_prefix
+    batch = f"e2e-{uuid.uuid4().hex[:8]}"
+    good_uri = f"{prefix}{batch}/reviews.csv"
+    bad_uris = [f"{prefix}{batch}/no-label-{i}.csv" for i in range(4)]
+    af, dg = airflow_client(), trigger.DagsterClient(os.environ["DAGSTER_URL"])
+    if not check("new data: ML_TRAIN_ON_NEW_DATA is on in the stack", settings.train_on_new_data, prefix):
+        return 0
+    af.wait_for_dag("ml_new_data", timeout=120)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        good = storage.fetch(settings.dataset_uri, Path(tmp) / "good.csv")
+        bad = Path(tmp) / "bad.csv"
+        bad.write_text("id,text\n1,great product\n2,awful service\n")
+        files = {str(good): good_uri, **{str(bad) + f"#{i}": uri for i, uri in enumerate(bad_uris)}}
+        for i in range(4):
+            Path(str(bad) + f"#{i}").write_text(bad.read_text() + f"{3 + i},file {i}\n")  # distinct bytes
+        landed = time.monotonic()
+        upload(files)
+        objects = {o.uri: o for o in training_objects(prefix) if o.uri in (good_uri, *bad_uris)}
+        check("new data: five files landed under the prefix", len(objects) == 5, f"{len(objects)} of 5 listed")
+
+        started = {
+            "airflow": wait_for(lambda: all(airflow_run(af, o) for o in objects.values()), START_WITHIN_S),
+            "dagster": wait_for(lambda: all(dagster_runs(dg, o) for o in objects.values()),
+                                max(START_WITHIN_S - (time.monotonic() - landed), 1)),
+        }
+        for name, ok in started.items():
+            check(f"new data: {name} started one training run per file by itself within {START_WITHIN_S} s", bool(ok),
+                  f"{time.monotonic() - landed:.0f}s after the upload")
+
+        with ThreadPoolExecutor(max_workers=10) as pool:
+            ends = {(name, uri): pool.submit(follow, client, obj) for uri, obj in objects.items()
+                    for name, client, follow in (("airflow", af, follow_airflow), ("dagster", dg, follow_dagster))}
+            results = {key: future.result() for key, future in ends.items()}
+        for name in ("airflow", "dagster"):
+            end = results[(name, good_uri)]
+            check(f"new data: {name}'s run on the new file succeeds and registers a version",
+                  end["state"] == "success" and bool(end.get("version")) and end.get("dataset_uri") == good_uri,
+                  json.dumps(end))
+            reasons = [results[(name, uri)] for uri in bad_uris]
+            check(f"new data: {name}: each file failing validation fails its own run with the one-line reason",
+                  all(r["state"] == "failed" and "label" in (r.get("reason") or "") for r in reasons),
+                  "; ".join(str(r.get("reason")) for r in reasons)[:400])
+
+        upload({str(good): good_uri})  # the same bytes again under the same key
+        time.sleep(2 * settings.new_data_poll_s + 10)
+        again = [o for o in training_objects(prefix) if o.uri == good_uri]
+        check("new data: the same bytes again keep the object's run key", again == [objects[good_uri]],
+              f"{[o.run_key for o in again]}")
+        on_airflow = airflow_runs_on(af, good_uri)
+        check("new data: the same upload again starts no second Airflow run", on_airflow == 1, f"{on_airflow} runs")
+        on_dagster = len(dagster_runs(dg, objects[good_uri], key="ml/new_data_uri"))
+        check("new data: the same upload again starts no second Dagster run", on_dagster == 1, f"{on_dagster} runs")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as exc:  # a crash is a failed check with its reason, and still one JSON line
+        check("new data checks ran", False, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    print(json.dumps({"checks": CHECKS}))
