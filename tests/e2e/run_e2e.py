@@ -16,15 +16,23 @@ Runs on the host with the standard library only (the host needs docker, make and
   6. a bad dataset fails with a one-line reason and publishes nothing; drift: every inference run
      logged its drift verdict (the demo partitions are not flagged), and French texts labelled
      through both orchestrators at once are flagged as drift;
-  7. approval mode: the deciding services restarted with ML_PROMOTION_MODE=approval, a training
-     run on each orchestrator waits for a decision; Airflow's human-in-the-loop task is answered
-     through its REST API (what its form sends), Dagster's review_job rejects; then back to auto;
-  8. the model lifecycle: a dataset with another label set under the same model name is
+  7. the UIs in a real browser right after 3. (tests/e2e/browser_phase.py: MLflow, Airflow and
+     Dagster pages of the runs just made, screenshots in bench/results/e2e-browser/);
+  8. new data (tests/e2e/new_data.py): five files landing at once under ML_NEW_DATA_PREFIX start
+     five training runs on each orchestrator by themselves; the same upload again starts none;
+  9. backfill (tests/e2e/backfill.py): `make backfill` over a few days on both orchestrators, one
+     stable daily location per day, a missing day fails alone;
+  10. the model lifecycle: a dataset with another label set under the same model name is
      registered but not promoted, `make rollback` pins an earlier version, inference on both
      orchestrators then uses it, `make history` and MLflow show every move once, `make unpin`;
-  9. teardown, leaving no containers behind;
-  10. a summary table (the parity table, each check, each run's and step's wall time, each phase's
-     time) and bench/results/e2e.json.
+  11. faults (tests/e2e/chaos.py, also `make chaos`): containers killed, services restarted and
+     runs cancelled from outside while runs are in flight; the fault table in the summary;
+  12. approval mode, last: the deciding services restarted with ML_PROMOTION_MODE=approval, a
+     training run on each orchestrator waits for a decision; Airflow's human-in-the-loop task is
+     answered through its REST API (what its form sends), Dagster's review_job rejects;
+  13. teardown, leaving no containers behind;
+  14. a summary table (the parity table, each check, the fault table, each run's and step's wall
+     time, each phase's time) and bench/results/e2e.json.
 
 Extra compose files (CI's stand-ins, the CA bundle) come through COMPOSE_FILE, as for make.
 Not collected by `pytest tests` (the file name does not start with test_).
@@ -402,6 +410,9 @@ def main(argv: list[str] | None = None) -> int:
         for orchestrator in ORCHESTRATORS:
             timed(f"bad dataset {orchestrator}", lambda o=orchestrator: in_ml_image(["bad-dataset", "--orchestrator", o]))
         timed("drift", lambda: in_ml_image(["drift"]))
+        import new_data  # phase modules import this one (see the top)
+
+        timed("new data", new_data.run)  # trains: before the verify below (champion = best)
         import backfill  # phase modules import this one (see the top)
 
         timed("backfill", backfill.run)
