@@ -234,3 +234,35 @@ def test_one_quality_gate(both, monkeypatch) -> None:
     result = checks.quality_gate(dg.build_asset_check_context())
     assert result.passed is verdict.passed is False
     assert result.description == verdict.reason
+
+
+def test_the_stack_starts_with_the_same_automation_on_both(both, monkeypatch) -> None:
+    """Daily inference and the new-data trigger start in the same state on both orchestrators.
+
+    Airflow: DAGs are unpaused at creation in the stack (compose), `ml_inference` is `@daily` and
+    `ml_new_data` exists only with `ML_TRAIN_ON_NEW_DATA=true`; Dagster: the schedule runs from the
+    start and the sensor's default status follows the same setting.
+    """
+    import importlib
+
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "compose.yaml").read_text())
+    airflow_env = compose["x-airflow"]["environment"]
+    assert str(airflow_env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"]).lower() == "false"
+    assert str(airflow_env["ML_TRAIN_ON_NEW_DATA"]).endswith(":-true}")  # on in the stack
+    for on in (True, False):
+        monkeypatch.setenv("ML_TRAIN_ON_NEW_DATA", str(on).lower())
+        bag, _ = both(ML_TRAIN_ON_NEW_DATA=str(on).lower())
+        import ml_dagster.sensors as sensors
+
+        sensor = importlib.reload(sensors).new_training_data_sensor
+        assert ("ml_new_data" in bag.dags) is on
+        assert (sensor.default_status.name == "RUNNING") is on
+    from ml_dagster.definitions import defs
+
+    daily_inference_schedule = defs.resolve_schedule_def("daily_inference_schedule")
+    timetable = bag.dags["ml_inference"].timetable
+    assert timetable.expression in ("@daily", "0 0 * * *") and str(timetable.timezone) == "UTC"
+    assert daily_inference_schedule.cron_schedule == "0 0 * * *" and daily_inference_schedule.execution_timezone == "UTC"
+    assert daily_inference_schedule.default_status.name == "RUNNING"
