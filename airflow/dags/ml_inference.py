@@ -26,7 +26,7 @@ nothing is published; the same setting makes Dagster's drift check block.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from airflow.sdk import DAG, CronDataIntervalTimetable
 from ml_launch import dag_params, ml_task, step_params, xcom
@@ -56,14 +56,12 @@ with DAG(
         "load-inference-data",
         task_id="load_inference_data",
         options={**step_params("infer", "load_inference_data"), "as-of": AS_OF},
-        timeout=timedelta(minutes=30),
         doc_md="Validate the texts and stage them in the run workspace.",
     )
     load_trained_model = ml_task(
         "load-model",
         task_id="load_trained_model",
         options=step_params("infer", "load_model"),
-        timeout=timedelta(minutes=30),
         doc_md="Resolve the model version once (alias → version) and check it loads.",
     )
     run_inference = ml_task(
@@ -74,7 +72,6 @@ with DAG(
             "model-name": xcom("load_trained_model", "model_name"),
             "version": xcom("load_trained_model", "version"),
         },
-        timeout=timedelta(hours=4),
         doc_md="Label every row with that one model version (GPU when the launcher grants one).",
     )
     check_drift = ml_task(
@@ -86,7 +83,6 @@ with DAG(
             "model-name": xcom("load_trained_model", "model_name"),
             "version": xcom("load_trained_model", "version"),
         },
-        timeout=timedelta(minutes=30),
         doc_md="Compare inputs and predictions with the version's training profile (PSI); verdict ok, warn or drift.",
     )
     save_inference_results = ml_task(
@@ -94,7 +90,6 @@ with DAG(
         task_id="save_inference_results",
         options={"predictions-uri": xcom("run_inference", "predictions_uri"), "partition-date": LABELLED_DAY,
                  **step_params("infer", "save_predictions")},
-        timeout=timedelta(minutes=30),
         doc_md="Publish the predictions atomically, with the model name and version in every row.",
     )
 

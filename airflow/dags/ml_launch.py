@@ -81,7 +81,6 @@ def ml_task(
     *,
     task_id: str,
     options: Mapping[str, str] | None = None,
-    timeout: timedelta,
     doc_md: str | None = None,
 ) -> BaseOperator:
     """The task that runs `python -m ml <step>` with the launcher named by `ML_LAUNCHER`.
@@ -89,6 +88,9 @@ def ml_task(
     `options` maps step keywords to (templated) values; a value that renders to '' is left out so
     the step's default applies. Must be called inside a `with DAG(...)` block.
     """
+    settings = load_launch_settings()
+    # one try's limit, the same table Dagster's run limit comes from (ml/launch/timeouts.py)
+    timeout = timedelta(seconds=settings.step_limit_s(step))
     common: dict[str, Any] = {"task_id": task_id, "execution_timeout": timeout, "doc_md": doc_md, **RETRY_ARGS}
     command = step_argv(step, "{{ run_id }}", "airflow", dict(options or {}))
-    return _builder(load_launch_settings().launcher)(step, command, common)
+    return _builder(settings.launcher)(step, command, common)

@@ -66,7 +66,6 @@ def review_tasks(promote_task: str) -> tuple[BaseOperator, BaseOperator, BaseOpe
             "reason": _answer("review_challenger", "['params_input'].get('reason') or ''"),
             "actor": "airflow:" + _answer("review_challenger", "['responded_by_user']['name']"),
         },
-        timeout=timedelta(minutes=15),
         doc_md="Record the decision: approve moves `champion` (ml.champion), reject marks the version.",
     )
     awaiting >> review >> apply

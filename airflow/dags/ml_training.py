@@ -13,7 +13,7 @@ derived from the run id, so several runs at once never share files.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from airflow.sdk import DAG
 from ml_launch import dag_params, ml_task, step_params, xcom
@@ -35,14 +35,12 @@ with DAG(
         "load-training-data",
         task_id="load_training_data",
         options=step_params("train", "load_training_data"),
-        timeout=timedelta(minutes=30),
         doc_md="Validate the dataset, drop bad rows, split train/validation/test into the run workspace.",
     )
     train_model = ml_task(
         "train",
         task_id="train_model",
         options={"data-uri": xcom("load_training_data", "data_uri"), **step_params("train", "train")},
-        timeout=timedelta(hours=6),
         doc_md="Fine-tune the base model (GPU when the launcher grants one), tracked in MLflow.",
     )
     evaluate_model = ml_task(
@@ -53,7 +51,6 @@ with DAG(
             "model-uri": xcom("train_model", "model_uri"),
             "mlflow-run-id": xcom("train_model", "mlflow_run_id"),
         },
-        timeout=timedelta(hours=1),
         doc_md="Score the held-out test split; metrics and plots go to the MLflow run.",
     )
     save_trained_model = ml_task(
@@ -63,7 +60,6 @@ with DAG(
             "model-uri": xcom("train_model", "model_uri"),
             "mlflow-run-id": xcom("train_model", "mlflow_run_id"),
         },
-        timeout=timedelta(minutes=30),
         doc_md="Register the model as a new version with alias `challenger`.",
     )
     promote_model = ml_task(
@@ -73,7 +69,6 @@ with DAG(
             "model-name": xcom("save_trained_model", "model_name"),
             "version": xcom("save_trained_model", "version"),
         },
-        timeout=timedelta(minutes=15),
         doc_md="Apply the champion rule: promote, keep, or (approval mode) wait for a decision.",
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from ml.launch.settings import load_launch_settings
 from ml_dagster.k8s import job_launch
 
 #: Imported once by the forkserver, before it forks each step's process.
@@ -31,6 +32,15 @@ def step_processes_executor() -> dg.ExecutorDefinition:
     )
 
 
+def time_limit(pipeline: str) -> dict[str, str]:
+    """The run's time limit (`dagster/max_runtime`, enforced by the daemon's run monitoring).
+
+    ml's step limits (ml/launch/timeouts.py) summed over the pipeline's steps and their tries:
+    a Docker run's steps share one container, so the run is what can be stopped from outside.
+    """
+    return {"dagster/max_runtime": str(load_launch_settings().run_limit_s(pipeline))}
+
+
 LAUNCH = job_launch()
 EXECUTOR = LAUNCH.executor_def or step_processes_executor()
 
@@ -38,7 +48,7 @@ training_job = dg.define_asset_job(
     "training_job",
     selection=dg.AssetSelection.groups("training"),
     description="Load and validate data, train, evaluate, register and promote (champion/challenger).",
-    tags={"ml/pipeline": "training", **LAUNCH.tags},
+    tags={"ml/pipeline": "training", **time_limit("train"), **LAUNCH.tags},
     executor_def=EXECUTOR,
 )
 
@@ -46,7 +56,7 @@ inference_job = dg.define_asset_job(
     "inference_job",
     selection=dg.AssetSelection.groups("inference"),
     description="Resolve the production model once, label the input texts, publish the predictions.",
-    tags={"ml/pipeline": "inference", **LAUNCH.tags},
+    tags={"ml/pipeline": "inference", **time_limit("infer"), **LAUNCH.tags},
     executor_def=EXECUTOR,
 )
 
@@ -54,6 +64,6 @@ daily_inference_job = dg.define_asset_job(
     "daily_inference_job",
     selection=dg.AssetSelection.groups("daily_inference"),
     description="Label one UTC day's partition (ML_INFERENCE_INPUT_TEMPLATE) and publish it at the day's stable location.",
-    tags={"ml/pipeline": "inference", **LAUNCH.tags},
+    tags={"ml/pipeline": "inference", **time_limit("infer"), **LAUNCH.tags},
     executor_def=EXECUTOR,
 )

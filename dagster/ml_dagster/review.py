@@ -13,7 +13,7 @@ from typing import Any, Literal
 import dagster as dg
 from pydantic import Field
 
-from ml_dagster.jobs import LAUNCH
+from ml_dagster.jobs import LAUNCH, time_limit
 from ml_dagster.metadata import result
 from ml_dagster.runner import STEP_RETRY_POLICY, run_step
 
@@ -41,7 +41,7 @@ def review_model(context: dg.OpExecutionContext, config: ReviewConfig) -> dg.Out
 @dg.job(
     name="review_job",
     description="Approve or reject a model version (approval mode); recorded in the champion history.",
-    tags={"ml/pipeline": "review", **LAUNCH.tags},
+    tags={"ml/pipeline": "review", **time_limit("review"), **LAUNCH.tags},
     executor_def=LAUNCH.executor_def or dg.in_process_executor,
 )
 def review_job() -> None:

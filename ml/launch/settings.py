@@ -39,6 +39,8 @@ class LaunchSettings(BaseSettings):
     docker_network: str = Field("", description="Docker network of the step containers (compose's network).")
     docker_url: str = Field("", description="Docker daemon URL; empty = the local socket.")
     local_python: str = Field("", description="launcher=local: interpreter that runs `-m ml` (default: the current one).")
+    step_timeouts: str = Field("", description="Step time limits overriding the defaults, e.g. train=12h,predict=30m "
+                                               "(ml/launch/timeouts.py).")
 
     @field_validator("launcher", mode="before")
     @classmethod
@@ -55,6 +57,29 @@ class LaunchSettings(BaseSettings):
         if not all(part.isdigit() or (part.lower().startswith(("gpu-", "mig-")) and len(part) > 4) for part in ids):
             raise ValueError(GPU_HELP)
         return ",".join(ids)
+
+    @field_validator("step_timeouts")
+    @classmethod
+    def _timeouts(cls, value: str) -> str:
+        from ml.launch.timeouts import parse_overrides
+
+        try:
+            parse_overrides(value)
+        except BadInputError as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    def step_limit_s(self, step: str) -> int:
+        """Seconds one try of `step` may run (ml/launch/timeouts.py)."""
+        from ml.launch.timeouts import step_limit_s
+
+        return step_limit_s(step, self.step_timeouts)
+
+    def run_limit_s(self, pipeline: str) -> int:
+        """Seconds a whole run of `pipeline` may take, retries included (ml/launch/timeouts.py)."""
+        from ml.launch.timeouts import run_limit_s
+
+        return run_limit_s(pipeline, self.step_timeouts)
 
     @field_validator("mem_limit", "shm_size")
     @classmethod

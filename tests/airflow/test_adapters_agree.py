@@ -236,14 +236,15 @@ def test_one_quality_gate(both, monkeypatch) -> None:
     assert result.description == verdict.reason
 
 
-def test_the_stack_starts_with_the_same_automation_on_both(both, monkeypatch) -> None:
+def test_the_stack_starts_with_the_same_automation_on_both(both) -> None:
     """Daily inference and the new-data trigger start in the same state on both orchestrators.
 
     Airflow: DAGs are unpaused at creation in the stack (compose), `ml_inference` is `@daily` and
     `ml_new_data` exists only with `ML_TRAIN_ON_NEW_DATA=true`; Dagster: the schedule runs from the
     start and the sensor's default status follows the same setting.
     """
-    import importlib
+    import os
+    import subprocess
 
     import yaml
 
@@ -252,13 +253,13 @@ def test_the_stack_starts_with_the_same_automation_on_both(both, monkeypatch) ->
     assert str(airflow_env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"]).lower() == "false"
     assert str(airflow_env["ML_TRAIN_ON_NEW_DATA"]).endswith(":-true}")  # on in the stack
     for on in (True, False):
-        monkeypatch.setenv("ML_TRAIN_ON_NEW_DATA", str(on).lower())
         bag, _ = both(ML_TRAIN_ON_NEW_DATA=str(on).lower())
-        import ml_dagster.sensors as sensors
-
-        sensor = importlib.reload(sensors).new_training_data_sensor
+        code = "from ml_dagster.sensors import new_training_data_sensor as s; print(s.default_status.name)"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ML_")}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                             env={**env, "ML_TRAIN_ON_NEW_DATA": str(on).lower(), "PYTHONPATH": str(DAGSTER_DIR)})
         assert ("ml_new_data" in bag.dags) is on
-        assert (sensor.default_status.name == "RUNNING") is on
+        assert (out.stdout.split()[-1] == "RUNNING") is on
     from ml_dagster.definitions import defs
 
     daily_inference_schedule = defs.resolve_schedule_def("daily_inference_schedule")
@@ -266,3 +267,34 @@ def test_the_stack_starts_with_the_same_automation_on_both(both, monkeypatch) ->
     assert timetable.expression in ("@daily", "0 0 * * *") and str(timetable.timezone) == "UTC"
     assert daily_inference_schedule.cron_schedule == "0 0 * * *" and daily_inference_schedule.execution_timezone == "UTC"
     assert daily_inference_schedule.default_status.name == "RUNNING"
+
+
+@pytest.mark.parametrize("overrides", ["", "train=90s,promote=2m"])
+def test_same_time_limits(both, overrides: str) -> None:
+    """Airflow's per-try `execution_timeout`s and Dagster's run limit come from one table.
+
+    Dagster bounds the whole run (`dagster/max_runtime`: a Docker run's steps share its container),
+    so its limit must equal the longest an Airflow run of the same pipeline can take: every
+    task's tries at their timeout plus the retry waits.
+    """
+    import os
+    import subprocess
+
+    from ml.launch.timeouts import step_limit_s
+
+    bag, _ = both(ML_STEP_TIMEOUTS=overrides)
+    code = ("from ml_dagster.jobs import training_job, inference_job; "
+            "print(training_job.tags['dagster/max_runtime'], inference_job.tags['dagster/max_runtime'])")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ML_")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**env, "ML_STEP_TIMEOUTS": overrides, "PYTHONPATH": str(DAGSTER_DIR)})
+    dagster_limits = [int(v) for v in out.stdout.split()[-2:]]
+    waits = sum(STEP_RETRY.delays())
+    for (dag_id, tasks), dagster_limit in zip((("ml_training", 5), ("ml_inference", 5)), dagster_limits, strict=True):
+        dag = bag.dags[dag_id]
+        assert len(dag.tasks) == tasks
+        worst = sum(t.execution_timeout.total_seconds() * (t.retries + 1) + waits for t in dag.tasks)
+        assert worst == dagster_limit, dag_id
+    train_task = bag.dags["ml_training"].get_task("train_model")
+    assert train_task.execution_timeout.total_seconds() == step_limit_s("train", overrides)
+    assert (train_task.execution_timeout.total_seconds() == 90) is bool(overrides)

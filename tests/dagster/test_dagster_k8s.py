@@ -82,9 +82,11 @@ def load_defs(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., dg.Defi
     import ml_dagster.definitions
     import ml_dagster.jobs
     import ml_dagster.schedules
+    import ml_dagster.sensors
 
     def rebuild() -> dg.Definitions:
-        for module in (ml_dagster.jobs, ml_dagster.schedules):  # the schedule holds daily_inference_job
+        # the schedule holds daily_inference_job, the sensor training_job
+        for module in (ml_dagster.jobs, ml_dagster.schedules, ml_dagster.sensors):
             importlib.reload(module)
         return importlib.reload(ml_dagster.definitions).defs
 

@@ -72,7 +72,7 @@ def dagster() -> trigger.DagsterClient:
     return trigger.DagsterClient(os.environ["DAGSTER_URL"])
 
 
-def start(orchestrator: str, pipeline: str, params: dict[str, str]) -> dict[str, Any]:
+def start(orchestrator: str, pipeline: str, params: dict[str, str], tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Trigger a run and return at once (the host waits for its step container, then injects)."""
     if orchestrator == "airflow":
         client = airflow()
@@ -82,7 +82,7 @@ def start(orchestrator: str, pipeline: str, params: dict[str, str]) -> dict[str,
     job = DAGSTER_JOBS[pipeline]
     repository = client.find_job(job, DAGSTER_LOCATION, timeout=300)
     return {"run_id": client.launch(repository, DAGSTER_LOCATION, job, dagster_run_config(pipeline, params),
-                                    TRIGGER_TAGS)}
+                                    {**TRIGGER_TAGS, **(tags or {})})}
 
 
 def follow_airflow(pipeline: str, run_id: str, timeout: float) -> dict[str, Any]:
@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--orchestrator", required=True, choices=["airflow", "dagster"])
     parser.add_argument("--pipeline", default="train", choices=["train", "infer"])
     parser.add_argument("--param", action="append", default=[])
+    parser.add_argument("--tag", action="append", default=[], help="Dagster run tag key=value (repeatable)")
     parser.add_argument("--run-id", default="")
     parser.add_argument("--since", type=int, default=0, help="epoch ms: versions registered from then on")
     parser.add_argument("--timeout", type=float, default=600)
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     params = with_default_inputs(args.pipeline, parse_params(args.param), os.environ)
     try:
         if args.command == "start":
-            result = start(args.orchestrator, args.pipeline, params)
+            result = start(args.orchestrator, args.pipeline, params, dict(t.split("=", 1) for t in args.tag))
         elif args.command == "follow":
             result = follow(args.orchestrator, args.pipeline, args.run_id, args.since, args.timeout)
         else:

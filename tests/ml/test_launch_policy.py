@@ -292,3 +292,31 @@ def test_ml_modules_are_small_and_import_no_cycle() -> None:
     cycles = sorted(m for m in graph if reach(m, m, set()))
     assert not cycles, f"import cycles through {cycles}"
     importlib.import_module("ml.launch.env")
+
+
+def test_step_time_limits_one_table_with_overrides(clean_env, monkeypatch) -> None:
+    from ml.launch.exits import STEP_RETRY
+    from ml.launch.settings import load_launch_settings
+    from ml.launch.timeouts import DEFAULT_STEP_TIMEOUT_S, PIPELINE_STEPS, parse_overrides, run_limit_s
+
+    assert parse_overrides("") == {}
+    assert parse_overrides(" train = 12h , predict=30m,promote=45") == {"train": 43200, "predict": 1800, "promote": 45}
+    assert set(s for steps in PIPELINE_STEPS.values() for s in steps) == set(DEFAULT_STEP_TIMEOUT_S)
+    waits = sum(STEP_RETRY.delays())
+    assert run_limit_s("review") == DEFAULT_STEP_TIMEOUT_S["review"] * (STEP_RETRY.retries + 1) + waits
+    assert run_limit_s("train", "train=1m") == run_limit_s("train") - (6 * 3600 - 60) * (STEP_RETRY.retries + 1)
+    monkeypatch.setenv("ML_STEP_TIMEOUTS", "predict=10m")
+    settings = load_launch_settings()
+    assert settings.step_limit_s("predict") == 600 and settings.step_limit_s("train") == 6 * 3600
+    assert settings.run_limit_s("infer") == run_limit_s("infer", "predict=10m")
+
+
+@pytest.mark.parametrize("value", ["train", "train=0s", "train=5d", "fit=1h", "train=1h;predict=2h"])
+def test_bad_step_time_limits_are_one_line_errors(clean_env, monkeypatch, value) -> None:
+    from ml.launch.settings import load_launch_settings
+
+    monkeypatch.setenv("ML_STEP_TIMEOUTS", value)
+    with pytest.raises(BadInputError) as error:
+        load_launch_settings()
+    message = str(error.value)
+    assert "\n" not in message and "ML_STEP_TIMEOUTS" in message and "step=N[s|m|h]" in message
