@@ -96,6 +96,17 @@ def live_env(live_services: Services, monkeypatch: pytest.MonkeyPatch) -> Servic
 
 
 @pytest.fixture
+def prefix(live_env: Services, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh new-data prefix (`ML_NEW_DATA_PREFIX`) of this test's own in the datasets bucket."""
+    from ml.config import reset_settings
+
+    uri = f"s3://datasets/training-{uuid.uuid4().hex[:8]}/"
+    monkeypatch.setenv("ML_NEW_DATA_PREFIX", uri)
+    reset_settings()
+    return uri
+
+
+@pytest.fixture
 def bad_dataset_uri(live_env: Services) -> str:
     """An s3:// CSV whose label column is missing."""
     import tempfile

@@ -185,3 +185,14 @@ class Services:
     def stop(self) -> None:
         self.mlflow.stop()
         self.s3.stop()
+
+
+def put_text(tmp_path: Path, uri: str, text: str) -> None:
+    """Publish `text` at `uri` (one object; the same text again gets the same ETag)."""
+    import uuid
+
+    from ml import storage
+
+    path = tmp_path / uuid.uuid4().hex
+    path.write_text(text)
+    storage.publish(path, uri)

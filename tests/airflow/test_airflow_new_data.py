@@ -12,32 +12,19 @@ import queue
 import subprocess
 import sys
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from ml import storage
-from ml.config import reset_settings
+from services import put_text
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "airflow" / "dags"
 if str(DAGS_FOLDER) not in sys.path:
     sys.path.append(str(DAGS_FOLDER))  # as Airflow's triggerer gets it (compose: PYTHONPATH)
 
 
-def _put(tmp_path: Path, uri: str, text: str) -> None:
-    path = tmp_path / uuid.uuid4().hex
-    path.write_text(text)
-    storage.publish(path, uri)
 
 
-@pytest.fixture
-def prefix(live_env, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"s3://datasets/training-{uuid.uuid4().hex[:8]}/"
-    monkeypatch.setenv("ML_NEW_DATA_PREFIX", uri)
-    reset_settings()
-    return uri
 
 
 class _Watch:
@@ -87,14 +74,14 @@ def watch(prefix: str):
 
 def test_trigger_fires_once_per_new_version_of_a_training_file(prefix: str, watch: _Watch, tmp_path: Path) -> None:
     for name in ("a.csv", "b.parquet", "_SUCCESS", "notes.txt"):
-        _put(tmp_path, prefix + name, f"content of {name}")
+        put_text(tmp_path, prefix + name, f"content of {name}")
     first = watch.poll()
     assert [e["uri"] for e in first] == [prefix + "a.csv", prefix + "b.parquet"]
 
-    _put(tmp_path, prefix + "a.csv", "content of a.csv")  # the same bytes: no event
+    put_text(tmp_path, prefix + "a.csv", "content of a.csv")  # the same bytes: no event
     assert watch.poll() == []
 
-    _put(tmp_path, prefix + "a.csv", "changed")  # a new version: one event, a new run key
+    put_text(tmp_path, prefix + "a.csv", "changed")  # a new version: one event, a new run key
     changed = watch.poll()
     assert [e["uri"] for e in changed] == [prefix + "a.csv"]
     assert changed[0]["run_key"] != first[0]["run_key"]
@@ -102,7 +89,7 @@ def test_trigger_fires_once_per_new_version_of_a_training_file(prefix: str, watc
 
 def test_five_files_at_once_fire_five_events(prefix: str, watch: _Watch, tmp_path: Path) -> None:
     for i in range(5):
-        _put(tmp_path, f"{prefix}{i}.csv", f"file {i}")
+        put_text(tmp_path, f"{prefix}{i}.csv", f"file {i}")
     assert len({e["run_key"] for e in watch.poll()}) == 5
 
 

@@ -3,31 +3,20 @@
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import dagster as dg
 import pytest
+from services import put_text
 
-from ml import storage
 from ml.config import reset_settings
 from ml.new_data import run_key
 
 DAGSTER_DIR = Path(__file__).resolve().parents[2] / "dagster"  # holds ml_dagster (see conftest.py)
 
 
-def _put(tmp_path: Path, uri: str, text: str) -> None:
-    path = tmp_path / uuid.uuid4().hex
-    path.write_text(text)
-    storage.publish(path, uri)
 
 
-@pytest.fixture
-def prefix(live_env, monkeypatch: pytest.MonkeyPatch) -> str:
-    uri = f"s3://datasets/training-{uuid.uuid4().hex[:8]}/"
-    monkeypatch.setenv("ML_NEW_DATA_PREFIX", uri)
-    reset_settings()
-    return uri
 
 
 def _evaluate() -> dg.SensorResult:
@@ -55,8 +44,8 @@ def test_five_files_at_once_are_five_runs_each_on_its_file(prefix: str, tmp_path
 
     names = [f"batch/{i}.csv" for i in range(5)]
     for name in names:
-        _put(tmp_path, prefix + name, f"id,text,label\n{name},text,pos\n")
-    _put(tmp_path, prefix + "batch/_SUCCESS", "")
+        put_text(tmp_path, prefix + name, f"id,text,label\n{name},text,pos\n")
+    put_text(tmp_path, prefix + "batch/_SUCCESS", "")
 
     requests = _evaluate().run_requests
     assert [r.run_config["ops"]["training_data"]["config"]["dataset_uri"] for r in requests] == [prefix + n for n in names]
@@ -69,11 +58,11 @@ def test_five_files_at_once_are_five_runs_each_on_its_file(prefix: str, tmp_path
 
 
 def test_same_bytes_keep_the_run_key_and_changed_bytes_get_a_new_one(prefix: str, tmp_path: Path) -> None:
-    _put(tmp_path, prefix + "a.csv", "id,text,label\n1,x,pos\n")
+    put_text(tmp_path, prefix + "a.csv", "id,text,label\n1,x,pos\n")
     first = {r.run_key for r in _evaluate().run_requests}
-    _put(tmp_path, prefix + "a.csv", "id,text,label\n1,x,pos\n")
+    put_text(tmp_path, prefix + "a.csv", "id,text,label\n1,x,pos\n")
     assert {r.run_key for r in _evaluate().run_requests} == first  # Dagster launches a run key once
-    _put(tmp_path, prefix + "a.csv", "id,text,label\n1,y,neg\n")
+    put_text(tmp_path, prefix + "a.csv", "id,text,label\n1,y,neg\n")
     changed = {r.run_key for r in _evaluate().run_requests}
     assert len(changed) == 1 and changed != first
 

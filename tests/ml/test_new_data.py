@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
 import pytest
+from services import put_text
 
-from ml import storage
-from ml.config import load_settings, reset_settings
+from ml.config import load_settings
 from ml.errors import BadInputError
 from ml.new_data import NewObject, is_training_file, run_key, training_objects, unseen
-
-
-def _put(tmp_path: Path, uri: str, text: str) -> None:
-    path = tmp_path / uuid.uuid4().hex
-    path.write_text(text)
-    storage.publish(path, uri)
-
-
-@pytest.fixture
-def prefix(live_env, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A fresh watched prefix of this test's own in the datasets bucket."""
-    uri = f"s3://datasets/training-{uuid.uuid4().hex[:8]}/"
-    monkeypatch.setenv("ML_NEW_DATA_PREFIX", uri)
-    reset_settings()
-    return uri
 
 
 @pytest.mark.parametrize(
@@ -69,19 +53,19 @@ def test_prefix_setting_must_be_an_s3_folder(monkeypatch: pytest.MonkeyPatch) ->
 
 def test_listing_finds_training_files_once_per_version(prefix: str, tmp_path: Path) -> None:
     for name in ("a.csv", "b.jsonl", "_SUCCESS", "notes.txt", "sub/c.parquet"):
-        _put(tmp_path, prefix + name, f"content of {name}")
-    _put(tmp_path, prefix.rstrip("/") + "-sibling/d.csv", "not under the prefix")
+        put_text(tmp_path, prefix + name, f"content of {name}")
+    put_text(tmp_path, prefix.rstrip("/") + "-sibling/d.csv", "not under the prefix")
 
     first = training_objects()
     assert [o.uri for o in first] == [prefix + "a.csv", prefix + "b.jsonl", prefix + "sub/c.parquet"]
     assert all(o.etag and o.run_key == run_key(o.key, o.etag) for o in first)
 
-    _put(tmp_path, prefix + "a.csv", "content of a.csv")  # the same bytes again: the same version
+    put_text(tmp_path, prefix + "a.csv", "content of a.csv")  # the same bytes again: the same version
     again = training_objects()
     assert again == first
     assert unseen(again, {o.run_key for o in first}) == []
 
-    _put(tmp_path, prefix + "a.csv", "changed content")  # a changed file is a new version
+    put_text(tmp_path, prefix + "a.csv", "changed content")  # a changed file is a new version
     changed = training_objects()
     fresh = unseen(changed, {o.run_key for o in first})
     assert [o.uri for o in fresh] == [prefix + "a.csv"]
