@@ -51,6 +51,23 @@ class NewObject:
         return cls(**{name: str(payload[name]) for name in ("uri", "key", "etag", "run_key")})
 
 
+def batch_payload(objects: list[NewObject]) -> dict[str, Any]:
+    """One event for every object a listing found new (Airflow's asset event).
+
+    One event per listing, not per object: Airflow 3.3 queues an asset-triggered run once per
+    asset, and events that land while that queue entry exists but after its time are not
+    consumed by the run it creates (they wait for the next event). Five files landing together
+    must start five runs now, so they travel in one event.
+    """
+    return {"objects": [obj.payload() for obj in objects]}
+
+
+def objects_of(payload: dict[str, Any]) -> list[NewObject]:
+    """The objects of an event payload: a batch (`batch_payload`) or a single object's payload."""
+    items = payload.get("objects", [payload])
+    return [NewObject.from_payload(item) for item in items]
+
+
 def run_key(key: str, etag: str) -> str:
     """Short stable hash of an object's key and ETag; only [0-9a-f], so valid as run id and run key."""
     return hashlib.sha256(f"{key}\n{etag}".encode()).hexdigest()[:20]

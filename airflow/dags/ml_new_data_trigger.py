@@ -1,7 +1,8 @@
-"""The asset watcher's trigger: poll ML_NEW_DATA_PREFIX, fire one event per new training file.
+"""The asset watcher's trigger: poll ML_NEW_DATA_PREFIX, fire one event per listing with its new files.
 
 It runs in the triggerer (event-driven scheduling, `ml_new_data.py`), so it only lists the store:
-which objects count and their run keys are ml's (`ml.new_data`). The listing is blocking minio
+which objects count, their run keys and the event's content are ml's (`ml.new_data`; why one
+event per listing and not per file: `batch_payload`). The listing is blocking minio
 I/O, so it runs in a thread, never on the triggerer's event loop. What it fired is remembered
 for the life of the trigger only: after a triggerer restart it fires the existing files again,
 and the training runs' deterministic ids (`ml_new_data.py`) keep those from training twice.
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 
 
 class NewTrainingDataTrigger(BaseEventTrigger):
-    """Every `poll_interval` seconds, one event per training file under `prefix` not yet fired."""
+    """Every `poll_interval` seconds, one event naming the training files under `prefix` not yet fired."""
 
     def __init__(self, prefix: str, poll_interval: float) -> None:
         super().__init__()
@@ -36,7 +37,7 @@ class NewTrainingDataTrigger(BaseEventTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from ml.errors import BadInputError, TransientError
-        from ml.new_data import training_objects, unseen
+        from ml.new_data import batch_payload, training_objects, unseen
 
         fired: set[str] = set()
         while True:
@@ -46,7 +47,8 @@ class NewTrainingDataTrigger(BaseEventTrigger):
                 # The watcher outlives an outage or a missing bucket: report it, poll again later.
                 log.error("cannot list %s: %s; next try in %ss", self.prefix, exc, self.poll_interval)
                 objects = None
-            for obj in unseen(objects or [], fired):
-                fired.add(obj.run_key)
-                yield TriggerEvent(obj.payload())
+            new = unseen(objects or [], fired)
+            if new:
+                fired.update(obj.run_key for obj in new)
+                yield TriggerEvent(batch_payload(new))
             await asyncio.sleep(self.poll_interval)

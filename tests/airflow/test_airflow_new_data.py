@@ -49,6 +49,10 @@ class _Watch:
         async for event in self.trigger.run():
             self.queue.put(event.payload)
 
+    def poll_objects(self) -> list[dict[str, Any]]:
+        """The objects named by the events fired until the stream stays quiet."""
+        return watch_objects(self.poll())
+
     def poll(self) -> list[dict[str, Any]]:
         """The events fired until the stream stays quiet for 3 s (many poll intervals)."""
         out = []
@@ -65,6 +69,12 @@ class _Watch:
         assert self.task.cancelled()
 
 
+def watch_objects(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    from ml.new_data import objects_of
+
+    return [o.payload() for event in events for o in objects_of(event)]
+
+
 @pytest.fixture
 def watch(prefix: str):
     w = _Watch(prefix)
@@ -75,22 +85,25 @@ def watch(prefix: str):
 def test_trigger_fires_once_per_new_version_of_a_training_file(prefix: str, watch: _Watch, tmp_path: Path) -> None:
     for name in ("a.csv", "b.parquet", "_SUCCESS", "notes.txt"):
         put_text(tmp_path, prefix + name, f"content of {name}")
-    first = watch.poll()
+    first = watch.poll_objects()
     assert [e["uri"] for e in first] == [prefix + "a.csv", prefix + "b.parquet"]
 
     put_text(tmp_path, prefix + "a.csv", "content of a.csv")  # the same bytes: no event
     assert watch.poll() == []
 
     put_text(tmp_path, prefix + "a.csv", "changed")  # a new version: one event, a new run key
-    changed = watch.poll()
+    changed = watch.poll_objects()
     assert [e["uri"] for e in changed] == [prefix + "a.csv"]
     assert changed[0]["run_key"] != first[0]["run_key"]
 
 
-def test_five_files_at_once_fire_five_events(prefix: str, watch: _Watch, tmp_path: Path) -> None:
+def test_five_files_at_once_fire_one_event_naming_all_five(prefix: str, watch: _Watch, tmp_path: Path) -> None:
+    """One event per listing: Airflow would leave events landing together for a later run."""
     for i in range(5):
         put_text(tmp_path, f"{prefix}{i}.csv", f"file {i}")
-    assert len({e["run_key"] for e in watch.poll()}) == 5
+    events = watch.poll()
+    assert len(events) == 1
+    assert len({o["run_key"] for o in watch_objects(events)}) == 5
 
 
 def test_trigger_reports_a_missing_bucket_and_keeps_watching(live_env, caplog: pytest.LogCaptureFixture) -> None:
@@ -121,7 +134,10 @@ def test_each_event_is_one_training_run_with_a_deterministic_id() -> None:
 
     objects = [NewObject(f"s3://datasets/training/{i}.csv", f"training/{i}.csv", f"e{i}", run_key(f"training/{i}.csv", f"e{i}"))
                for i in range(5)]
-    events = [{"payload": o.payload()} for o in [*objects, objects[0]]]  # collapsed events, one twice
+    from ml.new_data import batch_payload
+
+    # collapsed events (a batch and two single objects), one object twice
+    events = [{"payload": batch_payload(objects[:3])}, *({"payload": o.payload()} for o in [*objects[3:], objects[0]])]
     runs = training_runs(events)
     assert [r["trigger_run_id"] for r in runs] == [f"new_data__{o.run_key}" for o in objects]
     assert [r["conf"] for r in runs] == [{"dataset_uri": o.uri} for o in objects]

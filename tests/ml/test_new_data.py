@@ -75,3 +75,13 @@ def test_empty_prefix_lists_nothing_and_a_missing_bucket_is_bad_input(prefix: st
     assert training_objects() == []
     with pytest.raises(BadInputError, match="does not exist"):
         training_objects("s3://no-such-bucket-here/training/")
+
+
+def test_one_event_carries_every_object_a_listing_found() -> None:
+    from ml.new_data import batch_payload, objects_of
+
+    objects = [NewObject(f"s3://d/t/{i}.csv", f"t/{i}.csv", f"e{i}", run_key(f"t/{i}.csv", f"e{i}")) for i in range(5)]
+    assert objects_of(batch_payload(objects)) == objects
+    assert objects_of(objects[2].payload()) == [objects[2]]  # a single object's payload (older events)
+    with pytest.raises(KeyError):
+        objects_of({"uri": "s3://d/t/x.csv"})  # a malformed payload is an error, never an empty run
