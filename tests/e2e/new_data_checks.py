@@ -89,6 +89,8 @@ def dagster_runs(client: trigger.DagsterClient, obj: NewObject, key: str = "ml/n
 
 def follow_airflow(client: trigger.AirflowClient, obj: NewObject) -> dict[str, Any]:
     """The run's end: state, registered version (good file) or one-line reason (bad file)."""
+    if airflow_run(client, obj) is None:  # not started by now: nothing to follow (checked above)
+        return {"state": "not started"}
     run = wait_for(lambda: (r := airflow_run(client, obj)) and r["state"] in ("success", "failed") and r,
                    RUN_TIMEOUT_S, poll=5)
     if not run:
@@ -102,6 +104,9 @@ def follow_airflow(client: trigger.AirflowClient, obj: NewObject) -> dict[str, A
 
 
 def follow_dagster(client: trigger.DagsterClient, obj: NewObject) -> dict[str, Any]:
+    if not dagster_runs(client, obj):  # not started by now: nothing to follow (checked above)
+        return {"state": "not started"}
+
     def done() -> dict[str, Any] | None:
         runs = dagster_runs(client, obj)
         return runs[0] if runs and runs[0]["status"] in ("SUCCESS", "FAILURE", "CANCELED") else None
