@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import shlex
 import sys
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,7 +74,6 @@ def check_days(result: dict[str, Any], days: list[date], missing: date, template
 
 
 def run() -> None:
-    started = time.monotonic()
     template = run_e2e.inference_template()
     days, missing = backfill_days(datetime.now(UTC).date())
     if seed(template, days):
@@ -89,11 +87,10 @@ def run() -> None:
             check_days(result, days, missing, template)
             payload = {"result": result, "days": [d.isoformat() for d in days], "missing": missing.isoformat()}
             run_e2e.in_ml_image([], stdin=json.dumps(payload), timeout=900, script="backfill_checks.py")
-    run_e2e.phase("backfill", started)
 
 
 if __name__ == "__main__":
-    run()
+    run_e2e.timed("backfill", run)
     for item in run_e2e.RESULTS["checks"]:
         print(f"{'PASS' if item['passed'] else 'FAIL'}  {item['name']}" + (f"  ({item['detail']})" if item["detail"] else ""))
     print(f"backfill phase: {run_e2e.RESULTS['phases'].get('backfill')} s")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -20,13 +19,11 @@ import run_e2e
 
 def run() -> None:
     """Five files at once (one good, four without labels) on both; the good one again: no new run."""
-    started = time.monotonic()
     result = run_e2e.in_ml_image([], timeout=1800, script="new_data_checks.py")
     run_e2e.record("new data: checks ran inside the ml image", result is not None)
-    run_e2e.phase("new_data", started)
 
 
 if __name__ == "__main__":
-    run()
+    run_e2e.timed("new data", run)
     print(json.dumps({"checks": run_e2e.RESULTS["checks"], "phases": run_e2e.RESULTS["phases"]}, indent=2))
     sys.exit(0 if all(c["passed"] for c in run_e2e.RESULTS["checks"]) else 1)

@@ -165,9 +165,13 @@ def main() -> int:
             check(f"new data: {name} started one training run per file by itself within {START_WITHIN_S} s", bool(ok),
                   f"{time.monotonic() - landed:.0f}s after the upload")
 
+        # one Dagster client per thread: the GraphQL client's transport is not thread-safe (a
+        # shared one fails with "Transport is already connected" when two queries overlap)
         with ThreadPoolExecutor(max_workers=10) as pool:
-            ends = {(name, uri): pool.submit(follow, client, obj) for uri, obj in objects.items()
-                    for name, client, follow in (("airflow", af, follow_airflow), ("dagster", dg, follow_dagster))}
+            ends = {(name, uri): pool.submit(follow, connect(), obj) for uri, obj in objects.items()
+                    for name, connect, follow in (("airflow", lambda: af, follow_airflow),
+                                                  ("dagster", lambda: trigger.DagsterClient(os.environ["DAGSTER_URL"]),
+                                                   follow_dagster))}
             results = {key: future.result() for key, future in ends.items()}
         for name in ("airflow", "dagster"):
             end = results[(name, good_uri)]
