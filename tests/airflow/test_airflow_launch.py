@@ -146,5 +146,5 @@ def test_local_launcher_stops_the_step_when_the_task_times_out(launch, embedded_
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    assert time.monotonic() - started < 30
+    assert time.monotonic() - started < 100  # well before the step's own 120 s end (loaded CI machines are slow)
     assert operator._proc is not None and operator._proc.poll() is not None  # the step process is gone
