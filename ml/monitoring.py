@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml import drift, links, storage, tracking
 from ml.config import Settings, settings_for
-from ml.errors import BadInputError, DriftDetected
+from ml.errors import BadInputError, DriftDetected, TransientError
 
 if TYPE_CHECKING:
     from ml.drift import PartitionCounter
@@ -80,7 +80,13 @@ def reference_profile(settings: Settings, version: str) -> tuple[dict[str, Any],
     if not path:
         return None
     uri = f"runs:/{found.run_id}/{path}"
-    profile = tracking.call("load drift reference", lambda: mlflow.artifacts.load_dict(uri), settings)
+    try:
+        profile = tracking.call("load drift reference", lambda: mlflow.artifacts.load_dict(uri), settings)
+    except BadInputError as exc:
+        # MLflow reports any failed artifact download as "does not exist" (it hides the cause); this
+        # file was recorded at registration, so the artifact store was unavailable: a retry can help.
+        raise TransientError(f"the reference profile of version {version} ({uri}) could not be read ({exc}); "
+                             "MLflow's artifact store was probably unavailable") from exc
     return dict(drift.check_profile(profile, uri)), uri
 
 

@@ -144,3 +144,29 @@ def _predictions_of_another_version_are_bad_input_and_a_version_without_referenc
     MlflowClient().delete_model_version_tag(trained["model_name"], trained["version"], monitoring.REFERENCE_TAG)
     unchecked = monitoring.check_drift(**args)  # an older version: inference still publishes, the check says why
     assert unchecked["status"] == "unchecked" and "no drift reference" in unchecked["summary"]
+
+
+def test_an_unreadable_recorded_profile_is_transient_not_bad_input(local_env, monkeypatch) -> None:
+    """MLflow turns every failed artifact download into RESOURCE_DOES_NOT_EXIST (the fault phase
+    saw it during an object-store restart); a profile the version recorded is then retried (exit 75)."""
+    from types import SimpleNamespace
+
+    import mlflow
+    import pytest
+    from mlflow.exceptions import MlflowException
+    from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
+
+    from ml import monitoring, registry
+    from ml.config import get_settings
+    from ml.errors import TransientError
+
+    found = SimpleNamespace(run_id="r1", tags={monitoring.REFERENCE_TAG: "drift/reference_profile.json"})
+    monkeypatch.setattr(registry, "resolve", lambda settings, version=None: found)
+
+    def store_down(uri: str) -> dict:
+        raise MlflowException("Failed to download artifacts from path 'drift/reference_profile.json', "
+                              "please ensure that the path is correct.", error_code=RESOURCE_DOES_NOT_EXIST)
+
+    monkeypatch.setattr(mlflow.artifacts, "load_dict", store_down)
+    with pytest.raises(TransientError, match=r"reference profile of version 3 .* could not be read"):
+        monitoring.reference_profile(get_settings(), "3")
