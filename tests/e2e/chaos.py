@@ -247,12 +247,7 @@ AIRFLOW_DECIDING = ["airflow-scheduler", "airflow-dag-processor"]
 
 def restart_airflow_with(env: dict[str, str]) -> None:
     """Recreate Airflow's deciding services with `env` over .env (as a user editing .env does)."""
-    import os
-
-    run_e2e.say(f"$ {' '.join(f'{k}={v}' for k, v in env.items())} docker compose up -d --no-deps {' '.join(AIRFLOW_DECIDING)}")
-    subprocess.run([*run_e2e.compose_cmd(), "up", "-d", "--no-deps", *AIRFLOW_DECIDING], cwd=run_e2e.ROOT,
-                   env={**os.environ, **env}, text=True, check=False, timeout=600)
-    wait_healthy()
+    run_e2e.recreate_services(AIRFLOW_DECIDING, env, wait_s=300)
 
 
 def run_fault(fault: Fault) -> list[dict[str, Any]]:

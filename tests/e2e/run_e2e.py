@@ -238,16 +238,23 @@ def parity(first: dict[tuple[str, str], dict[str, Any] | None]) -> None:
 DECIDING_SERVICES = ["airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "dagster-daemon"]
 
 
-def restart_deciding_services(mode: str) -> bool:
-    """Recreate the deciding services with ML_PROMOTION_MODE=mode (as a user does by editing .env)."""
-    env = {**os.environ, "ML_PROMOTION_MODE": mode}
-    say(f"$ ML_PROMOTION_MODE={mode} {' '.join(compose_cmd())} up -d --no-deps {' '.join(DECIDING_SERVICES)}")
-    up = subprocess.run([*compose_cmd(), "up", "-d", "--no-deps", *DECIDING_SERVICES], cwd=ROOT, env=env,
+def recreate_services(services: list[str], settings: dict[str, str], wait_s: int = 600) -> tuple[int, int]:
+    """`compose up -d --no-deps` of `services` with `settings` over .env (as a user editing .env does),
+    then wait until every service is healthy; the two exit codes."""
+    env = {**os.environ, **settings}
+    say(f"$ {' '.join(f'{k}={v}' for k, v in settings.items())} {' '.join(compose_cmd())} up -d --no-deps {' '.join(services)}")
+    up = subprocess.run([*compose_cmd(), "up", "-d", "--no-deps", *services], cwd=ROOT, env=env,
                         text=True, check=False, timeout=600)
-    healthy = subprocess.run(["sh", "docker/wait-healthy.sh", "600"], cwd=ROOT, env=env, text=True, check=False,
-                             timeout=700)
+    healthy = subprocess.run(["sh", "docker/wait-healthy.sh", str(wait_s)], cwd=ROOT, env=env, text=True,
+                             check=False, timeout=wait_s + 100)
+    return up.returncode, healthy.returncode
+
+
+def restart_deciding_services(mode: str) -> bool:
+    """Recreate the deciding services with ML_PROMOTION_MODE=mode."""
+    up, healthy = recreate_services(DECIDING_SERVICES, {"ML_PROMOTION_MODE": mode})
     return record(f"ML_PROMOTION_MODE={mode}: deciding services restarted and healthy",
-                  up.returncode == 0 and healthy.returncode == 0, f"exit {up.returncode}/{healthy.returncode}")
+                  up == 0 and healthy == 0, f"exit {up}/{healthy}")
 
 
 def approval_mode(restore: bool = True) -> None:
