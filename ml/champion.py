@@ -150,19 +150,24 @@ def move_champion(settings: Settings, target: str, action: str, actor: str, *, r
     return confirmed
 
 
-def converge(settings: Settings, action: str, actor: str, *, reason: str = "", decision: str = "") -> State:
-    """Move `champion` to the rule's target until a read after the last write agrees (race-safe)."""
+def converge(settings: Settings, action: str, actor: str, *, reason: str = "",
+             decision: str = "") -> tuple[State, bool]:
+    """Move `champion` to the rule's target until a read after the last write agrees (race-safe).
+
+    Returns the confirming state and whether this call recorded a move (at most one: the loop
+    ends at the first confirmed write).
+    """
     metric = settings.promotion_metric
     state = read_state(settings)
     for _ in range(MAX_ROUNDS):
         target = state.target(metric)
-        if target is None:
-            return state
-        if state.champion == target:  # `state` is a read after every earlier write: confirmed
-            return state
+        if target is None or state.champion == target:  # `state` is a read after every earlier write
+            return state, False
         verb = "restore pin" if state.pin is not None and action not in ("rollback", "pin") else action
         state = move_champion(settings, target, verb, actor, reason=reason, decision=decision)
-    return state
+        if state.champion == target:
+            return state, True
+    return state, False
 
 
 @dataclass(frozen=True)
@@ -207,9 +212,9 @@ def promote(version: str, settings: Settings, actor: str = "") -> Promotion:
     if state.pin is not None:
         decision = (f"v{version} ({metric}={our_score:.4f}) stays challenger: champion {state.pin.describe()}; "
                     "make unpin resumes automatic promotion")
-        final = converge(settings, "promote", actor)  # restores the pin should a racing promoter have moved it
+        final, _ = converge(settings, "promote", actor)  # restores the pin should a racing promoter have moved it
         return _decided(settings, version, Promotion(False, final.champion or "", decision))
-    final = converge(settings, "promote", actor, reason=f"v{version} {metric}={our_score:.4f}")
+    final, _ = converge(settings, "promote", actor, reason=f"v{version} {metric}={our_score:.4f}")
     champion = final.champion or ""
     prev_text = f"v{previous}" if previous else "none"
     if champion == str(version):
@@ -254,18 +259,19 @@ def rollback(settings: Settings, version: str, reason: str, actor: str) -> dict[
     previous = state.champion
     pin = Pin(version=str(found.version), actor=actor, reason=reason, at=datetime.now(UTC).isoformat(timespec="seconds"))
     write_pin(settings, pin)  # before the alias: every racing promoter's confirmation now restores it
-    if previous != str(version):  # a move (also when there was no champion): one history entry
+    if previous != str(version):  # a move (also when there was no champion)
         if previous:
             registry.set_version_tag(settings, previous, REVIEW_TAG, "demoted")
             decision = f"rolled back champion v{previous} -> v{version} and pinned it: {reason}"
         else:
             decision = f"made v{version} champion (there was none) and pinned it: {reason}"
-        final = converge(settings, "rollback", actor, reason=reason, decision=decision)
+        action = "rollback"
     else:
-        decision = f"pinned champion v{version}: {reason}"
-        history.record(settings, "pin", previous, previous, actor, moved=False, reason=reason, decision=decision,
-                       provenance=provenance(found))
-        final = converge(settings, "pin", actor, reason=reason)
+        decision, action = f"pinned champion v{version}: {reason}", "pin"
+    final, moved = converge(settings, action, actor, reason=reason, decision=decision)
+    if not moved:  # the alias already pointed there (or a racing promoter restored the pin first): listed once anyway
+        history.record(settings, action, str(version), str(version), actor, moved=False, reason=reason,
+                       decision=decision, provenance=provenance(found))
     log.info(decision)
     return {"model_name": settings.model_name, "champion_version": final.champion, "previous": previous,
             "pinned": True, "decision": decision}

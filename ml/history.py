@@ -10,7 +10,7 @@ MLflow UI as a table. `python -m ml history` / `make history` read the same runs
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +23,9 @@ FIELDS = ("action", "new", "actor", "reason", "decision", "git_sha", "image", "i
 
 def experiment_name(settings: Settings) -> str:
     return f"champion-history/{settings.model_name}"
+
+
+PERSON_ACTIONS = frozenset({"rollback", "pin", "approve"})  # moves a person asked for, not the rule
 
 
 @dataclass(frozen=True)
@@ -85,8 +88,9 @@ def record(settings: Settings, action: str, previous: str | None, new: str | Non
 def read(settings: Settings) -> list[Move]:
     """Every recorded entry, oldest first; `previous` is where the move before left the alias.
 
-    Two promoters that both moved the alias to the same version in a race leave two entries; the
-    second says nothing new and is dropped here, so each move is listed once.
+    Two writers that both moved the alias to the same version in a race leave two entries; the
+    second says nothing new and is dropped here, so each move is listed once. When one of the two
+    is a person's rollback or pin, theirs is the entry kept: it is why the alias is there.
     """
     from mlflow.tracking import MlflowClient
 
@@ -114,8 +118,10 @@ def read(settings: Settings) -> list[Move]:
         at = datetime.fromtimestamp(run.info.start_time / 1000, UTC).isoformat(timespec="milliseconds")
         moved = tags.get(TAG + "moved") == "true"
         entry = Move(at=at, previous=current, moved=moved, **{k: tags.get(TAG + k, "") for k in FIELDS})
-        if moved and entry.new == current and moves and moves[-1].moved:
-            continue  # the same move twice (a race): listed once
+        if moved and entry.new == current and moves and moves[-1].moved:  # the same move twice (a race)
+            if entry.action in PERSON_ACTIONS and moves[-1].action not in PERSON_ACTIONS:
+                moves[-1] = replace(entry, previous=moves[-1].previous)
+            continue
         moves.append(entry)
         if moved:
             current = entry.new

@@ -207,6 +207,19 @@ def test_five_concurrent_promotions_and_a_rollback_end_in_the_documented_state(l
         assert not (earlier.moved and later.moved and earlier.new == later.new)
 
 
+def test_a_race_to_the_same_version_lists_the_persons_rollback_once(live_env) -> None:
+    """A promoter restoring the pin and the rollback itself both move the alias to v1: one entry, the rollback's."""
+    settings = get_settings()
+    history.record(settings, "promote", None, "1", "test:a", moved=True, at_ms=1_000)
+    history.record(settings, "promote", None, "2", "test:b", moved=True, at_ms=2_000)
+    history.record(settings, "restore pin", None, "1", "test:c", moved=True, at_ms=3_000)
+    history.record(settings, "rollback", None, "1", "cli:oncall", moved=True, at_ms=3_001, reason="incident")
+    history.record(settings, "restore pin", None, "1", "test:d", moved=True, at_ms=3_002)
+    moves = [(m.action, m.previous, m.new, m.actor) for m in history.read(settings)]
+    assert moves == [("promote", "", "1", "test:a"), ("promote", "1", "2", "test:b"),
+                     ("rollback", "2", "1", "cli:oncall")]
+
+
 def test_five_concurrent_promotions_leave_the_best_as_champion(live_env) -> None:
     settings = get_settings()
     scores = [0.81, 0.93, 0.77, 0.88, 0.90]
