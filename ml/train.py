@@ -100,7 +100,11 @@ def seed_everything(seed: int) -> None:
 
 
 def _optimizer(model: PreTrainedModel, params: TrainParams) -> torch.optim.Optimizer:
-    """AdamW without weight decay on biases and normalisation weights (standard for transformers)."""
+    """AdamW without weight decay on biases and normalisation weights (standard for transformers).
+
+    Fused (one kernel over all tensors) where torch has it: on CPU the default per-tensor update
+    took a quarter of a bf16 step (`make bench`), the fused one a twelfth.
+    """
     import torch
 
     decay, no_decay = [], []
@@ -109,7 +113,8 @@ def _optimizer(model: PreTrainedModel, params: TrainParams) -> torch.optim.Optim
             continue
         (no_decay if weight.ndim < 2 or "LayerNorm" in name or name.endswith(".bias") else decay).append(weight)
     groups = [{"params": decay, "weight_decay": params.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=params.learning_rate)
+    fused = all(w.device.type in ("cpu", "cuda") for w in decay + no_decay)
+    return torch.optim.AdamW(groups, lr=params.learning_rate, fused=fused)
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:

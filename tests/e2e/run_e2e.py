@@ -155,11 +155,12 @@ def in_ml_image(args: list[str], stdin: str | None = None, timeout: float = 5400
     if result is None:
         record(f"{' '.join([script, *args])} ran", False, f"exit {proc.returncode}, no JSON result")
         return None
-    RESULTS["checks"].extend(result.get("checks", []))
-    RESULTS["parity"].extend(result.get("parity", []))
-    for run in result.get("runs", []):
-        run["source"] = args[0] if args else script.removesuffix(".py")
-        RESULTS["runs"].append(run)
+    with _lock:  # callers may run two of these at once (on_both)
+        RESULTS["checks"].extend(result.get("checks", []))
+        RESULTS["parity"].extend(result.get("parity", []))
+        for run in result.get("runs", []):
+            run["source"] = args[0] if args else script.removesuffix(".py")
+            RESULTS["runs"].append(run)
     return result
 
 
@@ -298,6 +299,18 @@ def lifecycle() -> None:
     record("make unpin succeeds", unpin.returncode == 0, f"exit {unpin.returncode}")
 
 
+def on_both(fn: Callable[[str], Any]) -> dict[str, Any]:
+    """`fn(orchestrator)` for both orchestrators at the same time: independent runs share the wall time."""
+    with ThreadPoolExecutor(max_workers=len(ORCHESTRATORS), thread_name_prefix="both") as pool:
+        futures = {o: pool.submit(fn, o) for o in ORCHESTRATORS}
+        return {o: f.result() for o, f in futures.items()}
+
+
+def first_runs() -> dict[tuple[str, str], dict[str, Any] | None]:
+    """`make train` on both orchestrators at once, then `make infer` on both (it needs a champion)."""
+    return {(p, o): outcome for p in ("train", "infer") for o, outcome in on_both(lambda o, p=p: pipeline(p, o)).items()}
+
+
 def timed(name: str, fn: Callable[[], Any]) -> Any:
     """Run one phase and record its wall time under `name`."""
     started = time.monotonic()
@@ -402,8 +415,7 @@ def main(argv: list[str] | None = None) -> int:
             failed_early = True
             return 1
 
-        first = timed("make train/infer x2", lambda: {(p, o): pipeline(p, o) for p in ("train", "infer")
-                                                      for o in ORCHESTRATORS})
+        first = timed("make train/infer x2", first_runs)
         made = [o for o in first.values() if o]
         timed("verify", lambda: in_ml_image(["verify"], stdin=json.dumps(made)))
         import browser_phase  # phase modules import this one (see the top)
@@ -414,8 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         for orchestrator in ORCHESTRATORS:
             timed(f"load {orchestrator}", lambda o=orchestrator: in_ml_image(
                 ["load", "--orchestrator", o, "--n", str(args.load), *load_params]))
-        for orchestrator in ORCHESTRATORS:
-            timed(f"bad dataset {orchestrator}", lambda o=orchestrator: in_ml_image(["bad-dataset", "--orchestrator", o]))
+        timed("bad dataset (both at once)", lambda: on_both(lambda o: in_ml_image(["bad-dataset", "--orchestrator", o])))
         timed("drift", lambda: in_ml_image(["drift"]))
         import new_data  # phase modules import this one (see the top)
 
