@@ -8,6 +8,7 @@ queries it has no method for go through its `_execute`. Each asset's result is t
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -59,6 +60,23 @@ def is_transient(exc: BaseException) -> bool:
     return _connection_failure(exc) is not None or _server_error(exc) is not None
 
 
+#: How SQLAlchemy words a lost or refused database connection in the webserver's GraphQL error
+#: ("(psycopg2.OperationalError) server closed the connection unexpectedly"): Dagster's storage
+#: (Postgres) restarting, not a wrong query.
+_STORAGE_DOWN = re.compile(r"\((?:psycopg2|psycopg|sqlite3)\.OperationalError\)")
+
+
+def _storage_unavailable(exc: BaseException) -> bool:
+    """The webserver answered, but its instance database was unreachable (it is restarting)."""
+    return any(isinstance(e, TransportQueryError) and e.errors
+               and _STORAGE_DOWN.search(str(e.errors[0].get("message", ""))) for e in _causes(exc))
+
+
+def is_transient_read(exc: BaseException) -> bool:
+    """A read is worth another try also while Dagster's database restarts (a read changes nothing)."""
+    return is_transient(exc) or _storage_unavailable(exc)
+
+
 def _graphql_message(exc: DagsterGraphQLClientError) -> str:
     """The one-line reason of a failed GraphQL call."""
     for cause in _causes(exc):
@@ -92,10 +110,11 @@ class DagsterClient:
         self.retries = configured_retries() if retries is None else retries
         self.backoff_s = backoff_s
 
-    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def _call(self, fn: Callable[..., T], *args: Any, transient: Callable[[BaseException], bool] = is_transient,
+              **kwargs: Any) -> T:
         """`fn(...)` with retries of transient failures; an API that stays down is exit 75."""
         try:
-            return retrying(is_transient, self.retries, self.backoff_s)(fn, *args, **kwargs)
+            return retrying(transient, self.retries, self.backoff_s)(fn, *args, **kwargs)
         except DagsterGraphQLClientError as exc:
             failure = _connection_failure(exc)
             if failure is not None:
@@ -106,7 +125,9 @@ class DagsterClient:
     def query(self, query: str, variables: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """The `data` of a GraphQL query; GraphQL errors end the command with their message."""
         try:
-            return self._call(self.graphql._execute, query, dict(variables or {}))
+            read = not query.lstrip().startswith("mutation")  # a mutation is not repeated on a database error
+            return self._call(self.graphql._execute, query, dict(variables or {}),
+                              transient=is_transient_read if read else is_transient)
         except DagsterGraphQLClientError as exc:
             raise TriggerError(f"Dagster GraphQL error: {_graphql_message(exc)}") from None
 

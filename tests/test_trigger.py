@@ -361,6 +361,32 @@ def test_dagster_graphql_retries_5xx_then_succeeds() -> None:
     assert len(server.requests) == 3
 
 
+class StorageRestarting:
+    """Dagster's webserver while its Postgres restarts: GraphQL errors naming the lost connection, then data."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+
+    def __call__(self, *_: Any) -> tuple[int, Any]:
+        if self.failures > 0:
+            self.failures -= 1
+            return 200, {"data": None, "errors": [{"message": "(psycopg2.OperationalError) server closed the "
+                                                              "connection unexpectedly"}]}
+        return 200, {"data": {"ok": 1}}
+
+
+def test_dagster_reads_ride_out_a_database_restart_but_mutations_are_not_repeated() -> None:
+    with ApiServer(StorageRestarting(2)) as server:
+        assert DagsterClient(server.url, retries=3, backoff_s=0.01).query("query { ok }") == {"ok": 1}
+    assert len(server.requests) == 3
+    with ApiServer(StorageRestarting(1)) as server, pytest.raises(TriggerError, match="OperationalError"):
+        DagsterClient(server.url, retries=3, backoff_s=0.01).query("mutation { launch }")
+    assert len(server.requests) == 1
+    with ApiServer(StorageRestarting(5)) as server, pytest.raises(TriggerError, match="server closed the connection"):
+        DagsterClient(server.url, retries=2, backoff_s=0.01).query("query { ok }")
+    assert len(server.requests) == 3
+
+
 # --- where the trigger lives ------------------------------------------------------------------
 
 

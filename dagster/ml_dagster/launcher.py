@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster._core.launcher.base import LaunchRunContext
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster_docker import DockerRunLauncher
@@ -26,6 +27,8 @@ from ml.launch.settings import LaunchSettings, image_id, load_launch_settings, n
 
 #: Labels of every run container (a Dagster run runs all its steps in one container).
 STEP_LABELS = {"ml.orchestrator": "dagster", "ml.step": "run"}
+#: Docker states of a run container that can neither work nor end by itself.
+STUCK_STATES = frozenset({"paused", "restarting"})
 
 
 def _labels(value: Any) -> dict[str, str]:
@@ -104,6 +107,23 @@ class MlDockerRunLauncher(DockerRunLauncher):
             cls=self.__class__,
         )
         super().launch_run(context)
+
+    def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
+        """Dagster's check, plus: a run container that is frozen (paused) or stuck restarting is
+        removed once the check fails the run, so a hung worker leaves nothing behind; the monitor
+        then fails the run and `run_retries` starts it again (dagster.yaml)."""
+        result = super().check_run_worker_health(run)
+        container = self._get_container(run) if result.status == WorkerStatus.FAILED else None
+        if container is not None and container.status in STUCK_STATES:
+            from docker.errors import DockerException
+
+            try:
+                container.remove(force=True)
+                message = f"Run container {container.short_id} was {container.status}: removed it (hung run worker)."
+            except DockerException as exc:
+                message = f"Run container {container.short_id} was {container.status}; removing it failed: {exc}"
+            self._instance.report_engine_event(message=message, dagster_run=run, cls=self.__class__)
+        return result
 
     def terminate(self, run_id: str) -> bool:
         """Stop the run container when this process has the Docker socket (the daemon); elsewhere

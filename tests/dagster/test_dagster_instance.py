@@ -76,6 +76,8 @@ class FakeDocker:
         self.info_calls = 0
         self.created: list[dict[str, Any]] = []
         self.started: list[str] = []
+        self.state = "running"  # what inspecting any container answers
+        self.removed: list[str] = []
 
     def client(self, **_: Any) -> Any:
         import docker
@@ -83,7 +85,8 @@ class FakeDocker:
         client = docker.DockerClient(base_url="unix:///nonexistent/docker.sock", version="1.44")
         client.api.info = self._info
         client.api.create_container = self._create
-        client.api.inspect_container = lambda container_id: {"Id": container_id}
+        client.api.inspect_container = lambda container_id: {"Id": container_id, "State": {"Status": self.state}}
+        client.api.remove_container = lambda container_id, **kw: self.removed.append(container_id)
         client.api.inspect_image = lambda image: {"Id": IMAGE_ID, "RepoDigests": []}
         client.api.start = lambda container_id, **kw: self.started.append(container_id)
         return client
@@ -423,3 +426,20 @@ def test_cancel_without_a_docker_socket_leaves_it_to_the_run_worker(
             messages = [entry.message for entry in instance.all_logs(run_id)]
     assert run is not None and run.status.value == "CANCELING"
     assert any("the run worker stops itself" in message for message in messages), messages
+
+
+def test_a_frozen_run_container_fails_its_run_and_is_removed(instance_env: dict[str, str], docker_api: FakeDocker) -> None:
+    """Run monitoring fails a run whose container is paused (a hung worker); the launcher also removes
+    that container, which Dagster's own launcher leaves behind (the fault phase's `docker pause` row)."""
+    from dagster._core.launcher import WorkerStatus
+
+    with dg.instance_for_test(overrides={"run_launcher": _yaml()["run_launcher"]}) as instance:
+        run_id = _launch(instance, docker_api)["run_id"]
+        run = instance.get_run_by_id(run_id)
+        assert instance.run_launcher.check_run_worker_health(run).status == WorkerStatus.RUNNING
+        assert docker_api.removed == []
+        docker_api.state = "paused"
+        assert instance.run_launcher.check_run_worker_health(run).status == WorkerStatus.FAILED
+        messages = [entry.message for entry in instance.all_logs(run_id)]
+    assert docker_api.removed == [docker_api.started[-1]]
+    assert any("was paused: removed it" in message for message in messages), messages
