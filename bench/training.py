@@ -131,8 +131,8 @@ def _padding(tokenizer: Any, texts: list[str], batch_size: int, seed: int) -> di
     random.Random(seed).shuffle(order)
     hf = sum(len(order[i : i + batch_size]) * max(lengths[j] for j in order[i : i + batch_size])
              for i in range(0, len(order), batch_size))
-    ml = sum(len(b) * max(lengths[j] for j in b) for b in batching.length_grouped_batches(lengths, batch_size, seed))
     batches = batching.length_grouped_batches(lengths, batch_size, seed)
+    ml = sum(len(b) * max(lengths[j] for j in b) for b in batches)
     return {"trainer": round(hf / sum(lengths), 3), "ml": round(ml / sum(lengths), 3),
             "mean_batch_width": round(sum(max(lengths[j] for j in b) for b in batches) / len(batches), 1)}
 

@@ -21,7 +21,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -252,9 +251,7 @@ def restart_airflow_with(env: dict[str, str]) -> None:
 
 def run_fault(fault: Fault) -> list[dict[str, Any]]:
     """Airflow's and Dagster's side of one fault at once."""
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="chaos") as pool:
-        futures = [pool.submit(one, fault, o) for o in run_e2e.ORCHESTRATORS]
-        return [f.result() for f in futures]
+    return list(run_e2e.on_both(lambda o: one(fault, o)).values())
 
 
 def record_row(row: dict[str, Any]) -> None:

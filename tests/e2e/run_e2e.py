@@ -200,6 +200,13 @@ def seed_partitions(template: str, days: list[date]) -> bool:
                   if proc.returncode == 0 else f"exit {proc.returncode}")
 
 
+def on_both(fn: Callable[[str], Any]) -> dict[str, Any]:
+    """`fn(orchestrator)` for both orchestrators at the same time: independent runs share the wall time."""
+    with ThreadPoolExecutor(max_workers=len(ORCHESTRATORS), thread_name_prefix="both") as pool:
+        futures = {o: pool.submit(fn, o) for o in ORCHESTRATORS}
+        return {o: f.result() for o, f in futures.items()}
+
+
 def partition_runs() -> tuple[dict[str, Any], list[str]]:
     """`make infer ORCHESTRATOR=airflow|dagster PARAMS=input_uri=`, both started at the same moment.
 
@@ -213,9 +220,7 @@ def partition_runs() -> tuple[dict[str, Any], list[str]]:
         return pipeline("infer", orchestrator, "PARAMS=input_uri=", source="parity", keep_failed=True, timeout=1800)
 
     before = datetime.now(UTC)
-    with ThreadPoolExecutor(max_workers=len(ORCHESTRATORS), thread_name_prefix="parity") as pool:
-        futures = {o: pool.submit(one, o) for o in ORCHESTRATORS}
-        outcomes = {o: f.result() for o, f in futures.items()}
+    outcomes = on_both(one)
     after = datetime.now(UTC)
     return {o: r for o, r in outcomes.items() if r}, [before.isoformat(), after.isoformat()]
 
@@ -283,11 +288,9 @@ def lifecycle() -> None:
         return
     rollback = make("rollback", f"VERSION={target}", f"REASON={ROLLBACK_REASON}", timeout=300)
     record(f"make rollback VERSION={target} REASON=... succeeds", rollback.returncode == 0, f"exit {rollback.returncode}")
-    with ThreadPoolExecutor(max_workers=len(ORCHESTRATORS), thread_name_prefix="lifecycle") as pool:
-        runs = {o: pool.submit(pipeline, "infer", o, source="lifecycle") for o in ORCHESTRATORS}
-        for orchestrator, future in runs.items():
-            used = ((future.result() or {}).get("summary") or {}).get("model_version")
-            record(f"{orchestrator} infer after the rollback uses v{target}", str(used) == str(target), f"v{used}")
+    for orchestrator, outcome in on_both(lambda o: pipeline("infer", o, source="lifecycle")).items():
+        used = ((outcome or {}).get("summary") or {}).get("model_version")
+        record(f"{orchestrator} infer after the rollback uses v{target}", str(used) == str(target), f"v{used}")
     shown = subprocess.run(["make", "--no-print-directory", "history"], cwd=ROOT, text=True, capture_output=True,
                            stdin=subprocess.DEVNULL, timeout=300, check=False)
     say(shown.stderr)
@@ -297,13 +300,6 @@ def lifecycle() -> None:
     in_ml_image(["lifecycle-verify", "--version", str(target), "--reason", ROLLBACK_REASON])
     unpin = make("unpin", timeout=300)
     record("make unpin succeeds", unpin.returncode == 0, f"exit {unpin.returncode}")
-
-
-def on_both(fn: Callable[[str], Any]) -> dict[str, Any]:
-    """`fn(orchestrator)` for both orchestrators at the same time: independent runs share the wall time."""
-    with ThreadPoolExecutor(max_workers=len(ORCHESTRATORS), thread_name_prefix="both") as pool:
-        futures = {o: pool.submit(fn, o) for o in ORCHESTRATORS}
-        return {o: f.result() for o, f in futures.items()}
 
 
 def first_runs() -> dict[tuple[str, str], dict[str, Any] | None]:
