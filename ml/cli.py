@@ -20,9 +20,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ml import __version__, logs
-from ml.config import Settings, get_settings, with_overrides
-from ml.errors import EXIT_FAILURE, MLError
+from ml import __version__
+from ml.core import logs
+from ml.core.config import Settings, get_settings, with_overrides
+from ml.core.errors import EXIT_FAILURE, MLError
 
 
 def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed: int = 7) -> dict[str, Any]:
@@ -31,7 +32,8 @@ def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed:
     import tempfile
     from pathlib import Path
 
-    from ml import demo, storage
+    from ml.core import storage
+    from ml.data import demo
 
     records = demo.rows(rows, seed=seed, with_labels=labelled)
     with tempfile.TemporaryDirectory() as tmp:
@@ -46,7 +48,7 @@ def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed:
 
 def init_storage() -> dict[str, Any]:
     """Create the buckets the settings name (idempotent); local mode creates the folders."""
-    from ml import storage
+    from ml.core import storage
 
     s = get_settings()
     if not s.uses_s3:
@@ -63,22 +65,25 @@ def show_settings() -> dict[str, Any]:
 
 
 def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
-    from ml import lifecycle, monitoring, pipeline, steps
+    from ml import steps
+    from ml.lifecycle import commands
+    from ml.monitoring import monitor
+    from ml.pipelines import embedded
 
     step_names = ["load_training_data", "train", "evaluate", "register", "promote",
                   "load_inference_data", "load_model", "predict", "save_predictions"]
     table: dict[str, tuple[Callable[..., dict[str, Any]], str]] = {
         name.replace("_", "-"): (getattr(steps, name), "step") for name in step_names
     }
-    table.update({name: (fn, "step") for name, fn in monitoring.COMMANDS.items()})
+    table.update({name: (fn, "step") for name, fn in monitor.COMMANDS.items()})
     table.update({
-        "run-training": (pipeline.run_training, "helper"),
-        "run-inference": (pipeline.run_inference, "helper"),
+        "run-training": (embedded.run_training, "helper"),
+        "run-inference": (embedded.run_inference, "helper"),
         "demo-data": (demo_data, "helper"),
         "init-storage": (init_storage, "helper"),
         "settings": (show_settings, "helper"),
     })
-    table.update({name: (fn, "lifecycle") for name, fn in lifecycle.COMMANDS.items()})
+    table.update({name: (fn, "lifecycle") for name, fn in commands.COMMANDS.items()})
     return table
 
 

@@ -3,7 +3,7 @@
     python -m ml_trigger backfill --from 2026-11-20 --to 2026-11-22 [--orchestrator airflow|dagster|both]
 
 Which days a range means (complete UTC days from ml's FIRST_DAY) is ml's rule
-(`ml.partitions.backfill_days`); this module only asks each orchestrator for its own kind of
+(`ml.data.partitions.backfill_days`); this module only asks each orchestrator for its own kind of
 backfill and reports per day:
 - Airflow: `POST /api/v2/backfills` on `ml_inference`, one run per logical date D (data interval
   D → D+1, so the run labels D), `reprocess_behavior=completed` so a day labelled before is run
@@ -59,8 +59,8 @@ class DayResult:
 
 def days_of(start: str, end: str) -> list[date]:
     """The days of the range by ml's rule; a bad range is a usage error (exit 2)."""
-    from ml.errors import BadInputError
-    from ml.partitions import backfill_days
+    from ml.core.errors import BadInputError
+    from ml.data.partitions import backfill_days
 
     try:
         return backfill_days(start, end)

@@ -39,7 +39,7 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 def check_known(pipeline: str, params: Mapping[str, Any]) -> None:
     """Refuse a parameter the pipeline does not have, on both orchestrators (Airflow would ignore it)."""
-    from ml.params import pipeline_params
+    from ml.pipelines.params import pipeline_params
 
     known = {p.name for p in pipeline_params(pipeline)} | {"run_config"}
     unknown = sorted(set(params) - known)

@@ -28,7 +28,7 @@ def _clear_ml_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(autouse=True)
 def _fresh_settings() -> Iterator[None]:
-    from ml.config import reset_settings
+    from ml.core.config import reset_settings
 
     reset_settings()
     yield
@@ -54,7 +54,7 @@ def demo_csv(tmp_path: Path) -> Path:
     """A small synthetic labelled CSV (600 rows, three classes)."""
     import csv
 
-    from ml import demo
+    from ml.data import demo
 
     path = tmp_path / "demo.csv"
     records = demo.rows(600, seed=3)
@@ -69,7 +69,7 @@ def demo_csv(tmp_path: Path) -> Path:
 def live_services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     """A real S3 server and a real MLflow server for the whole session, with demo data uploaded."""
     from ml.cli import demo_data
-    from ml.config import reset_settings
+    from ml.core.config import reset_settings
 
     services = Services.start(tmp_path_factory.mktemp("services"))
     try:
@@ -98,7 +98,7 @@ def live_env(live_services: Services, monkeypatch: pytest.MonkeyPatch) -> Servic
 @pytest.fixture
 def prefix(live_env: Services, monkeypatch: pytest.MonkeyPatch) -> str:
     """A fresh new-data prefix (`ML_NEW_DATA_PREFIX`) of this test's own in the datasets bucket."""
-    from ml.config import reset_settings
+    from ml.core.config import reset_settings
 
     uri = f"s3://datasets/training-{uuid.uuid4().hex[:8]}/"
     monkeypatch.setenv("ML_NEW_DATA_PREFIX", uri)
@@ -111,7 +111,7 @@ def bad_dataset_uri(live_env: Services) -> str:
     """An s3:// CSV whose label column is missing."""
     import tempfile
 
-    from ml import storage
+    from ml.core import storage
 
     uri = f"s3://datasets/bad/{uuid.uuid4().hex[:8]}/no-label.csv"
     with tempfile.TemporaryDirectory() as tmp:

@@ -191,7 +191,7 @@ def put_text(tmp_path: Path, uri: str, text: str) -> None:
     """Publish `text` at `uri` (one object; the same text again gets the same ETag)."""
     import uuid
 
-    from ml import storage
+    from ml.core import storage
 
     path = tmp_path / uuid.uuid4().hex
     path.write_text(text)

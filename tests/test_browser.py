@@ -47,7 +47,7 @@ def test_env_file_and_stack(tmp_path: Path) -> None:
     assert stack.dagster == "http://127.0.0.1:3999"  # the environment wins over .env
     assert stack.airflow == "http://127.0.0.1:8080"
     assert (stack.airflow_user, stack.airflow_password) == ("admin", "s3cret")
-    from ml.config import Settings
+    from ml.core.config import Settings
 
     assert stack.model_name == Settings.model_fields["model_name"].default  # empty in .env: ml's default
 
@@ -60,8 +60,8 @@ def test_missing_texts() -> None:
 def test_names_are_the_projects() -> None:
     """The pages looked up are the ones the pipelines produce (a rename here must fail)."""
     import ml_trigger.dagster_api as dagster_api
-    from ml.config import Settings
-    from ml.lineage import training_tags
+    from ml.core.config import Settings
+    from ml.lifecycle.lineage import training_tags
 
     assert dagster_api.DAGSTER_JOBS["train"] == browser.DAGSTER_JOB
     assert f'dag_id="{browser.AIRFLOW_DAG}"' in (ROOT / "airflow" / "dags" / "ml_training.py").read_text()

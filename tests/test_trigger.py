@@ -411,7 +411,7 @@ def test_the_ml_wheel_leaves_ml_trigger_out() -> None:
 def test_the_dagster_image_carries_the_trigger_and_its_pins() -> None:
     dockerfile = (ROOT / "docker" / "dagster.Dockerfile").read_text()
     assert "COPY ml_trigger/ /opt/dagster/app/ml_trigger/" in dockerfile
-    assert "pip install --no-deps" in dockerfile and "import ml.config" in dockerfile
+    assert "pip install --no-deps" in dockerfile and "import ml.core.config" in dockerfile
     pins = dict(line.split("==") for line in (ROOT / "docker" / "dagster.constraints.txt").read_text().splitlines()
                 if "==" in line)
     for name in ("tenacity", "requests", "dagster-graphql", "pydantic-settings", "python-dotenv", "typing-inspection"):

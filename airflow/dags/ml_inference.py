@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from airflow.sdk import DAG, CronDataIntervalTimetable
 from ml_launch import dag_params, ml_task, step_params, xcom
 
-from ml.partitions import FIRST_DAY
+from ml.data.partitions import FIRST_DAY
 
 # ml decides which day a run labels (ml/partitions.py); the DAG only says when the run was due: the
 # end of its data interval (scheduled, backfill, or manual with a logical date), else the trigger

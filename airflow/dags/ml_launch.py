@@ -10,7 +10,7 @@ is launched is the launch policy's (`ml.launch`, `ML_LAUNCHER` when the DAG file
 Every launcher keeps the contract of `docs/steps.md`: the task's XCom `return_value` is the step's
 JSON result; exit code 2 (bad input) fails the task at once; any other failure is retried with
 the policy's numbers (`ml.launch.exits.STEP_RETRY`). The run parameters (`dag_params`) are
-`ml.params`'s, with the same bounds Dagster's run config has; an unset one reaches no step.
+`ml.pipelines.params`'s, with the same bounds Dagster's run config has; an unset one reaches no step.
 
 This module sits in the DAG folder (Airflow puts that folder on `sys.path`) and is kept out of
 DAG parsing by `.airflowignore`. Importing it is cheap: a launcher module is imported only when
@@ -27,7 +27,7 @@ from airflow.sdk import BaseOperator, Param
 
 from ml.launch.exits import STEP_RETRY, step_argv
 from ml.launch.settings import load_launch_settings
-from ml.params import pipeline_params
+from ml.pipelines.params import pipeline_params
 
 #: The policy's retry numbers in Airflow's terms (bad input never reaches them: AirflowFailException).
 RETRY_ARGS: dict[str, Any] = {
@@ -39,7 +39,7 @@ RETRY_ARGS: dict[str, Any] = {
 
 
 def dag_params(pipeline: str) -> dict[str, Param]:
-    """The DAG's params: every `ml.params` parameter of `pipeline`, nullable, unset by default."""
+    """The DAG's params: every `ml.pipelines.params` parameter of `pipeline`, nullable, unset by default."""
     return {
         p.name: Param(None, type=["null", p.schema["type"]], title=p.title, description=p.description,
                       **{k: v for k, v in p.schema.items() if k != "type"})
@@ -53,7 +53,7 @@ def param(name: str) -> str:
 
 
 def step_params(pipeline: str, step: str) -> dict[str, str]:
-    """The step's options for the run parameters it takes (`ml.params`), as templates."""
+    """The step's options for the run parameters it takes (`ml.pipelines.params`), as templates."""
     return {p.option: param(p.name) for p in pipeline_params(pipeline) if p.step == step}
 
 

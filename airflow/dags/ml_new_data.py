@@ -3,7 +3,7 @@
 Event-driven scheduling: the asset `ml_new_training_data` (the prefix) has an `AssetWatcher`
 whose trigger (`ml_new_data_trigger.py`, in the triggerer) lists the prefix every
 `ML_NEW_DATA_POLL_S` seconds and fires one asset event naming the training files it has not
-fired yet (key, ETag, run key each: `ml.new_data`; one event per listing, see `batch_payload`). Airflow may collapse events queued
+fired yet (key, ETag, run key each: `ml.data.new_data`; one event per listing, see `batch_payload`). Airflow may collapse events queued
 together into one run of this DAG, so this DAG does not train itself: it starts one `ml_training`
 run per event it received, with run id `new_data__<run key>` and `dataset_uri` = the object.
 A run id that exists already is skipped, so the same object never trains twice, even after a
@@ -21,14 +21,14 @@ from typing import Any
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
-from ml.config import load_settings
+from ml.core.config import load_settings
 
 _settings = load_settings()
 
 
 def training_runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The `ml_training` run of each event's object: its deterministic id and dataset (duplicates once)."""
-    from ml.new_data import objects_of
+    from ml.data.new_data import objects_of
 
     objects = {o.run_key: o for e in events for o in objects_of(e["payload"])}
     return [

@@ -1,7 +1,7 @@
 """The asset watcher's trigger: poll ML_NEW_DATA_PREFIX, fire one event per listing with its new files.
 
 It runs in the triggerer (event-driven scheduling, `ml_new_data.py`), so it only lists the store:
-which objects count, their run keys and the event's content are ml's (`ml.new_data`; why one
+which objects count, their run keys and the event's content are ml's (`ml.data.new_data`; why one
 event per listing and not per file: `batch_payload`). The listing is blocking minio
 I/O, so it runs in a thread, never on the triggerer's event loop. What it fired is remembered
 for the life of the trigger only: after a triggerer restart it fires the existing files again,
@@ -36,8 +36,8 @@ class NewTrainingDataTrigger(BaseEventTrigger):
                 {"prefix": self.prefix, "poll_interval": self.poll_interval})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        from ml.errors import BadInputError, TransientError
-        from ml.new_data import batch_payload, training_objects, unseen
+        from ml.core.errors import BadInputError, TransientError
+        from ml.data.new_data import batch_payload, training_objects, unseen
 
         fired: set[str] = set()
         while True:

@@ -1,6 +1,6 @@
 """Approval mode (`ML_PROMOTION_MODE=approval`): a person approves or rejects the challenger in the UI.
 
-The rule of what approval means is `ml.champion`'s; this module only wires it into Airflow:
+The rule of what approval means is `ml.lifecycle.champion`'s; this module only wires it into Airflow:
 
     promote_model -> awaiting_approval -> review_challenger -> apply_review
 
@@ -66,7 +66,7 @@ def review_tasks(promote_task: str) -> tuple[BaseOperator, BaseOperator, BaseOpe
             "reason": _answer("review_challenger", "['params_input'].get('reason') or ''"),
             "actor": "airflow:" + _answer("review_challenger", "['responded_by_user']['name']"),
         },
-        doc_md="Record the decision: approve moves `champion` (ml.champion), reject marks the version.",
+        doc_md="Record the decision: approve moves `champion` (ml.lifecycle.champion), reject marks the version.",
     )
     awaiting >> review >> apply
     return awaiting, review, apply

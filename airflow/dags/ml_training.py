@@ -1,7 +1,7 @@
 """### ml_training: fine-tune a text classifier, register it, promote it if it beats the champion
 
 Load Training Data → Train Model → Evaluate Model → Save Trained Model (register as
-`challenger`) → Promote (the champion rule of `ml.champion`: task signature, pin, promotion mode).
+`challenger`) → Promote (the champion rule of `ml.lifecycle.champion`: task signature, pin, promotion mode).
 With `ML_PROMOTION_MODE=approval` three more tasks follow: Awaiting Approval → Review Challenger
 (a person approves or rejects in the UI) → Apply Review (see `ml_review.py`).
 
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from airflow.sdk import DAG
 from ml_launch import dag_params, ml_task, step_params, xcom
 
-from ml.config import load_settings
+from ml.core.config import load_settings
 
 with DAG(
     dag_id="ml_training",

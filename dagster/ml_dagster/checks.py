@@ -93,7 +93,7 @@ def inference_checks(graph: InferenceGraph) -> list[dg.AssetChecksDefinition]:
         ML_DRIFT_BLOCKING=true fails it with severity ERROR and stops publication (ok passes; warn and
         non-blocking drift fail with severity WARN). The monitoring run in MLflow holds the figures.
         """
-        from ml.errors import DriftDetected
+        from ml.core.errors import DriftDetected
 
         staged = checked_output(context, graph.inference_data.key)
         predicted = checked_output(context, graph.predictions.key)

@@ -1,8 +1,8 @@
-"""Typed run config, built from the run parameters `ml.params` declares (as the Airflow params are).
+"""Typed run config, built from the run parameters `ml.pipelines.params` declares (as the Airflow params are).
 
 Each asset that starts a step takes the parameters of that step, with the bounds and help of
-`ml.params`; a field left unset (None) is not passed, so the step applies its own default
-(`ml.config`: `ML_DATASET_URI`, `ML_EPOCHS`, ...). `run_config` maps `make train PARAMS=...` to the
+`ml.pipelines.params`; a field left unset (None) is not passed, so the step applies its own default
+(`ml.core.config`: `ML_DATASET_URI`, `ML_EPOCHS`, ...). `run_config` maps `make train PARAMS=...` to the
 run config of a job.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 from pydantic import Field, create_model
 
-from ml.params import Param, pipeline_params
+from ml.pipelines.params import Param, pipeline_params
 
 #: The asset that runs each step that takes run parameters.
 ASSET_OF_STEP = {
@@ -46,7 +46,7 @@ TrainConfig = config_class("train", "train", "TrainConfig")
 ProductionModelConfig = config_class("infer", "load_model", "ProductionModelConfig")
 PublishConfig = config_class("infer", "save_predictions", "PublishConfig")
 # The moment a scheduled run labels the day before (set by the schedule; manual runs use their
-# creation time): the partition rule itself is ml's (ml.partitions).
+# creation time): the partition rule itself is ml's (ml.data.partitions).
 InferenceDataConfig = create_model(
     "InferenceDataConfig",
     __base__=config_class("infer", "load_inference_data", "_InferenceDataParams"),

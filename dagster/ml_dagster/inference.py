@@ -25,8 +25,8 @@ from typing import Any, NamedTuple
 
 import dagster as dg
 
-from ml.errors import BadInputError
-from ml.partitions import FIRST_DAY, day_of_partition_key
+from ml.core.errors import BadInputError
+from ml.data.partitions import FIRST_DAY, day_of_partition_key
 from ml_dagster.config import InferenceDataConfig, ProductionModelConfig, PublishConfig, step_options
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY
 from ml_dagster.metadata import link, result
@@ -36,7 +36,7 @@ from ml_dagster.runner import STEP_RETRY_POLICY, run_loading_step, run_step
 GROUP = "inference"
 DAILY_GROUP = "daily_inference"
 DAILY_PREFIX = "daily"
-#: One partition per UTC day; the newest is the last complete day (ml.partitions.last_complete_day).
+#: One partition per UTC day; the newest is the last complete day (ml.data.partitions.last_complete_day).
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone="UTC", end_offset=0)
 
 
@@ -99,7 +99,7 @@ def inference_graph(prefix: str | None, group: str, partitions_def: dg.Partition
     return InferenceGraph(inference_data, production_model, predictions, published_predictions)
 
 
-#: One partition per UTC day; the newest is the last complete day (ml.partitions.last_complete_day).
+#: One partition per UTC day; the newest is the last complete day (ml.data.partitions.last_complete_day).
 DAILY_PARTITIONS = dg.DailyPartitionsDefinition(start_date=FIRST_DAY.isoformat(), timezone="UTC", end_offset=0)
 
 

@@ -8,7 +8,7 @@ NVIDIA-runtime probe) and `step_environment` (which variables a step receives). 
 Dagster daemon, the one container with the Docker socket, so it is also where `ML_GPUS=auto` can
 ask the Docker daemon whether an NVIDIA runtime exists.
 
-The daemon image installs `ml` without its dependencies (only `ml.launch` and `ml.config` are used).
+The daemon image installs `ml` without its dependencies (only `ml.launch` and `ml.core.config` are used).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Resources: where the object store is, as Dagster sees it.
 
-The `ml` steps read their settings from the environment themselves (`ml.config`), so these
+The `ml` steps read their settings from the environment themselves (`ml.core.config`), so these
 resources hold no secrets; they validate that environment once per step (so a bad setting
 fails before any work, with ml's message) and describe the storage locations for the asset
 metadata. MLflow links come in the steps' results (`ml/links.py`).
@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 if TYPE_CHECKING:
-    from ml.config import Settings
+    from ml.core.config import Settings
 
 
 def _settings() -> Settings:
-    from ml.config import get_settings
+    from ml.core.config import get_settings
 
     return get_settings()
 

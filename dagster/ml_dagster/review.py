@@ -2,8 +2,8 @@
 
 Approval mode (`ML_PROMOTION_MODE=approval`) leaves each new version `pending`: the
 `registered_model` asset's decision says so. Launch `review_job` with the version, `approve` or
-`reject` and a reason; its one op is one ml call (`ml.lifecycle.review`), the same the Airflow
-approval task and `make approve` / `make reject` make, so the rule (`ml.champion`) is ml's.
+`reject` and a reason; its one op is one ml call (`ml.lifecycle.commands.review`), the same the Airflow
+approval task and `make approve` / `make reject` make, so the rule (`ml.lifecycle.champion`) is ml's.
 """
 
 # No `from __future__ import annotations`: Dagster reads the config annotation of the op.

@@ -21,16 +21,16 @@ STEP_RETRY_POLICY = dg.RetryPolicy(
 
 
 def _function(step: str) -> Any:
-    """A pipeline step (`ml.steps`, `ml.monitoring`) or a lifecycle command (`ml.lifecycle`: review, rollback, ...)."""
-    import ml.lifecycle
-    import ml.monitoring
+    """A pipeline step (`ml.steps`, `ml.monitoring.monitor`) or a lifecycle command (`ml.lifecycle.commands`: review, rollback, ...)."""
+    import ml.lifecycle.commands
+    import ml.monitoring.monitor
     import ml.steps
 
-    return getattr(ml.steps, step, None) or getattr(ml.monitoring, step, None) or ml.lifecycle.COMMANDS[step]
+    return getattr(ml.steps, step, None) or getattr(ml.monitoring.monitor, step, None) or ml.lifecycle.commands.COMMANDS[step]
 
 
 def _call(context: dg.OpExecutionContext, step: str, kwargs: dict[str, Any]) -> dict[str, Any]:
-    from ml.logs import attach_to_stderr
+    from ml.core.logs import attach_to_stderr
 
     attach_to_stderr()  # the step's own log lines (progress, counts) into the compute logs
 
@@ -41,7 +41,7 @@ def _call(context: dg.OpExecutionContext, step: str, kwargs: dict[str, Any]) -> 
 
 def run_step(context: dg.OpExecutionContext, step: str, **kwargs: Any) -> dict[str, Any]:
     """`ml.steps.<step>(run_id=<Dagster run id>, orchestrator="dagster", **kwargs)`; None args omitted."""
-    from ml.errors import BadInputError
+    from ml.core.errors import BadInputError
 
     try:
         return _call(context, step, kwargs)
@@ -55,7 +55,7 @@ def run_loading_step(context: dg.AssetExecutionContext, step: str, **kwargs: Any
     The asset then materializes that result (`validation_error` plus the inputs), its blocking
     data-validation check fails with ml's one-line reason, and nothing downstream runs.
     """
-    from ml.errors import BadInputError
+    from ml.core.errors import BadInputError
 
     try:
         return _call(context, step, kwargs)

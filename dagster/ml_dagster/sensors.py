@@ -1,6 +1,6 @@
 """The new-data sensor: a new or changed training file under ML_NEW_DATA_PREFIX starts one training run.
 
-What counts as new and the run key are ml's (`ml.new_data`); this module only turns each training
+What counts as new and the run key are ml's (`ml.data.new_data`); this module only turns each training
 file into a `RunRequest` of `training_job` with `dataset_uri` set to that file. Dagster skips a run
 key it has already launched for this sensor, so the same object (key + ETag) never trains twice,
 and several files landing at once become several runs. The sensor runs when
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from ml.config import load_settings
+from ml.core.config import load_settings
 from ml_dagster.config import run_config
 from ml_dagster.jobs import training_job
 
@@ -24,7 +24,7 @@ def _status() -> dg.DefaultSensorStatus:
 
 def training_requests() -> list[dg.RunRequest]:
     """One run request per training file under the prefix now (Dagster drops run keys it launched)."""
-    from ml.new_data import training_objects
+    from ml.data.new_data import training_objects
 
     return [
         dg.RunRequest(

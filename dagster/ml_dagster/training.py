@@ -100,7 +100,7 @@ def model_evaluation(
 def registered_model(context: dg.AssetExecutionContext, trained_model: dict[str, Any]) -> dg.Output[dict[str, Any]]:
     """A new registered version (alias challenger) and the champion rule's decision on it.
 
-    The decision is ml's (`ml.champion`): promoted, kept, or (approval mode) waiting for a person,
+    The decision is ml's (`ml.lifecycle.champion`): promoted, kept, or (approval mode) waiting for a person,
     who decides with the `review_job` (launchpad) or `make approve`.
 
     It depends on model_evaluation because register reads the test metric evaluate logged, and so

@@ -1,11 +1,11 @@
 """Which environment a step receives, and which of it is secret: one answer for every launcher.
 
-A step reads its settings from the environment (`ml.config`). The launcher (Airflow's scheduler,
+A step reads its settings from the environment (`ml.core.config`). The launcher (Airflow's scheduler,
 Dagster's daemon) forwards the variables of its own environment whose names start with
 `FORWARDED_PREFIXES`, minus its own settings (`LaunchSettings`, `ML_K8S_*`), which mean nothing
 inside a step.
 
-Secrets are an explicit list, never a guess from a name: the `SecretStr` settings of `ml.config`
+Secrets are an explicit list, never a guess from a name: the `SecretStr` settings of `ml.core.config`
 plus the credential variables of the libraries the steps use (`NAMED_SECRETS`). A secret goes
 where the launcher keeps secrets (Docker: `private_environment`; Kubernetes: only the Secret via
 `envFrom`), and its value is masked in logs, except identifiers listed in `UNMASKED_SECRETS`.
@@ -20,7 +20,7 @@ from functools import cache
 
 from pydantic import SecretStr
 
-from ml.config import Settings
+from ml.core.config import Settings
 from ml.launch.settings import LaunchSettings
 
 FORWARDED_PREFIXES = ("ML_", "MLFLOW_", "AWS_", "HF_", "TRANSFORMERS_", "TOKENIZERS_")
@@ -50,7 +50,7 @@ def _env_name(settings: type[Settings] | type[LaunchSettings], field: str) -> st
 
 @cache
 def secret_names() -> frozenset[str]:
-    """Every variable whose value must stay private: `ml.config`'s SecretStr fields + `NAMED_SECRETS`."""
+    """Every variable whose value must stay private: `ml.core.config`'s SecretStr fields + `NAMED_SECRETS`."""
     derived = {_env_name(Settings, name) for name, info in Settings.model_fields.items() if info.annotation is SecretStr}
     return frozenset(derived | NAMED_SECRETS)
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ml.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
+from ml.core.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ml.config import one_line
-from ml.errors import BadInputError
+from ml.core.config import one_line
+from ml.core.errors import BadInputError
 
 #: Names shared with docker/k8s/ (tests/k8s checks the manifests use exactly these).
 DEFAULT_NAMESPACE = "ml-pipelines"

@@ -14,8 +14,8 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ml.config import one_line
-from ml.errors import BadInputError
+from ml.core.config import one_line
+from ml.core.errors import BadInputError
 
 DEFAULT_IMAGE = "mlpipes/ml:local"  # compose's tag of the ml image (ML_IMAGE)
 GPU_HELP = "use auto, all, none, or device ids such as 0,1"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 
-from ml.errors import BadInputError
+from ml.core.errors import BadInputError
 from ml.launch.exits import STEP_RETRY, RetryNumbers
 
 MINUTE, HOUR = 60, 3600

@@ -102,7 +102,7 @@ def test_gpus_one_grammar_one_probe(both, monkeypatch, gpus, nvidia) -> None:
 
 
 def test_bad_gpu_value_fails_both_with_one_message(load_dags, monkeypatch) -> None:
-    from ml.errors import BadInputError
+    from ml.core.errors import BadInputError
     from ml_dagster.launcher import MlDockerRunLauncher
 
     bag = load_dags(**{**ENV, "ML_GPUS": "cpu"})
@@ -155,7 +155,7 @@ def test_same_retry_numbers(both) -> None:
 
 
 def test_same_run_parameters_with_the_same_bounds(both) -> None:
-    from ml.params import pipeline_params
+    from ml.pipelines.params import pipeline_params
     from ml_dagster import config
 
     bag, _ = both()
@@ -186,7 +186,7 @@ def test_same_partition_for_a_scheduled_and_a_manual_run(both, monkeypatch) -> N
     import dagster as dg
 
     import ml_dagster.inference as inference
-    from ml.partitions import partition_date
+    from ml.data.partitions import partition_date
     from ml_dagster.definitions import defs
 
     bag, _ = both()
@@ -222,8 +222,8 @@ def test_one_quality_gate(both, monkeypatch) -> None:
     import dagster as dg
 
     import ml_dagster.checks as checks
-    from ml.config import load_settings
-    from ml.gates import quality_gate
+    from ml.core.config import load_settings
+    from ml.training.gates import quality_gate
 
     bag, _ = both()
     assert not any("f1" in name or "gate" in name for name in bag.dags["ml_training"].params)

@@ -162,7 +162,7 @@ def test_params_are_unset_by_default_so_the_step_applies_its_own(load_dags):
 
 
 def test_params_and_their_bounds_are_ml_params(load_dags):
-    from ml.params import pipeline_params
+    from ml.pipelines.params import pipeline_params
 
     bag = load_dags()
     for dag_id, pipeline in (("ml_training", "train"), ("ml_inference", "infer")):

@@ -70,7 +70,7 @@ class _Watch:
 
 
 def watch_objects(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    from ml.new_data import objects_of
+    from ml.data.new_data import objects_of
 
     return [o.payload() for event in events for o in objects_of(event)]
 
@@ -130,11 +130,11 @@ def test_trigger_is_an_event_trigger_that_serializes_its_settings() -> None:
 def test_each_event_is_one_training_run_with_a_deterministic_id() -> None:
     from ml_new_data import training_runs
 
-    from ml.new_data import NewObject, run_key
+    from ml.data.new_data import NewObject, run_key
 
     objects = [NewObject(f"s3://datasets/training/{i}.csv", f"training/{i}.csv", f"e{i}", run_key(f"training/{i}.csv", f"e{i}"))
                for i in range(5)]
-    from ml.new_data import batch_payload
+    from ml.data.new_data import batch_payload
 
     # collapsed events (a batch and two single objects), one object twice
     events = [{"payload": batch_payload(objects[:3])}, *({"payload": o.payload()} for o in [*objects[3:], objects[0]])]

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import dag_render
 from dag_render import RunInfo, ml_args, render
 
+from ml.data.partitions import FIRST_DAY, partition_date
 from ml.launch.exits import drop_empty_options
-from ml.partitions import FIRST_DAY, partition_date
 
 ENV = {"ML_LAUNCHER": "docker", "ML_IMAGE": "registry.example/ml:1.2.3"}
 

@@ -23,7 +23,7 @@ def read_predictions(uri: str, tmp_path: Path) -> Any:
     """The published predictions table, fetched with the ml storage helpers."""
     import pyarrow.parquet as pq
 
-    from ml import config, storage
+    from ml.core import config, storage
 
     config.reset_settings()  # the live_env fixture changed the environment
     return pq.read_table(storage.fetch(uri, tmp_path / "predictions.parquet"))
@@ -76,9 +76,9 @@ def test_training_then_inference_publishes_champion_predictions(
 
     # a run that labels day D (here named; a backfill's run of D gets it from its data interval,
     # tests/airflow/test_airflow_partitions.py) publishes at D's stable location (ml's rule)
-    from ml import storage
-    from ml.config import get_settings, reset_settings
-    from ml.partitions import daily_results_uri
+    from ml.core import storage
+    from ml.core.config import get_settings, reset_settings
+    from ml.data.partitions import daily_results_uri
 
     template = "s3://datasets/airflow-days/{ds}.csv"
     monkeypatch.setenv("ML_INFERENCE_INPUT_TEMPLATE", template)

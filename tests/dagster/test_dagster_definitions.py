@@ -133,7 +133,7 @@ def test_drift_check_of_a_version_without_a_reference_warns_and_does_not_block()
     (datetime(2026, 1, 2, tzinfo=UTC), "2026-01-01"),  # ml's FIRST_DAY: the first partition
 ])
 def test_daily_schedule_labels_the_previous_days_partition(defs: dg.Definitions, tick: datetime, day: str) -> None:
-    from ml.partitions import partition_date
+    from ml.data.partitions import partition_date
 
     schedule = defs.resolve_schedule_def("daily_inference_schedule")
     assert schedule.job_name == "daily_inference_job"
@@ -151,7 +151,7 @@ def test_daily_schedule_labels_the_previous_days_partition(defs: dg.Definitions,
 
 def test_daily_partitions_are_mls_days(defs: dg.Definitions) -> None:
     """One partition per complete UTC day from ml's FIRST_DAY: the days a backfill may label."""
-    from ml.partitions import FIRST_DAY, backfill_days, last_complete_day
+    from ml.data.partitions import FIRST_DAY, backfill_days, last_complete_day
 
     job = defs.resolve_job_def("daily_inference_job")
     partitions = job.partitions_def
@@ -244,7 +244,7 @@ def test_config_fields_are_optional_and_unset_ones_reach_no_step(defs: dg.Defini
         "version": 3, "alias": "challenger"}
     # as_of is the asset's (when the run labels), not a run parameter
     assert step_options(InferenceDataConfig(as_of="2026-03-01T00:00:00+00:00"), "infer", "load_inference_data") == {}
-    # ml.params' bounds hold when the asset builds its config
+    # ml.pipelines.params' bounds hold when the asset builds its config
     with pytest.raises(ValidationError, match="partition_date"):
         InferenceDataConfig(partition_date="30.11.2026")
     with pytest.raises(ValidationError, match="model_version"):
@@ -257,7 +257,7 @@ def test_config_fields_are_optional_and_unset_ones_reach_no_step(defs: dg.Defini
 def fake_load_inference_data(local_env: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """`ml.steps.load_inference_data` replaced: records its keywords, answers by ml's partition rule."""
     import ml.steps
-    from ml.partitions import input_uri_for, partition_date
+    from ml.data.partitions import input_uri_for, partition_date
 
     calls: list[dict[str, Any]] = []
 
@@ -285,7 +285,7 @@ def _inference_data_run(defs: dg.Definitions, config: dict[str, Any]) -> tuple[d
 def test_inference_data_without_config_labels_the_day_before_the_run_was_created(
     defs: dg.Definitions, fake_load_inference_data: list[dict[str, Any]]
 ) -> None:
-    from ml.partitions import partition_date
+    from ml.data.partitions import partition_date
 
     before = datetime.now(UTC)
     result, record = _inference_data_run(defs, {})

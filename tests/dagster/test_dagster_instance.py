@@ -26,7 +26,7 @@ from dagster._core.launcher import LaunchRunContext
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster_docker import DockerRunLauncher
 
-from ml.errors import BadInputError
+from ml.core.errors import BadInputError
 from ml.launch.settings import GPU_HELP
 
 DAGSTER_DIR = Path(__file__).resolve().parents[2] / "dagster"  # holds ml_dagster (see conftest.py)

@@ -22,7 +22,7 @@ import yaml
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.launcher import LaunchRunContext
 
-from ml.errors import BadInputError
+from ml.core.errors import BadInputError
 from ml.launch.kube import DEFAULT_CONFIG_MAP, DEFAULT_NAMESPACE, DEFAULT_SECRET, GPU_RESOURCE
 
 REPO = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ DAILY_OP = "daily__inference_data"  # the op of the daily graph's inference_data
 @pytest.fixture
 def days_env(local_env: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """ML_INFERENCE_INPUT_TEMPLATE in a local folder, with inputs for 2026-11-20 and 2026-11-21 only."""
-    from ml.config import reset_settings
+    from ml.core.config import reset_settings
 
     template = str(local_env / "inference" / "{ds}.csv")
     monkeypatch.setenv("ML_INFERENCE_INPUT_TEMPLATE", template)

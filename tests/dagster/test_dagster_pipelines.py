@@ -68,8 +68,8 @@ def _publish_partitions(source_uri: str, template: str) -> None:
     """The file of `source_uri` as the partitions a run created now labels (today's too: midnight may pass)."""
     from datetime import UTC, datetime, timedelta
 
-    from ml import storage
-    from ml.partitions import input_uri_for, partition_date
+    from ml.core import storage
+    from ml.data.partitions import input_uri_for, partition_date
 
     now = datetime.now(UTC)
     with tempfile.TemporaryDirectory() as tmp:
@@ -84,9 +84,9 @@ def test_training_then_inference_registers_a_champion_and_labels_with_it(
     import mlflow
     import pyarrow.parquet as pq
 
-    from ml import storage
-    from ml.config import get_settings, reset_settings
-    from ml.partitions import daily_results_uri, partition_date
+    from ml.core import storage
+    from ml.core.config import get_settings, reset_settings
+    from ml.data.partitions import daily_results_uri, partition_date
 
     instance = dg.DagsterInstance.ephemeral()
     training = _run(defs, "training_job", instance, {
@@ -242,7 +242,7 @@ def test_bad_dataset_fails_the_blocking_check_and_nothing_downstream_runs(
 
 
 def test_input_without_a_text_column_fails_inference_validation(live_env: Any, defs: dg.Definitions) -> None:
-    from ml import storage
+    from ml.core import storage
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "no-text.csv"
@@ -259,7 +259,7 @@ def test_input_without_a_text_column_fails_inference_validation(live_env: Any, d
 
 
 def test_a_split_without_rows_fails_the_blocking_check_with_mls_reason(live_env: Any, defs: dg.Definitions) -> None:
-    from ml import storage
+    from ml.core import storage
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "tiny.csv"
@@ -281,8 +281,8 @@ def test_approval_mode_training_waits_and_the_review_job_decides(
     live_env: Any, defs: dg.Definitions, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """ML_PROMOTION_MODE=approval: the training run leaves its version pending; review_job approves it."""
-    from ml import champion, history, registry
-    from ml.config import get_settings, reset_settings
+    from ml.core.config import get_settings, reset_settings
+    from ml.lifecycle import champion, history, registry
 
     monkeypatch.setenv("ML_PROMOTION_MODE", "approval")
     reset_settings()

@@ -9,8 +9,8 @@ import dagster as dg
 import pytest
 from services import put_text
 
-from ml.config import reset_settings
-from ml.new_data import run_key
+from ml.core.config import reset_settings
+from ml.data.new_data import run_key
 
 DAGSTER_DIR = Path(__file__).resolve().parents[2] / "dagster"  # holds ml_dagster (see conftest.py)
 
@@ -68,7 +68,7 @@ def test_same_bytes_keep_the_run_key_and_changed_bytes_get_a_new_one(prefix: str
 
 
 def test_a_missing_bucket_fails_the_tick_instead_of_skipping(live_env, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ml.errors import BadInputError
+    from ml.core.errors import BadInputError
 
     monkeypatch.setenv("ML_NEW_DATA_PREFIX", "s3://no-such-bucket-here/training/")
     reset_settings()

@@ -37,7 +37,7 @@ def check(name: str, passed: bool, detail: str = "") -> bool:
 def table(uri: str) -> dict[str, list[Any]]:
     import pyarrow.parquet as pq
 
-    from ml import storage
+    from ml.core import storage
 
     with tempfile.TemporaryDirectory() as tmp:
         data = pq.read_table(storage.fetch(uri, Path(tmp) / "p.parquet"), columns=COLUMNS)

@@ -79,7 +79,7 @@ class Stack:
     def from_env(cls, root: Path = ROOT, environ: dict[str, str] | None = None) -> Stack:
         """The process environment first, then the checkout's .env, then compose's / ml's defaults."""
         values = {**env_file(root / ".env"), **(os.environ if environ is None else environ)}
-        from ml.config import Settings  # the default model name is ml's
+        from ml.core.config import Settings  # the default model name is ml's
 
         def url(port_var: str, default: int) -> str:
             return f"http://127.0.0.1:{values.get(port_var) or default}"
@@ -108,7 +108,7 @@ def http_json(url: str, body: dict[str, Any] | None = None, headers: dict[str, s
 
 def mlflow_expected(stack: Stack) -> dict[str, Any]:
     """The registered model's aliases, the champion version's tags, its run and experiment."""
-    from ml.registry import CHALLENGER, CHAMPION
+    from ml.lifecycle.registry import CHALLENGER, CHAMPION
 
     api = f"{stack.mlflow}/api/2.0/mlflow"
     name = urllib.parse.quote(stack.model_name)
@@ -225,7 +225,7 @@ class Recorder:
 
 
 def check_mlflow(page: Any, stack: Stack, out: Path, check: Recorder, shots: list[str]) -> None:
-    from ml.registry import CHAMPION
+    from ml.lifecycle.registry import CHAMPION
 
     want = mlflow_expected(stack)
     name, champion = stack.model_name, want["champion"]["version"]

@@ -159,8 +159,8 @@ def partial_objects(since_ms: int) -> tuple[int, list[str]]:
     """Objects written since `since_ms` under the results and work prefixes that a reader would take
     for whole outputs but are not: a Parquet file without its footer, a folder output's `_SUCCESS`
     next to a missing file is not checked (readers need `_SUCCESS`, written last)."""
-    from ml.config import get_settings
-    from ml.storage import _client, split_s3
+    from ml.core.config import get_settings
+    from ml.core.storage import _client, split_s3
 
     settings = get_settings()
     client = _client(settings)

@@ -81,7 +81,7 @@ def model_name() -> str:
 def read_predictions(uri: str) -> Any:
     import pyarrow.parquet as pq
 
-    from ml import storage
+    from ml.core import storage
 
     with tempfile.TemporaryDirectory() as tmp:
         path = storage.fetch(uri, Path(tmp) / "predictions.parquet")
@@ -126,11 +126,11 @@ def verify_train(outcome: dict[str, Any]) -> None:
 def verify_champion() -> None:
     """`champion` is where the documented rule puts it (docs/pipelines.md, "Model lifecycle").
 
-    Written from the rule's text, not with ml.champion: the pinned version if pinned; else the
+    Written from the rule's text, not with ml.lifecycle.champion: the pinned version if pinned; else the
     best version (highest metric, ties to the newest) among the READY versions of the champion's
     task signature that are neither pending, rejected nor demoted.
     """
-    from ml.registry import METRIC_TAG_PREFIX
+    from ml.lifecycle.registry import METRIC_TAG_PREFIX
 
     client = mlflow_client()
     name = model_name()
@@ -288,7 +288,7 @@ def cmd_load(orchestrator: str, n: int, timeout: float, train_params: dict[str, 
 
 
 def cmd_bad_dataset(orchestrator: str, timeout: float) -> list[dict[str, Any]]:
-    from ml import storage
+    from ml.core import storage
 
     uri = f"s3://datasets/e2e/bad-{orchestrator}.csv"
     with tempfile.TemporaryDirectory() as tmp:
@@ -331,7 +331,7 @@ def cmd_drift(timeout: float) -> list[dict[str, Any]]:
     """French texts of other lengths through both orchestrators at once: each run flags drift."""
     import random
 
-    from ml import storage
+    from ml.core import storage
 
     rng = random.Random(3)
     uri = "s3://datasets/e2e/french.csv"
@@ -366,7 +366,7 @@ def cmd_other_task(orchestrator: str, timeout: float) -> tuple[list[dict[str, An
     Returns the run and the version to roll back to: the oldest READY version of the champion's task
     that is not the champion.
     """
-    from ml import storage
+    from ml.core import storage
 
     client, name = mlflow_client(), model_name()
     uri = "s3://datasets/e2e/stars.csv"
@@ -400,8 +400,8 @@ def cmd_other_task(orchestrator: str, timeout: float) -> tuple[list[dict[str, An
 
 def cmd_lifecycle_verify(version: str, reason: str) -> None:
     """After `make rollback VERSION=version`: champion pinned there, the history has every move once."""
-    from ml import history
-    from ml.config import get_settings
+    from ml.core.config import get_settings
+    from ml.lifecycle import history
 
     client, name = mlflow_client(), model_name()
     champion = client.get_model_version_by_alias(name, "champion").version
@@ -445,8 +445,8 @@ def _poll(what: str, fn: Callable[[], Any], timeout: float, poll: float = 3.0) -
 
 def approval_airflow(timeout: float) -> dict[str, Any]:
     """Train in approval mode, answer the HITL task through the REST API its UI form uses, check the registry."""
-    from ml import history
-    from ml.config import get_settings
+    from ml.core.config import get_settings
+    from ml.lifecycle import history
 
     af, dag = airflow(), trigger.AIRFLOW_DAGS["train"]
     _poll("Airflow has no review_challenger task (ML_PROMOTION_MODE=approval not parsed)",
@@ -486,8 +486,8 @@ def approval_airflow(timeout: float) -> dict[str, Any]:
 
 def approval_dagster(timeout: float) -> dict[str, Any]:
     """Train in approval mode, then reject the version from `review_job` (what the launchpad launches)."""
-    from ml import history
-    from ml.config import get_settings
+    from ml.core.config import get_settings
+    from ml.lifecycle import history
 
     before = mlflow_client().get_model_version_by_alias(model_name(), "champion").version
     result = run_one("dagster", "train", {"epochs": 1}, timeout)

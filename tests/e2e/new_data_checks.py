@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import ml_trigger as trigger  # mounted from the repo by run_e2e.py (not in the ml image)
-from ml import storage
-from ml.config import get_settings
-from ml.new_data import NewObject, training_objects
+from ml.core import storage
+from ml.core.config import get_settings
+from ml.data.new_data import NewObject, training_objects
 from ml_trigger.airflow_api import _failure as airflow_failure
 from ml_trigger.dagster_api import asset_result
 

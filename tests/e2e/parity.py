@@ -318,7 +318,7 @@ def mlflow_run(run_id: str) -> tuple[dict[str, float], dict[str, str], dict[str,
 def read_predictions(uri: str) -> Any:
     import pyarrow.parquet as pq
 
-    from ml import storage
+    from ml.core import storage
 
     with tempfile.TemporaryDirectory() as tmp:
         path = storage.fetch(uri, Path(tmp) / "predictions.parquet")
@@ -330,7 +330,7 @@ def own_ids(outcome: Mapping[str, Any], *more: str | None) -> list[str]:
     ids = [str(outcome.get("run_id") or ""), *(str(m) for m in more if m)]
     if outcome.get("run_id"):
         try:
-            from ml.workspace import safe_run_name
+            from ml.core.workspace import safe_run_name
 
             ids.append(safe_run_name(str(outcome["run_id"])))
         except Exception:  # an older ml: the plain run id is still masked
@@ -367,7 +367,7 @@ def parity_infer(airflow: Mapping[str, Any], dagster: Mapping[str, Any]) -> list
 
 
 def parity_partition(pair: Mapping[str, Any]) -> list[Comparison]:
-    from ml.partitions import partition_date
+    from ml.data.partitions import partition_date
 
     template = pair.get("template") or os.environ.get("ML_INFERENCE_INPUT_TEMPLATE") or DEFAULT_TEMPLATE
     window = [datetime.fromisoformat(t) for t in pair.get("triggered_between") or []] or [datetime.now(UTC)]

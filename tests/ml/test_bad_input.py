@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from cli_helpers import error_line, run_cli
 
-from ml.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
+from ml.core.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
 
 
 def nothing_published(home: Path) -> bool:
@@ -88,9 +88,9 @@ def test_no_registered_model_says_run_training_first(local_env: Path, capsys) ->
 
 
 def test_unknown_explicit_version(local_env: Path, capsys, demo_csv: Path) -> None:
-    from ml import pipeline
+    from ml.pipelines import embedded
 
-    pipeline.run_training(dataset_uri=str(demo_csv), epochs=1)
+    embedded.run_training(dataset_uri=str(demo_csv), epochs=1)
     capsys.readouterr()
     code, _, err = run_cli(capsys, "load-model", "--run-id", "r4", "--version", "99")
     assert code == EXIT_BAD_INPUT
@@ -124,7 +124,7 @@ def test_cuda_requested_without_gpu(local_env: Path, capsys, monkeypatch, demo_c
     code, out, _ = run_cli(capsys, "load-training-data", "--run-id", "r7", "--dataset-uri", str(demo_csv))
     data_uri = json.loads(out.splitlines()[-1])["data_uri"]
     monkeypatch.setenv("ML_DEVICE", "cuda")
-    from ml.config import reset_settings
+    from ml.core.config import reset_settings
 
     reset_settings()
     code, _, err = run_cli(capsys, "train", "--run-id", "r7", "--data-uri", data_uri)

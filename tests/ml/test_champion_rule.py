@@ -1,4 +1,4 @@
-"""The champion rule on registry states written by hand (no server): what `ml.champion` decides."""
+"""The champion rule on registry states written by hand (no server): what `ml.lifecycle.champion` decides."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from ml import champion, registry
-from ml.config import Settings
-from ml.errors import BadInputError
+from ml.core.config import Settings
+from ml.core.errors import BadInputError
+from ml.lifecycle import champion, registry
 
 METRIC = "test_macro_f1"
 BINARY = champion.task_signature(["positive", "negative"], "text", "label")

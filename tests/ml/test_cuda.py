@@ -14,14 +14,14 @@ pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available()
 def test_train_and_predict_on_cuda_in_bf16(local_env: Path, demo_csv: Path, monkeypatch) -> None:
     import pyarrow.parquet as pq
 
-    from ml import pipeline
+    from ml.pipelines import embedded
 
     monkeypatch.setenv("ML_DEVICE", "cuda")
-    loaded_run = pipeline.run_training(dataset_uri=str(demo_csv), epochs=3)
+    loaded_run = embedded.run_training(dataset_uri=str(demo_csv), epochs=3)
     assert loaded_run["metrics"]["test_accuracy"] >= 0.8
     inference_csv = local_env / "new.csv"
     inference_csv.write_text("text\nThe tent is excellent. Worth every penny.\nThe app is useless. Avoid it.\n")
-    result = pipeline.run_inference(input_uri=str(inference_csv))
+    result = embedded.run_inference(input_uri=str(inference_csv))
     table = pq.read_table(result["output_uri"])
     assert table.column("predicted_label").to_pylist() == ["positive", "negative"]
 

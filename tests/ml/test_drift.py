@@ -8,8 +8,9 @@ from collections import Counter
 
 import pytest
 
-from ml import demo, drift
-from ml.errors import BadInputError
+from ml.core.errors import BadInputError
+from ml.data import demo
+from ml.monitoring import drift
 
 THRESHOLDS = drift.Thresholds(warn=0.1, alert=0.25)
 
@@ -137,7 +138,7 @@ def test_identical_training_lengths_still_give_two_bins() -> None:
 
 
 def test_drift_thresholds_are_validated_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    from ml.config import load_settings
+    from ml.core.config import load_settings
 
     monkeypatch.setenv("ML_DRIFT_WARN_PSI", "0.3")
     with pytest.raises(BadInputError, match="ML_DRIFT_ALERT_PSI"):
@@ -149,7 +150,7 @@ def test_drift_thresholds_are_validated_settings(monkeypatch: pytest.MonkeyPatch
 
 
 def test_the_drift_plot_has_one_panel_per_statistic() -> None:
-    from ml import plots
+    from ml.monitoring import plots
 
     profile = _reference()
     verdict = _compare(profile, _german(50), ["positive"] * 50)

@@ -13,9 +13,11 @@ from typing import Any
 
 import pytest
 
-from ml import cli, pipeline, steps, storage, workspace
-from ml.config import Settings
-from ml.errors import EXIT_BAD_INPUT
+from ml import cli, steps
+from ml.core import storage, workspace
+from ml.core.config import Settings
+from ml.core.errors import EXIT_BAD_INPUT
+from ml.pipelines import embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,7 +127,7 @@ def test_published_local_folder_has_normal_modes(tmp_path: Path, umask_022) -> N
 
 
 def test_readme_says_where_predictions_land_as_the_code_does(local_env: Path) -> None:
-    from ml.config import get_settings
+    from ml.core.config import get_settings
 
     run_id = "manual__2026-11-25T06:34:22+00:00"
     uri = workspace.results_uri(get_settings(), run_id)
@@ -142,4 +144,4 @@ def test_pipeline_signature_matches_the_train_step() -> None:
     import inspect
 
     train = set(inspect.signature(steps.train).parameters) - {"data_uri"}
-    assert train <= set(inspect.signature(pipeline.run_training).parameters)
+    assert train <= set(inspect.signature(embedded.run_training).parameters)

@@ -11,9 +11,9 @@ import pyarrow.parquet as pq
 import pytest
 from cli_helpers import error_line, run_cli
 
-from ml import data
-from ml.config import load_settings
-from ml.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BadInputError
+from ml.core.config import load_settings
+from ml.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BadInputError
+from ml.data import tables
 
 
 def run_files(home: Path) -> list[Path]:
@@ -63,16 +63,16 @@ def test_tiny_training_file_is_a_valid_split_or_one_line_bad_input(
 
 def test_take_rows_accepts_no_indices() -> None:
     table = pa.table({"id": ["1", "2"], "text": ["x", "y"]})
-    assert data.take_rows(table, []).num_rows == 0
-    assert data.take_rows(table, []).schema == table.schema
-    assert data.take_rows(table, [1])["text"].to_pylist() == ["y"]
+    assert tables.take_rows(table, []).num_rows == 0
+    assert tables.take_rows(table, []).schema == table.schema
+    assert tables.take_rows(table, [1])["text"].to_pylist() == ["y"]
 
 
 @pytest.mark.parametrize("n", range(1, 9))
 @pytest.mark.parametrize("fraction", [0.1, 0.3, 0.45, 0.49])
 def test_every_class_keeps_a_training_row(n: int, fraction: float) -> None:
     labels = ["a"] * n + ["b"] * 3
-    splits = data.stratified_split(labels, fraction, fraction, seed=7)
+    splits = tables.stratified_split(labels, fraction, fraction, seed=7)
     for label, count in (("a", n), ("b", 3)):
         per_split = {name: sum(labels[i] == label for i in idx) for name, idx in splits.items()}
         assert per_split["train"] >= 1, (label, per_split)
@@ -83,7 +83,7 @@ def test_every_class_keeps_a_training_row(n: int, fraction: float) -> None:
 
 def test_a_failing_split_write_publishes_nothing(local_env: Path, capsys, monkeypatch) -> None:
     """Every split is written before any is published: a fault on the last one leaves no train.parquet."""
-    real = data.take_rows
+    real = tables.take_rows
     calls: list[int] = []
 
     def third_fails(table: pa.Table, indices: list[int]) -> pa.Table:
@@ -92,7 +92,7 @@ def test_a_failing_split_write_publishes_nothing(local_env: Path, capsys, monkey
             raise pa.ArrowNotImplementedError("Function 'array_take' has no kernel matching input types")
         return real(table, indices)
 
-    monkeypatch.setattr(data, "take_rows", third_fails)
+    monkeypatch.setattr(tables, "take_rows", third_fails)
     path = write_rows(local_env / "ok.csv", "ab" * 15)
     code, _, _ = run_cli(capsys, "load-training-data", "--run-id", "t", "--dataset-uri", str(path))
     assert code == EXIT_FAILURE and len(calls) == 3
@@ -122,7 +122,7 @@ def test_tsv_with_stray_quotes_keeps_every_line_as_a_row(local_env: Path, capsys
 def test_tsv_inference_input_keeps_every_line(local_env: Path) -> None:
     path = local_env / "sms.tsv"
     path.write_text("id\ttext\n" + "".join(f"{i}\t{t}\n" for i, t in enumerate(SMS)))
-    staged = data.stage_inference_input(str(path), local_env / "staged.parquet", load_settings())
+    staged = tables.stage_inference_input(str(path), local_env / "staged.parquet", load_settings())
     assert staged.rows == len(SMS)
     assert pq.read_table(local_env / "staged.parquet")["text"].to_pylist() == SMS
 
@@ -131,21 +131,21 @@ def test_tsv_with_a_tab_in_a_text_is_bad_input_not_a_merged_row(tmp_path: Path) 
     path = tmp_path / "tabs.tsv"
     path.write_text("text\tlabel\nfine\ta\nhas\ta tab\tb\n")
     with pytest.raises(BadInputError, match=r"cannot read .* as TSV"):
-        data.read_table(path, "tsv", str(path))
+        tables.read_table(path, "tsv", str(path))
 
 
 def test_fully_quoted_tsv_is_read_with_quoting(tmp_path: Path) -> None:
     """A CSV writer's TSV (every field quoted, header too) keeps its quoted tabs and newlines."""
     path = tmp_path / "quoted.tsv"
     path.write_text('"text"\t"label"\n"has\ta tab"\t"a"\n"two\nlines"\t"b"\n"say ""hi"""\t"a"\n')
-    assert data.read_table(path, "tsv", str(path))["text"].to_pylist() == ["has\ta tab", "two\nlines", 'say "hi"']
+    assert tables.read_table(path, "tsv", str(path))["text"].to_pylist() == ["has\ta tab", "two\nlines", 'say "hi"']
 
 
 def test_csv_lines_merged_by_a_stray_quote_are_reported(tmp_path: Path, caplog) -> None:
     path = tmp_path / "stray.csv"
     path.write_text('text,label\n"hi there,a\nok then,b\nanother,a\nfine,b\nwhat",a\nlast one,b\n')
-    with caplog.at_level(logging.WARNING, logger="ml.data"):
-        table = data.read_table(path, "csv", str(path))
+    with caplog.at_level(logging.WARNING, logger="ml.data.tables"):
+        table = tables.read_table(path, "csv", str(path))
     assert table.num_rows == 2
     assert "6 data lines were read as 2 CSV rows" in caplog.text
 
@@ -153,8 +153,8 @@ def test_csv_lines_merged_by_a_stray_quote_are_reported(tmp_path: Path, caplog) 
 def test_csv_quoted_newline_is_read_and_reported(tmp_path: Path, caplog) -> None:
     path = tmp_path / "multiline.csv"
     path.write_text('text,label\n"two\nlines",a\none line,b\n\n')
-    with caplog.at_level(logging.WARNING, logger="ml.data"):
-        table = data.read_table(path, "csv", str(path))
+    with caplog.at_level(logging.WARNING, logger="ml.data.tables"):
+        table = tables.read_table(path, "csv", str(path))
     assert table["text"].to_pylist() == ["two\nlines", "one line"]
     assert "3 data lines were read as 2 CSV rows" in caplog.text
 
@@ -162,8 +162,8 @@ def test_csv_quoted_newline_is_read_and_reported(tmp_path: Path, caplog) -> None
 def test_plain_csv_reports_no_mismatch(tmp_path: Path, caplog) -> None:
     path = write_rows(tmp_path / "plain.csv", "abab")
     path.write_text(path.read_text() + "\n\n")  # trailing blank lines are not rows
-    with caplog.at_level(logging.WARNING, logger="ml.data"):
-        assert data.read_table(path, "csv", str(path)).num_rows == 4
+    with caplog.at_level(logging.WARNING, logger="ml.data.tables"):
+        assert tables.read_table(path, "csv", str(path)).num_rows == 4
     assert "data lines were read as" not in caplog.text
 
 
@@ -200,4 +200,4 @@ def test_malformed_jsonl_line_in_a_later_chunk(local_env: Path, monkeypatch) -> 
     monkeypatch.setenv("ML_CHUNK_ROWS", "7")
     path = jsonl(local_env / "bad.jsonl", 250, "{nope}")
     with pytest.raises(BadInputError, match=r"line 251 is not valid JSON"):
-        data.stage_inference_input(str(path), local_env / "staged.parquet", load_settings())
+        tables.stage_inference_input(str(path), local_env / "staged.parquet", load_settings())

@@ -12,7 +12,7 @@ import pytest
 from test_first_hour_logs import run_step
 from test_first_hour_training import separable_csv
 
-from ml.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
+from ml.core.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_first_hour_training import separable_csv
 
-from ml import workspace
+from ml.core import workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 NOISE = ("\x1b[", "Add type hints", "CloudPickle", "Downloading artifacts", "Loading weights", "Writing model shards")

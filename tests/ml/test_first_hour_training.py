@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from cli_helpers import run_cli
 
-from ml.config import Settings
-from ml.train import plan_epochs
+from ml.core.config import Settings
+from ml.training.train import plan_epochs
 
 STOPWORDS = ["the", "a", "of", "and", "to", "in", "is", "was", "for", "on", "with", "as", "it", "at", "by",
              "this", "that", "from"]
@@ -102,7 +102,7 @@ def test_an_explicit_epoch_count_is_kept(default_env: Path, capsys, monkeypatch:
     assert code == 0, err
     from mlflow.tracking import MlflowClient
 
-    from ml.config import get_settings
+    from ml.core.config import get_settings
 
     run = MlflowClient().get_run(json.loads(out.splitlines()[-1])["mlflow_run_id"])
     assert run.data.metrics["best_epoch"] == 1.0

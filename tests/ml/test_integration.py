@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ml import champion, pipeline, steps, storage
+from ml import steps
+from ml.core import storage
+from ml.lifecycle import champion
+from ml.pipelines import embedded
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +55,7 @@ def test_training_then_inference_through_every_step(live_env) -> None:
     artifacts = {a.path for a in client.list_artifacts(trained["mlflow_run_id"], "plots")}
     assert artifacts == {"plots/confusion_matrix.png", "plots/training_curves.png"}
 
-    result = pipeline.run_inference(input_uri=live_env.demo_inference_uri, run_id="scheduled__2026-11-26", orchestrator="pytest")
+    result = embedded.run_inference(input_uri=live_env.demo_inference_uri, run_id="scheduled__2026-11-26", orchestrator="pytest")
     assert result["output_uri"].startswith("s3://predictions/scheduled__2026-11-26-")
     table = _read_parquet(result["output_uri"])
     assert table.num_rows == 300 == result["rows"]
@@ -65,7 +68,7 @@ def test_served_model_loads_with_pyfunc(live_env) -> None:
     import mlflow
     import pandas as pd
 
-    out = pipeline.run_training(dataset_uri=live_env.demo_dataset_uri, epochs=1)
+    out = embedded.run_training(dataset_uri=live_env.demo_dataset_uri, epochs=1)
     loaded = mlflow.pyfunc.load_model(f"models:/{out['model_name']}@champion")
     frame = loaded.predict(pd.DataFrame({"text": ["The blender is excellent. Highly recommended."]}))
     assert list(frame.columns[:2]) == ["predicted_label", "score"]
@@ -74,7 +77,7 @@ def test_served_model_loads_with_pyfunc(live_env) -> None:
 
 def test_init_storage_creates_missing_buckets_idempotently(live_env, monkeypatch) -> None:
     from ml.cli import init_storage
-    from ml.config import reset_settings
+    from ml.core.config import reset_settings
 
     monkeypatch.setenv("ML_DATA_BUCKET", "fresh-datasets")
     monkeypatch.setenv("ML_RESULTS_URI", "s3://fresh-results/x")
@@ -86,8 +89,8 @@ def test_init_storage_creates_missing_buckets_idempotently(live_env, monkeypatch
 
 
 def test_wrong_s3_secret_is_bad_input(live_env, monkeypatch) -> None:
-    from ml.config import reset_settings
-    from ml.errors import BadInputError
+    from ml.core.config import reset_settings
+    from ml.core.errors import BadInputError
 
     monkeypatch.setenv("ML_S3_SECRET_KEY", "not-the-secret")
     reset_settings()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ml.errors import BadInputError
+from ml.core.errors import BadInputError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,7 +138,7 @@ def test_step_environment_split() -> None:
 def test_secrets_are_an_explicit_list_derived_from_the_secret_settings() -> None:
     from pydantic import SecretStr
 
-    from ml.config import Settings
+    from ml.core.config import Settings
     from ml.launch.env import NAMED_SECRETS, is_secret, masks_in_logs, secret_names
 
     from_settings = {f"ML_{name.upper()}" for name, f in Settings.model_fields.items() if f.annotation is SecretStr}
@@ -156,7 +156,7 @@ def test_secrets_are_an_explicit_list_derived_from_the_secret_settings() -> None
 
 
 def test_exit_contract_and_retry_numbers() -> None:
-    from ml.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
+    from ml.core.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
     from ml.launch.exits import STEP_RETRY, error_reason, failure_message, parse_result, retryable
 
     assert not retryable(EXIT_BAD_INPUT) and retryable(EXIT_TRANSIENT) and retryable(1) and retryable(137)
@@ -194,13 +194,13 @@ def test_argv_is_one_ml_call_and_unset_options_are_dropped() -> None:
     ],
 )
 def test_partition_rule(as_of, explicit, day) -> None:
-    from ml.partitions import partition_date
+    from ml.data.partitions import partition_date
 
     assert partition_date(as_of, explicit) == day
 
 
 def test_partition_rule_defaults_to_now_and_rejects_bad_input() -> None:
-    from ml.partitions import input_uri_for, partition_date
+    from ml.data.partitions import input_uri_for, partition_date
 
     assert partition_date() == (datetime.now(UTC) - timedelta(days=1)).date()
     with pytest.raises(BadInputError, match="not a date"):
@@ -213,8 +213,8 @@ def test_partition_rule_defaults_to_now_and_rejects_bad_input() -> None:
 
 
 def test_quality_gate_verdict(clean_env) -> None:
-    from ml.config import load_settings
-    from ml.gates import quality_gate, require_rows
+    from ml.core.config import load_settings
+    from ml.training.gates import quality_gate, require_rows
 
     clean_env.setenv("ML_MIN_TEST_MACRO_F1", "0.8")
     s = load_settings()
@@ -228,8 +228,8 @@ def test_quality_gate_verdict(clean_env) -> None:
 
 
 def test_param_bounds_come_from_ml_config() -> None:
-    from ml.config import Settings
-    from ml.params import pipeline_params
+    from ml.core.config import Settings
+    from ml.pipelines.params import pipeline_params
 
     epochs = next(p for p in pipeline_params("train") if p.name == "epochs")
     field = Settings.model_fields["epochs"]

@@ -12,7 +12,10 @@ from typing import Any
 
 import pytest
 
-from ml import monitoring, pipeline, steps, storage
+from ml import steps
+from ml.core import storage
+from ml.monitoring import monitor
+from ml.pipelines import embedded
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +30,7 @@ def trained(live_env: Any) -> dict[str, Any]:
     Trained well enough (3 epochs on the whole split) that its predicted class mix matches the
     training labels: a 1-epoch model that labels nearly everything alike is flagged as drift.
     """
-    return pipeline.run_training(dataset_uri=live_env.demo_dataset_uri, epochs=3, orchestrator="pytest")
+    return embedded.run_training(dataset_uri=live_env.demo_dataset_uri, epochs=3, orchestrator="pytest")
 
 
 def _foreign_csv(rows: int = 200, seed: int = 1) -> str:
@@ -59,12 +62,12 @@ def test_register_logs_the_reference_and_an_ordinary_partition_is_ok(live_env: A
 
     client = MlflowClient()
     version = client.get_model_version(trained["model_name"], trained["version"])
-    assert version.tags[monitoring.REFERENCE_TAG] == monitoring.REFERENCE_ARTIFACT
-    profile = mlflow.artifacts.load_dict(f"runs:/{trained['mlflow_run_id']}/{monitoring.REFERENCE_ARTIFACT}")
+    assert version.tags[monitor.REFERENCE_TAG] == monitor.REFERENCE_ARTIFACT
+    profile = mlflow.artifacts.load_dict(f"runs:/{trained['mlflow_run_id']}/{monitor.REFERENCE_ARTIFACT}")
     assert profile["schema"] == 1 and set(profile["labels"]) == {"negative", "neutral", "positive"}
     assert profile["rows"] == 720  # the train split of 900 rows
 
-    result = pipeline.run_inference(input_uri=live_env.demo_inference_uri, run_id="scheduled__2026-11-27",
+    result = embedded.run_inference(input_uri=live_env.demo_inference_uri, run_id="scheduled__2026-11-27",
                                     orchestrator="pytest")
     assert result["drift"]["status"] == "ok", result["drift"]["summary"]
     run = client.get_run(result["drift"]["mlflow_run_id"])
@@ -90,19 +93,19 @@ def test_foreign_texts_drift_a_retry_reuses_the_run_and_blocking_fails(
     from mlflow.tracking import MlflowClient
 
     args = _staged("manual__drift-1", _foreign_csv(), trained["version"])
-    verdict = monitoring.check_drift(**args)
+    verdict = monitor.check_drift(**args)
     assert verdict["status"] == "drift" and verdict["blocking"] is False
     stats = verdict["statistics"]
     assert stats["unknown_words"]["status"] == "drift" and stats["unknown_words"]["share"] > 0.9
     assert stats["text_length"]["status"] == "drift"
     assert verdict["rows"] == 200 and verdict["version"] == trained["version"]
-    assert verdict["reference"] == f"runs:/{trained['mlflow_run_id']}/{monitoring.REFERENCE_ARTIFACT}"
+    assert verdict["reference"] == f"runs:/{trained['mlflow_run_id']}/{monitor.REFERENCE_ARTIFACT}"
     assert verdict["mlflow_run_url"].endswith(f"/runs/{verdict['mlflow_run_id']}")
     logged = MlflowClient().get_run(verdict["mlflow_run_id"])
     assert logged.data.tags["drift_status"] == "drift"
     assert logged.data.metrics["psi_unknown_words"] == pytest.approx(stats["unknown_words"]["psi"])
 
-    again = monitoring.check_drift(**args)  # a retry of the same inference run
+    again = monitor.check_drift(**args)  # a retry of the same inference run
     assert again["mlflow_run_id"] == verdict["mlflow_run_id"]
     assert again["statistics"] == verdict["statistics"]
 
@@ -114,7 +117,8 @@ def _blocking_drift_logs_then_fails_with_exit_2(trained: dict[str, Any], monkeyp
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     from mlflow.tracking import MlflowClient
 
-    from ml import cli, config
+    from ml import cli
+    from ml.core import config
 
     args = _staged("manual__drift-blocking", _foreign_csv(seed=2), trained["version"])
     monkeypatch.setenv("ML_DRIFT_BLOCKING", "true")
@@ -135,14 +139,14 @@ def _predictions_of_another_version_are_bad_input_and_a_version_without_referenc
 ) -> None:
     from mlflow.tracking import MlflowClient
 
-    from ml.errors import BadInputError
+    from ml.core.errors import BadInputError
 
     args = _staged("manual__drift-wrong", live_env.demo_inference_uri, trained["version"])
     local = storage.fetch(args["predictions_uri"], tmp_path / "predictions.parquet")
     with pytest.raises(BadInputError, match="predictions of version"):
-        monitoring._count_predictions(local, args["predictions_uri"], "999", 1000)
-    MlflowClient().delete_model_version_tag(trained["model_name"], trained["version"], monitoring.REFERENCE_TAG)
-    unchecked = monitoring.check_drift(**args)  # an older version: inference still publishes, the check says why
+        monitor._count_predictions(local, args["predictions_uri"], "999", 1000)
+    MlflowClient().delete_model_version_tag(trained["model_name"], trained["version"], monitor.REFERENCE_TAG)
+    unchecked = monitor.check_drift(**args)  # an older version: inference still publishes, the check says why
     assert unchecked["status"] == "unchecked" and "no drift reference" in unchecked["summary"]
 
 
@@ -156,11 +160,12 @@ def test_an_unreadable_recorded_profile_is_transient_not_bad_input(local_env, mo
     from mlflow.exceptions import MlflowException
     from mlflow.protos.databricks_pb2 import RESOURCE_DOES_NOT_EXIST
 
-    from ml import monitoring, registry
-    from ml.config import get_settings
-    from ml.errors import TransientError
+    from ml.core.config import get_settings
+    from ml.core.errors import TransientError
+    from ml.lifecycle import registry
+    from ml.monitoring import monitor
 
-    found = SimpleNamespace(run_id="r1", tags={monitoring.REFERENCE_TAG: "drift/reference_profile.json"})
+    found = SimpleNamespace(run_id="r1", tags={monitor.REFERENCE_TAG: "drift/reference_profile.json"})
     monkeypatch.setattr(registry, "resolve", lambda settings, version=None: found)
 
     def store_down(uri: str) -> dict:
@@ -169,4 +174,4 @@ def test_an_unreadable_recorded_profile_is_transient_not_bad_input(local_env, mo
 
     monkeypatch.setattr(mlflow.artifacts, "load_dict", store_down)
     with pytest.raises(TransientError, match=r"reference profile of version 3 .* could not be read"):
-        monitoring.reference_profile(get_settings(), "3")
+        monitor.reference_profile(get_settings(), "3")

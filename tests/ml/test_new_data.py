@@ -1,4 +1,4 @@
-"""ml.new_data: which objects under the prefix are training files, and their run keys (real S3 server)."""
+"""ml.data.new_data: which objects under the prefix are training files, and their run keys (real S3 server)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from services import put_text
 
-from ml.config import load_settings
-from ml.errors import BadInputError
-from ml.new_data import NewObject, is_training_file, run_key, training_objects, unseen
+from ml.core.config import load_settings
+from ml.core.errors import BadInputError
+from ml.data.new_data import NewObject, is_training_file, run_key, training_objects, unseen
 
 
 @pytest.mark.parametrize(
@@ -78,7 +78,7 @@ def test_empty_prefix_lists_nothing_and_a_missing_bucket_is_bad_input(prefix: st
 
 
 def test_one_event_carries_every_object_a_listing_found() -> None:
-    from ml.new_data import batch_payload, objects_of
+    from ml.data.new_data import batch_payload, objects_of
 
     objects = [NewObject(f"s3://d/t/{i}.csv", f"t/{i}.csv", f"e{i}", run_key(f"t/{i}.csv", f"e{i}")) for i in range(5)]
     assert objects_of(batch_payload(objects)) == objects

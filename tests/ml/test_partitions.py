@@ -12,8 +12,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ml.errors import BadInputError
-from ml.partitions import (
+from ml.core.errors import BadInputError
+from ml.data.partitions import (
     FIRST_DAY,
     MAX_BACKFILL_DAYS,
     backfill_days,
@@ -69,7 +69,7 @@ def test_a_partition_key_is_the_day_its_run_labels() -> None:
 
 
 def test_each_day_has_one_stable_location_apart_from_the_run_folders() -> None:
-    from ml.workspace import safe_run_name
+    from ml.core.workspace import safe_run_name
 
     assert daily_results_uri("s3://predictions", date(2026, 11, 30)) == \
         "s3://predictions/daily/2026-11-30/predictions.parquet"
@@ -90,7 +90,7 @@ def _staged(path: Path, run_id: str, rows: int) -> str:
 
 
 def test_a_day_is_published_at_its_stable_location_and_replaced_by_a_later_run(local_env: Path, tmp_path: Path) -> None:
-    from ml.config import get_settings
+    from ml.core.config import get_settings
     from ml.steps import save_predictions
 
     results = get_settings().results_uri
@@ -109,9 +109,9 @@ def test_a_day_is_published_at_its_stable_location_and_replaced_by_a_later_run(l
 
 
 def test_explicit_inputs_and_outputs_keep_their_locations(local_env: Path, tmp_path: Path) -> None:
-    from ml.config import get_settings
+    from ml.core.config import get_settings
+    from ml.core.workspace import results_uri
     from ml.steps import save_predictions
-    from ml.workspace import results_uri
 
     staged = _staged(tmp_path / "p.parquet", "manual-1", 2)
     run_scoped = save_predictions(run_id="manual-1", predictions_uri=staged)  # an explicit input: no day
@@ -123,7 +123,7 @@ def test_explicit_inputs_and_outputs_keep_their_locations(local_env: Path, tmp_p
 
 
 def test_a_bad_day_publishes_nothing(local_env: Path, tmp_path: Path) -> None:
-    from ml.config import get_settings
+    from ml.core.config import get_settings
     from ml.steps import save_predictions
 
     with pytest.raises(BadInputError, match="is not a date"):

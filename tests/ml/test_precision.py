@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from cli_helpers import error_line, run_cli
 
-from ml import precision
-from ml.errors import EXIT_BAD_INPUT, BadInputError
+from ml.core.errors import EXIT_BAD_INPUT, BadInputError
+from ml.model import precision
 
 torch = pytest.importorskip("torch")
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -89,9 +89,10 @@ def test_precision_is_documented_and_shown_by_settings(local_env: Path, capsys) 
 def test_bf16_predictions_agree_with_fp32_on_a_trained_tiny_model() -> None:
     import copy
 
-    from ml import demo, modeling
-    from ml.predict import predict_probs
-    from ml.train import TrainParams, fit
+    from ml.data import demo
+    from ml.inference.predict import predict_probs
+    from ml.model import modeling
+    from ml.training.train import TrainParams, fit
 
     rows = demo.rows(400, seed=11)
     texts, names = [r["text"] for r in rows], [r["label"] for r in rows]
@@ -119,8 +120,9 @@ def test_precision_is_in_the_step_json_the_log_and_the_mlflow_params(
 
     import mlflow
 
-    from ml import steps, tracking
-    from ml.config import get_settings, reset_settings
+    from ml import steps
+    from ml.core.config import get_settings, reset_settings
+    from ml.lifecycle import tracking
 
     monkeypatch.setenv("ML_PRECISION", "bf16")  # explicit: the same result on every CPU
     reset_settings()
@@ -150,9 +152,9 @@ def test_served_pyfunc_loads_in_the_resolved_precision(local_env: Path, monkeypa
 
     import pandas as pd
 
-    from ml import modeling
-    from ml.config import reset_settings
-    from ml.serving import TextClassifier
+    from ml.core.config import reset_settings
+    from ml.inference.serving import TextClassifier
+    from ml.model import modeling
 
     model, tokenizer = modeling.build_tiny(["good day", "bad day"], ["negative", "positive"], 32, seed=0)
     folder = modeling.save(model, tokenizer, local_env / "model")

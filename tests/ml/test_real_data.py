@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml import modeling, steps, storage
-from ml.precision import resolve_precision
-from ml.predict import predict_probs
+from ml import steps
+from ml.core import storage
+from ml.inference.predict import predict_probs
+from ml.model import modeling
+from ml.model.precision import resolve_precision
 
 pytestmark = pytest.mark.slow
 

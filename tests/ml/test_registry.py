@@ -8,9 +8,9 @@ import threading
 
 import pytest
 
-from ml import champion, history, lifecycle, registry, tracking
-from ml.config import get_settings, reset_settings
-from ml.errors import BadInputError
+from ml.core.config import get_settings, reset_settings
+from ml.core.errors import BadInputError
+from ml.lifecycle import champion, commands, history, registry, tracking
 
 pytestmark = pytest.mark.integration
 
@@ -72,9 +72,9 @@ def test_another_task_is_registered_never_promoted_and_says_why(live_env) -> Non
     v3 = _new_version(0.85)  # the better version of the same task still wins
     assert champion.promote(v3, settings).promoted
     with pytest.raises(BadInputError, match="--new-task"):
-        lifecycle.approve(version=stars, actor="cli:test")
+        commands.approve(version=stars, actor="cli:test")
     assert registry.champion_version(settings) == v3
-    lifecycle.approve(version=stars, actor="cli:test", new_task=True, reason="the model now rates stars")
+    commands.approve(version=stars, actor="cli:test", new_task=True, reason="the model now rates stars")
     assert registry.champion_version(settings) == stars
 
 
@@ -83,14 +83,14 @@ def test_rollback_pins_until_unpin_and_the_replaced_champion_is_not_re_elected(l
     v1, v2 = _new_version(0.70), _new_version(0.90)
     champion.promote(v1, settings)
     champion.promote(v2, settings)
-    out = lifecycle.rollback(version=v1, reason="v2 mislabels sarcasm", actor="cli:alice")
+    out = commands.rollback(version=v1, reason="v2 mislabels sarcasm", actor="cli:alice")
     assert out["champion_version"] == v1 and out["pinned"]
     assert _tags(v2)[champion.REVIEW_TAG] == "demoted"
     v3 = _new_version(0.95)
     held = champion.promote(v3, settings)
     assert not held.promoted and registry.champion_version(settings) == v1
     assert "pinned by cli:alice" in held.decision and "make unpin" in held.decision
-    lifecycle.unpin(actor="cli:alice")
+    commands.unpin(actor="cli:alice")
     assert registry.champion_version(settings) == v1  # unpin alone moves nothing
     v4 = _new_version(0.85)
     assert not champion.promote(v4, settings).promoted
@@ -103,7 +103,7 @@ def test_rollback_pins_until_unpin_and_the_replaced_champion_is_not_re_elected(l
 def test_rollback_without_a_champion_is_one_move_in_the_history(live_env) -> None:
     settings = get_settings()
     v1 = _new_version(0.70)  # registered, never promoted: no champion yet
-    out = lifecycle.rollback(version=v1, reason="start from a known version", actor="cli:bob")
+    out = commands.rollback(version=v1, reason="start from a known version", actor="cli:bob")
     assert out["champion_version"] == v1 and out["previous"] is None and "there was none" in out["decision"]
     moves = [(m.action, m.previous, m.new) for m in history.read(settings)]
     assert moves == [("rollback", "", v1)]  # one entry, from no champion
@@ -118,25 +118,25 @@ def test_approval_mode_waits_for_a_person_and_records_both_decisions(live_env, m
     first = champion.promote(v1, settings)
     assert first.awaiting_approval and not first.promoted and registry.champion_version(settings) is None
     assert _tags(v1)[champion.REVIEW_TAG] == "pending" and f"make approve VERSION={v1}" in first.decision
-    lifecycle.approve(version=v1, actor="airflow:bob", reason="looks good")
+    commands.approve(version=v1, actor="airflow:bob", reason="looks good")
     assert registry.champion_version(settings) == v1
     v2 = _new_version(0.95)
     assert champion.promote(v2, settings).awaiting_approval
     assert registry.champion_version(settings) == v1
-    lifecycle.reject(version=v2, actor="airflow:bob", reason="trained on leaked labels")
+    commands.reject(version=v2, actor="airflow:bob", reason="trained on leaked labels")
     assert _tags(v2)[champion.REVIEW_TAG] == "rejected"
     weak = _new_version(0.30)
     with pytest.raises(BadInputError, match="below the quality gate"):
-        lifecycle.approve(version=weak, actor="cli:test")
+        commands.approve(version=weak, actor="cli:test")
     moves = [(m.action, m.new, m.actor, m.reason) for m in history.read(settings)]
     assert moves == [("approve", v1, "airflow:bob", "looks good"), ("reject", v1, "airflow:bob", "trained on leaked labels")]
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: lifecycle.rollback(version="99", reason="x"), "has no version 99"),
-    (lambda: lifecycle.approve(version="99"), "has no version 99"),
-    (lambda: lifecycle.unpin(), "not pinned"),
-    (lambda: lifecycle.rollback(version="1", reason=" "), "needs a reason"),
+    (lambda: commands.rollback(version="99", reason="x"), "has no version 99"),
+    (lambda: commands.approve(version="99"), "has no version 99"),
+    (lambda: commands.unpin(), "not pinned"),
+    (lambda: commands.rollback(version="1", reason=" "), "needs a reason"),
 ])
 def test_bad_lifecycle_input_is_one_line_and_changes_nothing(live_env, call, match) -> None:
     settings = get_settings()
@@ -156,9 +156,9 @@ def test_rejecting_the_champion_or_rolling_back_to_another_task_is_refused(live_
     champion.promote(v1, settings)
     stars = _new_version(0.9, STARS)
     with pytest.raises(BadInputError, match="is the champion"):
-        lifecycle.reject(version=v1)
+        commands.reject(version=v1)
     with pytest.raises(BadInputError, match="separate ML_MODEL_NAME"):
-        lifecycle.rollback(version=stars, reason="try it")
+        commands.rollback(version=stars, reason="try it")
     assert registry.champion_version(settings) == v1 and champion.read_pin(settings) is None
 
 
@@ -189,7 +189,7 @@ def test_five_concurrent_promotions_and_a_rollback_end_in_the_documented_state(l
             errors.append(exc)
 
     jobs = [lambda v=v: champion.promote(v, settings, actor=f"test:{v}") for v in versions]
-    jobs.insert(3, lambda: lifecycle.rollback(version=base, reason="incident", actor="cli:oncall"))
+    jobs.insert(3, lambda: commands.rollback(version=base, reason="incident", actor="cli:oncall"))
     threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
     for t in threads:
         t.start()

@@ -11,14 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml import batching, data, storage, workspace
-from ml.config import Settings, get_settings
-from ml.errors import BadInputError
-from ml.metrics import classification_metrics
+from ml.core import storage, workspace
+from ml.core.config import Settings, get_settings
+from ml.core.errors import BadInputError
+from ml.data import tables
+from ml.model import batching
+from ml.training.metrics import classification_metrics
 
 
 def test_import_is_cheap_and_side_effect_free(tmp_path: Path) -> None:
-    code = ("import sys, time; t=time.perf_counter(); import ml, ml.steps, ml.cli, ml.config; "
+    code = ("import sys, time; t=time.perf_counter(); import ml, ml.steps, ml.cli, ml.core.config; "
             "heavy=[m for m in ('torch','transformers','pandas','mlflow','pyarrow') if m in sys.modules]; "
             "print(time.perf_counter()-t, heavy)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
@@ -100,24 +102,24 @@ def test_every_format_reads_the_same_rows(tmp_path: Path, fmt: str) -> None:
         frame.to_parquet(path)
     else:
         frame.to_json(path, orient="records", lines=True)
-    table = data.read_table(path, data.detect_format(str(path)), str(path))
+    table = tables.read_table(path, tables.detect_format(str(path)), str(path))
     assert table.column("text").to_pylist() == frame["text"].tolist()
-    assert data.label_strings(table.column("label")) == ["0", "1", "0"]
+    assert tables.label_strings(table.column("label")) == ["0", "1", "0"]
 
 
 def test_stratified_split_is_deterministic_and_stratified() -> None:
     labels = ["a"] * 80 + ["b"] * 20
-    first = data.stratified_split(labels, 0.1, 0.1, seed=1)
-    assert first == data.stratified_split(labels, 0.1, 0.1, seed=1)
-    assert first != data.stratified_split(labels, 0.1, 0.1, seed=2)
+    first = tables.stratified_split(labels, 0.1, 0.1, seed=1)
+    assert first == tables.stratified_split(labels, 0.1, 0.1, seed=1)
+    assert first != tables.stratified_split(labels, 0.1, 0.1, seed=2)
     assert sorted(i for rows in first.values() for i in rows) == list(range(100))
     test_labels = [labels[i] for i in first["test"]]
     assert test_labels.count("a") == 8 and test_labels.count("b") == 2
 
 
 def test_labels_sort_numerically_when_integers() -> None:
-    assert data.sorted_labels(["10", "2", "1"]) == ["1", "2", "10"]
-    assert data.sorted_labels(["pos", "neg"]) == ["neg", "pos"]
+    assert tables.sorted_labels(["10", "2", "1"]) == ["1", "2", "10"]
+    assert tables.sorted_labels(["pos", "neg"]) == ["neg", "pos"]
 
 
 def test_fingerprint_is_content_sha256(tmp_path: Path) -> None:
@@ -125,7 +127,7 @@ def test_fingerprint_is_content_sha256(tmp_path: Path) -> None:
 
     path = tmp_path / "f.csv"
     path.write_bytes(b"text,label\nx,1\n")
-    assert data.fingerprint(path) == hashlib.sha256(b"text,label\nx,1\n").hexdigest()
+    assert tables.fingerprint(path) == hashlib.sha256(b"text,label\nx,1\n").hexdigest()
 
 
 def test_token_budget_batches_respect_budget_and_cover_all_rows() -> None:
@@ -171,7 +173,7 @@ def test_cli_help_lists_every_step() -> None:
 
 
 def test_progress_lines_in_logs_are_separate(capfd) -> None:
-    from ml import progress
+    from ml.core import progress
 
     with progress.bar(3, "work") as bar:
         for _ in range(3):
@@ -193,7 +195,7 @@ def test_progress_lines_in_logs_are_separate(capfd) -> None:
     ],
 )
 def test_pod_image_must_be_immutable_with_if_not_present(image: str, ok: bool, monkeypatch) -> None:
-    from ml.errors import BadInputError
+    from ml.core.errors import BadInputError
     from ml.launch.kube import PodSettings
 
     settings = PodSettings()
@@ -207,7 +209,7 @@ def test_pod_image_must_be_immutable_with_if_not_present(image: str, ok: bool, m
 
 
 def test_pod_settings_from_env_and_their_one_line_errors(monkeypatch) -> None:
-    from ml.errors import BadInputError
+    from ml.core.errors import BadInputError
     from ml.launch.kube import load_pod_settings
 
     monkeypatch.setenv("ML_K8S_GPUS", "1")

@@ -1,0 +1,201 @@
+"""All configuration, typed and validated in one place.
+
+Every field reads an environment variable (`ML_<FIELD>`, plus the standard `MLFLOW_TRACKING_URI`).
+The defaults make the *embedded mode* work with no services: storage under `ML_HOME` and MLflow
+in a local SQLite file. Setting `ML_S3_ENDPOINT` switches storage to an S3-compatible server.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ml.core.errors import BadInputError
+
+
+class Settings(BaseSettings):
+    """Pipeline settings; `python -m ml settings` prints them (secrets masked)."""
+
+    model_config = SettingsConfigDict(env_prefix="ML_", extra="ignore", validate_default=True, populate_by_name=True)
+
+    # --- storage -----------------------------------------------------------------------------
+    home: Path = Field(Path(".ml"), description="Embedded mode: root folder for storage and MLflow.")
+    s3_endpoint: str = Field("", description="host:port or URL of an S3 server; empty = local storage.")
+    s3_access_key: SecretStr = Field(SecretStr(""), description="S3 access key.")
+    s3_secret_key: SecretStr = Field(SecretStr(""), description="S3 secret key.")
+    s3_region: str = Field("us-east-1", description="S3 region (MinIO ignores it).")
+    data_bucket: str = Field("datasets", description="Bucket holding input datasets.")
+    work_uri: str = Field("", description="Run workspaces; default s3://ml-work or <home>/work.")
+    results_uri: str = Field("", description="Published predictions; default s3://predictions or <home>/predictions.")
+
+    # --- tracking and registry ---------------------------------------------------------------
+    mlflow_tracking_uri: str = Field(
+        "",
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "ML_MLFLOW_TRACKING_URI"),
+        description="MLflow server; default sqlite:///<home>/mlflow.db.",
+    )
+    mlflow_public_uri: str = Field("", description="MLflow URL for links shown to people (UI).")
+    experiment_name: str = Field("text-classification", description="MLflow experiment.")
+    model_name: str = Field("text-classifier", description="Registered model name.")
+    promotion_metric: str = Field("test_macro_f1", description="Metric that decides the champion.")
+    min_test_macro_f1: float = Field(0.5, ge=0, le=1, description="Quality gate: a model below is not registered.")
+    promotion_mode: Literal["auto", "approval"] = Field(
+        "auto", description="auto = the best version of the task becomes champion; approval = a person decides (make approve)."
+    )
+
+    # --- orchestrated runs -------------------------------------------------------------------
+    dataset_uri: str = Field("s3://datasets/demo/train.csv", description="Default training dataset of a run.")
+    inference_input_template: str = Field(
+        "s3://datasets/inference/{ds}.csv", description="Daily inference input; {ds} becomes YYYY-MM-DD."
+    )
+
+    # --- new data starts training (ml/new_data.py) ---------------------------------------------
+    train_on_new_data: bool = Field(
+        False, description="true = a new or changed training file under ML_NEW_DATA_PREFIX starts one training run on it "
+        "(Dagster sensor, Airflow asset watcher)."
+    )
+    new_data_prefix: str = Field("s3://datasets/training/", description="s3:// folder watched for new training files.")
+    new_data_poll_s: int = Field(15, ge=5, le=3600, description="Seconds between two listings of ML_NEW_DATA_PREFIX.")
+
+    # --- data ------------------------------------------------------------------------------
+    text_column: str = Field("text", description="Column holding the input text.")
+    label_column: str = Field("label", description="Column holding the class label.")
+    id_column: str = Field("id", description="Row id column; generated when absent.")
+    validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of rows held out for validation.")
+    test_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of rows held out for the test.")
+
+    # --- model and training ----------------------------------------------------------------
+    base_model: str = Field("tiny", description="'tiny' (offline preset), hub id, local folder or s3:// folder.")
+    epochs: int = Field(3, ge=1, le=100, description="Training epochs (1-100; early stopping may end sooner).")
+    learning_rate: float | None = Field(None, gt=0, lt=1, description="Peak learning rate; unset = 1e-3 for tiny, 5e-5 otherwise.")
+    batch_size: int = Field(32, ge=1, le=4096, description="Training batch size (1-4096).")
+    max_length: int = Field(128, ge=8, le=8192, description="Tokens per text (longer texts are truncated).")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps with a rising learning rate.")
+    weight_decay: float = Field(0.01, ge=0, lt=1, description="AdamW weight decay.")
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+    early_stopping_patience: int = Field(2, ge=1, description="Epochs without validation gain before stopping.")
+    min_train_steps: int = Field(
+        150, ge=0, le=100_000,
+        description="Fewest optimiser steps when the epoch count is the default: small datasets get more epochs, no early stop before (0 = off).",
+    )
+    max_train_samples: int | None = Field(None, ge=1, description="Cap the training split (quick runs).")
+    max_eval_samples: int | None = Field(None, ge=1, description="Cap validation and test splits.")
+    seed: int = Field(42, ge=0, description="Random seed of the split, sampling and training.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = CUDA when present.")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="Arithmetic of predict, evaluate, serving and training; auto = bf16 on CUDA and on "
+        "CPUs with AMX or AVX512-BF16, fp32 elsewhere (ml/precision.py)."
+    )
+
+    # --- inference -------------------------------------------------------------------------
+    predict_batch_tokens: int = Field(8192, ge=64, description="Token budget per inference batch.")
+    predict_max_batch_size: int = Field(256, ge=1, description="Most texts per inference batch.")
+    chunk_rows: int = Field(50_000, ge=1, description="Rows read per chunk when streaming input.")
+    num_threads: int = Field(0, ge=0, description="CPU threads for torch; 0 = torch default.")
+
+    # --- drift monitoring (ml/drift.py, the check-drift step) -----------------------------------
+    drift_blocking: bool = Field(
+        False, description="true = drift (a PSI at or above ML_DRIFT_ALERT_PSI) fails the inference run before publishing; "
+        "false = it is reported as a warning."
+    )
+    drift_warn_psi: float = Field(0.1, gt=0, description="PSI from which a drift statistic is a warning.")
+    drift_alert_psi: float = Field(0.25, gt=0, description="PSI from which a drift statistic is drift.")
+
+    retry_attempts: int = Field(5, ge=1, le=20, description="Attempts for object-store and MLflow calls (backoff between).")
+
+    # --- provenance ------------------------------------------------------------------------
+    orchestrator: str = Field("cli", description="Who runs the step (airflow, dagster, cli).")
+    image: str = Field("", description="Container image the step runs in (recorded as a tag).")
+    image_id: str = Field("", description="Immutable id of that image (digest), set by the launcher (recorded as a tag).")
+    git_sha: str = Field("", description="Source revision, '-dirty' when built from uncommitted changes (recorded as a tag).")
+    result_path: str = Field(
+        "", description="Also write the step's JSON result to this file (Kubernetes: the XCom sidecar's return.json)."
+    )
+
+    @field_validator("s3_endpoint")
+    @classmethod
+    def _strip_endpoint(cls, value: str) -> str:
+        return value.strip().rstrip("/")
+
+    @field_validator("new_data_prefix")
+    @classmethod
+    def _s3_folder(cls, value: str) -> str:
+        if not value.startswith("s3://") or len(value.rstrip("/")) <= len("s3://"):
+            raise ValueError("must be an s3:// folder such as s3://datasets/training/")
+        return value.rstrip("/") + "/"
+
+    @field_validator("drift_alert_psi")
+    @classmethod
+    def _alert_above_warn(cls, value: float, info: ValidationInfo) -> float:
+        warn = info.data.get("drift_warn_psi")
+        if warn is not None and value <= warn:
+            raise ValueError(f"must be above ML_DRIFT_WARN_PSI ({warn})")
+        return value
+
+    @model_validator(mode="after")
+    def _derive_defaults(self) -> Settings:
+        if not self.work_uri:
+            self.work_uri = "s3://ml-work" if self.s3_endpoint else str(self.home.resolve() / "work")
+        if not self.results_uri:
+            self.results_uri = "s3://predictions" if self.s3_endpoint else str(self.home.resolve() / "predictions")
+        if not self.mlflow_tracking_uri:
+            self.mlflow_tracking_uri = f"sqlite:///{self.home.resolve() / 'mlflow.db'}"
+        return self
+
+    @property
+    def uses_s3(self) -> bool:
+        return bool(self.s3_endpoint)
+
+    def public(self) -> dict[str, object]:
+        """Settings as JSON-able values, secrets masked: safe to print and to log as params."""
+        return self.model_dump(mode="json")
+
+
+def one_line(exc: ValidationError, source: str, prefix: str = "ML_") -> str:
+    """A validation error as one line: which setting, the bad value, why, and where to fix it."""
+    first = exc.errors()[0]
+    name = str(first["loc"][0]) if first["loc"] else "?"
+    where = f"{prefix}{name.upper()}" if source == "env" else name
+    return f"invalid setting {where}={first.get('input')!r}: {first['msg']}; fix the {source} value"
+
+
+def load_settings() -> Settings:
+    """Settings read from the environment now; an invalid value is one `BadInputError` line."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise BadInputError(one_line(exc, "env")) from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return load_settings()
+
+
+def with_overrides(base: Settings, updates: dict[str, object]) -> Settings:
+    """`base` with explicit values (CLI options, DAG params) on top, validated like the environment."""
+    try:
+        return Settings.model_validate({**base.model_dump(), **updates})
+    except ValidationError as exc:
+        raise BadInputError(one_line(exc, "argument")) from exc
+
+
+def settings_for(orchestrator: str | None = None, **overrides: object) -> Settings:
+    """The environment's settings with a step's explicit arguments on top (validated again); None = unset."""
+    base = get_settings()
+    updates = {k: v for k, v in overrides.items() if v is not None}
+    if orchestrator:
+        updates["orchestrator"] = orchestrator
+    if not updates:
+        return base
+    return with_overrides(base, updates)
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

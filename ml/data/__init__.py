@@ -1,0 +1,1 @@
+"""Datasets: reading and validating tables, the demo set, daily partitions, new training files."""

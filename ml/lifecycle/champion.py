@@ -1,0 +1,336 @@
+"""Who may hold `champion`: the one rule for promotion, rollback (pin), approval and rejection.
+
+The rule, applied identically by the CLI, Airflow and Dagster (docs/pipelines.md, "Model lifecycle"):
+
+1. **Task.** A version's task signature (`task_signature` tag: the sorted label set and the text
+   and label column names) says what it answers. The model's task is the champion's signature
+   (with no champion yet: the lowest-numbered evaluated version's). Only versions of that task are
+   ever promoted automatically; another task is registered, never promoted, and says why.
+2. **Pin.** A rollback points `champion` at a version and pins it (registered-model tag
+   `champion_pin`): automatic promotion then leaves it alone until `unpin` or an approval.
+3. **Mode.** `ML_PROMOTION_MODE=auto`: the best eligible version (highest promotion metric, ties to
+   the newer) holds `champion`. `approval`: a training run marks its version `pending` and a person
+   decides (`approve` moves the alias and clears a pin, `reject` records the refusal).
+4. **Eligible.** Evaluated, of the model's task, and not `pending`, `rejected` or `demoted` (the
+   champion a rollback replaced: a bad model is not re-elected by its old score).
+
+Why automatic promotion is race-safe: MLflow has no transactions, so a promoter never compares
+with a value it read earlier. It computes the target from a fresh read of the whole registry
+(pin first, then the best eligible version: a total order every promoter agrees on), writes the
+alias only when it differs, and repeats until a read *after* its own write still agrees. The
+last write to the alias is therefore always followed by a confirming read of the final state.
+A rollback writes its pin before it moves the alias, so every later confirmation restores it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ml.core.config import Settings
+from ml.core.errors import BadInputError
+from ml.lifecycle import history, registry
+
+if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_TAG = "task_signature"
+REVIEW_TAG = "review"
+PIN_TAG = "champion_pin"
+INELIGIBLE = ("pending", "rejected", "demoted")
+MAX_ROUNDS = 20
+
+
+def task_signature(labels: list[str], text_column: str, label_column: str) -> str:
+    """Canonical text of what a model answers: two versions are interchangeable iff these are equal."""
+    return json.dumps({"labels": sorted(labels), "text_column": text_column, "label_column": label_column},
+                      sort_keys=True, separators=(",", ":"))
+
+
+def describe_signature(signature: str | None) -> str:
+    """A signature for people: `labels negative, positive (text column 'text', label column 'label')`."""
+    if not signature:
+        return "no task signature (registered before signatures were recorded)"
+    sig = json.loads(signature)
+    return f"labels {', '.join(sig['labels'])} (text column {sig['text_column']!r}, label column {sig['label_column']!r})"
+
+
+@dataclass(frozen=True)
+class Pin:
+    version: str
+    actor: str
+    reason: str
+    at: str
+
+    def describe(self) -> str:
+        return f"v{self.version} pinned by {self.actor} at {self.at[:19]}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class State:
+    """One read of everything the rule looks at."""
+
+    versions: list[ModelVersion]
+    champion: str | None
+    pin: Pin | None
+
+    def get(self, version: str) -> ModelVersion | None:
+        return next((v for v in self.versions if str(v.version) == str(version)), None)
+
+    def task(self, metric: str) -> str | None:
+        """The model's task signature (see the module docstring, rule 1)."""
+        champ = self.get(self.champion) if self.champion else None
+        if champ is not None:
+            return signature_of(champ)
+        scored = sorted((int(v.version), v) for v in self.versions if registry.score(v, metric) is not None)
+        return signature_of(scored[0][1]) if scored else None
+
+    def eligible(self, metric: str) -> list[ModelVersion]:
+        task = self.task(metric)
+        return [v for v in self.versions if registry.score(v, metric) is not None
+                and signature_of(v) == task and review_of(v) not in INELIGIBLE]
+
+    def target(self, metric: str) -> str | None:
+        """Where `champion` must point now: the pin, else the best eligible version."""
+        if self.pin is not None:
+            return self.pin.version
+        best = registry.best_version(self.eligible(metric), metric)
+        return str(best.version) if best is not None else None
+
+
+def signature_of(version: ModelVersion) -> str | None:
+    return (version.tags or {}).get(SIGNATURE_TAG)
+
+
+def review_of(version: ModelVersion) -> str:
+    return (version.tags or {}).get(REVIEW_TAG, "")
+
+
+def read_state(settings: Settings) -> State:
+    return State(versions=registry.all_versions(settings), champion=registry.champion_version(settings),
+                 pin=read_pin(settings))
+
+
+def read_pin(settings: Settings) -> Pin | None:
+    raw = registry.model_tags(settings).get(PIN_TAG)
+    return Pin(**json.loads(raw)) if raw else None
+
+
+def write_pin(settings: Settings, pin: Pin | None) -> None:
+    if pin is None:
+        registry.delete_model_tag(settings, PIN_TAG)
+    else:
+        registry.set_model_tag(settings, PIN_TAG, json.dumps(pin.__dict__))
+
+
+def provenance(version: ModelVersion | None) -> dict[str, str]:
+    """The code and image that made a version, for its history line."""
+    tags = (version.tags or {}) if version is not None else {}
+    return {"git_sha": tags.get("git_sha", ""), "image": tags.get("image", ""), "image_id": tags.get("image_id", "")}
+
+
+def move_champion(settings: Settings, target: str, action: str, actor: str, *, reason: str = "",
+                  decision: str = "") -> State:
+    """Point `champion` at `target`, confirm with a fresh read, record the move if it held.
+
+    The entry's time is taken before the confirming read: a writer that moves the alias after
+    that read confirms (and records) later, so the history's order is the alias's order.
+    """
+    registry.set_champion(settings, target)
+    at = history.now_ms()
+    confirmed = read_state(settings)
+    if confirmed.champion == target:
+        history.record(settings, action, None, target, actor, moved=True, at_ms=at, reason=reason,
+                       decision=decision, provenance=provenance(confirmed.get(target)))
+    return confirmed
+
+
+def converge(settings: Settings, action: str, actor: str, *, reason: str = "",
+             decision: str = "") -> tuple[State, bool]:
+    """Move `champion` to the rule's target until a read after the last write agrees (race-safe).
+
+    Returns the confirming state and whether this call recorded a move (at most one: the loop
+    ends at the first confirmed write).
+    """
+    metric = settings.promotion_metric
+    state = read_state(settings)
+    for _ in range(MAX_ROUNDS):
+        target = state.target(metric)
+        if target is None or state.champion == target:  # `state` is a read after every earlier write
+            return state, False
+        verb = "restore pin" if state.pin is not None and action not in ("rollback", "pin") else action
+        state = move_champion(settings, target, verb, actor, reason=reason, decision=decision)
+        if state.champion == target:
+            return state, True
+    return state, False
+
+
+@dataclass(frozen=True)
+class Promotion:
+    promoted: bool
+    champion_version: str
+    decision: str
+    awaiting_approval: bool = False
+
+
+def _candidate(state: State, version: str, metric: str, name: str) -> tuple[ModelVersion, float]:
+    ours = state.get(version)
+    if ours is None:
+        raise BadInputError(f"model {name!r} has no version {version}; register it first")
+    score = registry.score(ours, metric)
+    if score is None:
+        raise BadInputError(f"version {version} of {name!r} has no {metric} tag; run evaluate and register first")
+    return ours, score
+
+
+def promote(version: str, settings: Settings, actor: str = "") -> Promotion:
+    """A training run's promotion of its own new version, by the rule above."""
+    name, metric = settings.model_name, settings.promotion_metric
+    actor = actor or settings.orchestrator
+    state = read_state(settings)
+    ours, our_score = _candidate(state, version, metric, name)
+    previous = state.champion
+    task = state.task(metric)
+    if signature_of(ours) != task:
+        decision = (f"v{version} not promoted: its task is {describe_signature(signature_of(ours))}, but {name!r} answers "
+                    f"{describe_signature(task)} (champion v{previous or '-'}); use one ML_MODEL_NAME per dataset, "
+                    f"or make it the champion explicitly: python -m ml approve --version {version} --new-task")
+        return _decided(settings, version, Promotion(False, previous or "", decision))
+    if settings.promotion_mode == "approval":
+        registry.set_version_tag(settings, version, REVIEW_TAG, "pending")
+        champ = state.get(previous) if previous else None
+        champ_score = registry.score(champ, metric) if champ is not None else None
+        versus = f"champion v{previous} {champ_score:.4f}" if champ_score is not None else "no champion yet"
+        decision = (f"v{version} ({metric}={our_score:.4f}; {versus}) awaits approval (ML_PROMOTION_MODE=approval): "
+                    f"make approve VERSION={version}, or make reject VERSION={version} REASON=...")
+        return _decided(settings, version, Promotion(False, previous or "", decision, awaiting_approval=True))
+    if state.pin is not None:
+        decision = (f"v{version} ({metric}={our_score:.4f}) stays challenger: champion {state.pin.describe()}; "
+                    "make unpin resumes automatic promotion")
+        final, _ = converge(settings, "promote", actor)  # restores the pin should a racing promoter have moved it
+        return _decided(settings, version, Promotion(False, final.champion or "", decision))
+    final, _ = converge(settings, "promote", actor, reason=f"v{version} {metric}={our_score:.4f}")
+    champion = final.champion or ""
+    prev_text = f"v{previous}" if previous else "none"
+    if champion == str(version):
+        decision = f"promoted v{version} ({metric}={our_score:.4f}) to {registry.CHAMPION}; previous champion: {prev_text}"
+        return _decided(settings, version, Promotion(True, champion, decision))
+    best = final.get(champion)
+    best_score = registry.score(best, metric) if best is not None else None
+    shown = f"{best_score:.4f}" if best_score is not None else "unscored"
+    decision = f"kept v{champion} as {registry.CHAMPION} ({metric}={shown}); v{version} scored {our_score:.4f}"
+    return _decided(settings, version, Promotion(False, champion, decision))
+
+
+def _decided(settings: Settings, version: str, outcome: Promotion) -> Promotion:
+    registry.set_version_tag(settings, version, "promotion_decision", outcome.decision)
+    log.info(outcome.decision)
+    return outcome
+
+
+def _checked(settings: Settings, state: State, version: str, *, new_task: bool = False) -> ModelVersion:
+    """A version a person may make champion: exists, READY, of the model's task (unless `new_task`)."""
+    name = settings.model_name
+    found = state.get(version)
+    if found is None:
+        known = ", ".join(sorted((str(v.version) for v in state.versions), key=int)) or "none"
+        raise BadInputError(f"model {name!r} has no version {version} (versions: {known}); pick one from make history")
+    if str(found.status) != "READY":
+        raise BadInputError(f"version {version} of {name!r} is {found.status}, not READY; wait for its registration or pick another")
+    task = state.task(settings.promotion_metric)
+    if not new_task and state.champion and signature_of(found) != task:
+        raise BadInputError(
+            f"version {version} of {name!r} answers {describe_signature(signature_of(found))}, the champion "
+            f"{describe_signature(task)}; use a separate ML_MODEL_NAME, or pass --new-task to change the model's task")
+    return found
+
+
+def rollback(settings: Settings, version: str, reason: str, actor: str) -> dict[str, Any]:
+    """Point `champion` at `version` and pin it; the replaced champion is marked `demoted`."""
+    if not reason.strip():
+        raise BadInputError("rollback needs a reason (--reason \"...\"): it is kept in the champion history")
+    state = read_state(settings)
+    found = _checked(settings, state, version)
+    previous = state.champion
+    pin = Pin(version=str(found.version), actor=actor, reason=reason, at=datetime.now(UTC).isoformat(timespec="seconds"))
+    write_pin(settings, pin)  # before the alias: every racing promoter's confirmation now restores it
+    if previous != str(version):  # a move (also when there was no champion)
+        if previous:
+            registry.set_version_tag(settings, previous, REVIEW_TAG, "demoted")
+            decision = f"rolled back champion v{previous} -> v{version} and pinned it: {reason}"
+        else:
+            decision = f"made v{version} champion (there was none) and pinned it: {reason}"
+        action = "rollback"
+    else:
+        decision, action = f"pinned champion v{version}: {reason}", "pin"
+    final, moved = converge(settings, action, actor, reason=reason, decision=decision)
+    if not moved:  # the alias already pointed there (or a racing promoter restored the pin first): listed once anyway
+        history.record(settings, action, str(version), str(version), actor, moved=False, reason=reason,
+                       decision=decision, provenance=provenance(found))
+    log.info(decision)
+    return {"model_name": settings.model_name, "champion_version": final.champion, "previous": previous,
+            "pinned": True, "decision": decision}
+
+
+def unpin(settings: Settings, actor: str) -> dict[str, Any]:
+    """Let automatic promotion move `champion` again (the alias itself stays where it is)."""
+    pin = read_pin(settings)
+    if pin is None:
+        raise BadInputError(f"champion of {settings.model_name!r} is not pinned; nothing to unpin")
+    write_pin(settings, None)
+    champion = registry.champion_version(settings)
+    decision = f"unpinned v{pin.version}; the next training run promotes automatically again"
+    history.record(settings, "unpin", champion, champion, actor, moved=False, decision=decision)
+    return {"model_name": settings.model_name, "champion_version": champion, "pinned": False, "decision": decision}
+
+
+def approve(settings: Settings, version: str, reason: str, actor: str, *, new_task: bool = False) -> dict[str, Any]:
+    """A person's promotion: `champion` -> `version`, any pin cleared; the gate still applies."""
+    from ml.training import gates
+
+    state = read_state(settings)
+    found = _checked(settings, state, version, new_task=new_task)
+    gate = gates.quality_gate(registry.run_metrics(settings, found), settings)
+    if not gate.passed:
+        raise BadInputError(f"version {version} of {settings.model_name!r} is below the quality gate: {gate.reason}")
+    if state.pin is not None:
+        write_pin(settings, None)
+    registry.set_version_tag(settings, version, REVIEW_TAG, "approved")
+    registry.set_version_tag(settings, version, "review_by", actor)
+    decision = f"approved v{version} as champion (previous: v{state.champion or '-'})" + (f": {reason}" if reason else "")
+    if state.champion != str(version):
+        move_champion(settings, str(version), "approve", actor, reason=reason, decision=decision)
+    else:
+        history.record(settings, "approve", state.champion, state.champion, actor, moved=False, reason=reason,
+                       decision=decision, provenance=provenance(found))
+    registry.set_version_tag(settings, version, "promotion_decision", decision)
+    log.info(decision)
+    return {"model_name": settings.model_name, "version": str(version), "champion_version": str(version),
+            "approved": True, "decision": decision}
+
+
+def reject(settings: Settings, version: str, reason: str, actor: str) -> dict[str, Any]:
+    """A person's refusal: `version` is never promoted automatically; recorded in the history."""
+    state = read_state(settings)
+    found = state.get(version)
+    if found is None:
+        raise BadInputError(f"model {settings.model_name!r} has no version {version}; pick one from make history")
+    if state.champion == str(version):
+        raise BadInputError(f"v{version} is the champion; roll back to another version instead (make rollback VERSION=N)")
+    registry.set_version_tag(settings, version, REVIEW_TAG, "rejected")
+    registry.set_version_tag(settings, version, "review_by", actor)
+    decision = f"rejected v{version}" + (f": {reason}" if reason else "")
+    registry.set_version_tag(settings, version, "promotion_decision", decision)
+    history.record(settings, "reject", state.champion, state.champion, actor, moved=False, reason=reason,
+                   decision=decision, provenance=provenance(found))
+    log.info(decision)
+    return {"model_name": settings.model_name, "version": str(version), "champion_version": state.champion,
+            "approved": False, "decision": decision}
+
+
+__all__ = ["Promotion", "approve", "promote", "read_state", "reject", "rollback", "task_signature", "unpin"]

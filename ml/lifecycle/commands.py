@@ -1,0 +1,95 @@
+"""The model-lifecycle commands people run: history, rollback, unpin, approve, reject.
+
+Each is a step-like function (keyword arguments in, a small JSON-able dict out) that the CLI
+exposes (`python -m ml rollback ...`, `make rollback ...`) and that Airflow's approval tasks and
+Dagster's review job call, so every entry point applies the one rule of `ml.lifecycle.champion`.
+`actor` names who acted: a person (default: `cli:<user>`) or a pipeline run.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import sys
+from typing import Any
+
+from ml.core.config import Settings, settings_for
+from ml.core.errors import BadInputError
+from ml.lifecycle import champion, history, tracking
+
+log = logging.getLogger(__name__)
+
+
+def _settings(model_name: str | None, orchestrator: str | None) -> Settings:
+    s = settings_for(orchestrator, model_name=model_name)
+    tracking.configure(s)
+    return s
+
+
+def default_actor(run_id: str | None = None, orchestrator: str | None = None) -> str:
+    """Who acts when --actor is not given: the pipeline run (`<orchestrator>:<run id>`), else `cli:<login>`."""
+    if run_id:
+        return f"{orchestrator or 'cli'}:{run_id}"
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return "cli:unknown"
+
+
+def show_history(*, model_name: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+    """Every move of `champion` (time, action, from, to, who, code and image, reason); the table goes to stderr."""
+    s = _settings(model_name, orchestrator)
+    moves = history.read(s)
+    state = champion.read_state(s)
+    print(f"champion history of {s.model_name!r} (MLflow experiment {history.experiment_name(s)!r}):", file=sys.stderr)
+    print(history.table(moves), file=sys.stderr)
+    pin = state.pin.describe() if state.pin else "not pinned"
+    print(f"champion now: v{state.champion or '-'} ({pin}); promotion mode {s.promotion_mode}", file=sys.stderr)
+    return {"model_name": s.model_name, "champion_version": state.champion,
+            "pinned": state.pin.__dict__ if state.pin else None, "promotion_mode": s.promotion_mode,
+            "moves": [m.as_dict() for m in moves]}
+
+
+def rollback(*, version: str, reason: str, actor: str | None = None, model_name: str | None = None,
+             run_id: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+    """Point `champion` at an earlier version and pin it: automatic promotion leaves it until `unpin`."""
+    s = _settings(model_name, orchestrator)
+    return champion.rollback(s, str(version), reason, actor or default_actor(run_id, orchestrator))
+
+
+def unpin(*, actor: str | None = None, model_name: str | None = None, run_id: str | None = None,
+          orchestrator: str | None = None) -> dict[str, Any]:
+    """Release a pinned champion: the next training run promotes automatically again."""
+    s = _settings(model_name, orchestrator)
+    return champion.unpin(s, actor or default_actor(run_id, orchestrator))
+
+
+def approve(*, version: str, reason: str = "", actor: str | None = None, new_task: bool = False,
+            model_name: str | None = None, run_id: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+    """Make a version champion by a person's decision (clears a pin; the quality gate still applies)."""
+    s = _settings(model_name, orchestrator)
+    return champion.approve(s, str(version), reason, actor or default_actor(run_id, orchestrator), new_task=new_task)
+
+
+def reject(*, version: str, reason: str = "", actor: str | None = None, model_name: str | None = None,
+           run_id: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+    """Refuse a version: it is never promoted automatically; the refusal is in the history."""
+    s = _settings(model_name, orchestrator)
+    return champion.reject(s, str(version), reason, actor or default_actor(run_id, orchestrator))
+
+
+def review(*, version: str, decision: str, reason: str = "", actor: str | None = None, new_task: bool = False,
+           model_name: str | None = None, run_id: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+    """Apply a reviewer's decision on a pending version: `approve` or `reject` (approval tasks and jobs)."""
+    choice = decision.strip().lower()
+    common = {"version": version, "reason": reason, "actor": actor, "model_name": model_name, "run_id": run_id,
+              "orchestrator": orchestrator}
+    if choice == "approve":
+        return approve(new_task=new_task, **common)
+    if choice == "reject":
+        return reject(**common)
+    raise BadInputError(f"review decision {decision!r} is neither approve nor reject; pass --decision approve|reject")
+
+
+COMMANDS = {"history": show_history, "rollback": rollback, "unpin": unpin, "approve": approve, "reject": reject,
+            "review": review}

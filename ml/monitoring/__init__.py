@@ -1,0 +1,1 @@
+"""Drift monitoring: reference profiles of each version and the `check-drift` step."""
