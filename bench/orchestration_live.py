@@ -25,8 +25,6 @@ from typing import Any
 
 from bench.common import RESULTS_DIR, ROOT
 
-TRAINING_STEPS = ("load-training-data", "train", "evaluate", "register", "promote")
-
 
 def _compose(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", "compose", *args], cwd=ROOT, capture_output=True, text=True, check=False,
@@ -54,22 +52,21 @@ def _step(step: str, run_id: str, **options: Any) -> tuple[dict[str, Any], float
 
 
 def docker_run_baseline() -> dict[str, Any]:
-    """The five training steps back to back, one container each, outputs wired as the DAG wires them."""
+    """The training steps back to back, one container each, outputs wired as the spec wires them."""
+    from ml.pipelines.embedded import step_kwargs
+    from ml.pipelines.spec import pipeline
+
+    spec = pipeline("training")
     run_id = f"docker-run-{uuid.uuid4().hex[:10]}"
-    steps: dict[str, dict[str, Any]] = {}
+    params = {"dataset_uri": os.environ.get("ML_DATASET_URI", "s3://datasets/demo/train.csv")}
+    results: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = {}
     started = time.perf_counter()
-    loaded, steps["load_training_data"] = _step("load-training-data", run_id,
-                                                dataset_uri=os.environ.get("ML_DATASET_URI", "s3://datasets/demo/train.csv"))
-    trained, steps["train_model"] = _step("train", run_id, data_uri=loaded["data_uri"])
-    _, steps["evaluate_model"] = _step("evaluate", run_id, data_uri=loaded["data_uri"], model_uri=trained["model_uri"],
-                                       mlflow_run_id=trained["mlflow_run_id"])
-    registered, steps["save_trained_model"] = _step("register", run_id, model_uri=trained["model_uri"],
-                                                    mlflow_run_id=trained["mlflow_run_id"])
-    _, steps["promote_model"] = _step("promote", run_id, model_name=registered["model_name"],
-                                      version=registered["version"])
+    for step in spec.steps:
+        results[step.name], seconds[step.name] = _step(step.name, run_id, **step_kwargs(step, params, results, {}))
     wall = time.perf_counter() - started
-    return {"orchestrator": "docker-run", "pipeline": "train", "run_id": run_id, "succeeded": True, "wall_s": round(wall, 2),
-            "steps": {name: {"duration_s": round(sec, 2)} for name, sec in steps.items()}}
+    return {"orchestrator": "docker-run", "pipeline": spec.command, "run_id": run_id, "succeeded": True,
+            "wall_s": round(wall, 2), "steps": {name: {"duration_s": round(sec, 2)} for name, sec in seconds.items()}}
 
 
 def orchestrated(orchestrator: str) -> dict[str, Any]:

@@ -24,13 +24,13 @@ RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
     && pip check
 
 # The ml package itself, without its dependencies (no torch here): the DAG files read their param
-# defaults from `ml.config` (pydantic-settings, already in Airflow), the one place for defaults.
+# defaults from `ml.core.config` (pydantic-settings, already in Airflow), the one place for defaults.
 COPY pyproject.toml README.md /tmp/ml-src/
 COPY ml/ /tmp/ml-src/ml/
 RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
     pip install --no-deps /tmp/ml-src && rm -rf /tmp/ml-src \
-    && python -c "import ml.config; ml.config.Settings()"
+    && python -c "import ml.core.config; ml.core.config.Settings()"
 
 RUN useradd --system --uid 50000 --user-group --create-home --home-dir /home/airflow airflow \
     && mkdir -p /opt/airflow/dags /opt/airflow/logs /opt/airflow/plugins \

@@ -3,7 +3,7 @@
 # each run starts in its own ml container (DockerRunLauncher): this image has no torch. It has the
 # ml package WITHOUT its dependencies (plus pydantic-settings), because the daemon's run launcher
 # imports `ml.launch` and the trigger builds Dagster run configs with `ml_dagster.config`, which
-# reads the run parameters of `ml.params`.
+# reads the run parameters of `ml.pipelines.params`.
 # Build context: the repository root. BASE_IMAGE lets a locally built base stand in (see .ci/).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 FROM ${BASE_IMAGE}
@@ -34,7 +34,7 @@ COPY ml/ /tmp/ml-src/ml/
 RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
     pip install --no-deps /tmp/ml-src && rm -rf /tmp/ml-src \
-    && python -c "import ml.config; ml.config.Settings()"
+    && python -c "import ml.core.config; ml.core.config.Settings()"
 
 # Same uid as the ml image's user: both write the shared compute-log volume.
 RUN useradd --uid 10001 --user-group --create-home --home-dir /home/dagster dagster \

@@ -24,6 +24,7 @@ from ml import __version__
 from ml.core import logs
 from ml.core.config import Settings, get_settings, with_overrides
 from ml.core.errors import EXIT_FAILURE, MLError
+from ml.pipelines.describe import Text
 
 
 def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed: int = 7) -> dict[str, Any]:
@@ -65,20 +66,19 @@ def show_settings() -> dict[str, Any]:
 
 
 def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
-    from ml import steps
+    """Every command: the spec's steps and pipelines, then the helpers and the lifecycle commands."""
     from ml.lifecycle import commands
-    from ml.monitoring import monitor
-    from ml.pipelines import embedded
+    from ml.pipelines import describe
+    from ml.pipelines.spec import pipelines
 
-    step_names = ["load_training_data", "train", "evaluate", "register", "promote",
-                  "load_inference_data", "load_model", "predict", "save_predictions"]
-    table: dict[str, tuple[Callable[..., dict[str, Any]], str]] = {
-        name.replace("_", "-"): (getattr(steps, name), "step") for name in step_names
-    }
-    table.update({name: (fn, "step") for name, fn in monitor.COMMANDS.items()})
+    table: dict[str, tuple[Callable[..., dict[str, Any]], str]] = {}
+    for spec in pipelines().values():
+        table.update({step.name: (step.function(), "step") for step in spec.steps})
+    for spec in pipelines().values():
+        if spec.cli:
+            table[spec.cli] = (describe.pipeline_command(spec), "pipeline")
     table.update({
-        "run-training": (embedded.run_training, "helper"),
-        "run-inference": (embedded.run_inference, "helper"),
+        "pipelines": (describe.show_pipelines, "helper"),
         "demo-data": (demo_data, "helper"),
         "init-storage": (init_storage, "helper"),
         "settings": (show_settings, "helper"),
@@ -135,7 +135,7 @@ def _option_help(fn: Callable[..., Any], name: str, default: Any) -> str:
     Why: `--help` is where a new user learns what an option does and which variable sets its default.
     """
     field = Settings.model_fields.get(name)
-    own = STEP_OPTION_HELP.get(f"{fn.__name__}.{name}")
+    own = getattr(fn, "option_help", {}).get(name) or STEP_OPTION_HELP.get(f"{fn.__name__}.{name}")
     if own is None and field is not None and default is None:
         text = field.description or name.replace("_", " ")
         return f"{text} (default: $ML_{name.upper()})".replace("%", "%%")
@@ -206,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"error: {args.command} failed: {type(exc).__name__}: {first}", file=sys.stderr)
         return EXIT_FAILURE
+    if isinstance(result, Text):  # meant for people (e.g. `pipelines` without --json)
+        stdout.write(result)
+        stdout.flush()
+        return 0
     line = json.dumps(result, default=str)
     stdout.write(line + "\n")
     stdout.flush()

@@ -1,6 +1,6 @@
 """Airflow 3's REST API v2 (JWT from `/auth/token`): trigger a DAG run, follow it, collect results.
 
-Results are each task's XCom `return_value` (the ml step's JSON), keyed by task id.
+Results are each task's XCom `return_value` (the ml step's JSON), keyed by ml's step name.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from urllib.parse import quote
 
 from ml_trigger.errors import EXIT_USAGE, RunTimeout, TriggerError
 from ml_trigger.http import Http
-from ml_trigger.outcome import Outcome, duration, failure_reason, log
+from ml_trigger.outcome import Outcome, by_step, duration, failure_reason, log
 
-#: The DAG of each pipeline (airflow/dags).
-AIRFLOW_DAGS = {"train": "ml_training", "infer": "ml_inference"}
 AIRFLOW_TERMINAL = {"success", "failed"}
 
 
@@ -175,7 +173,9 @@ def run_airflow(
     wait: bool = True,
 ) -> Outcome:
     """Trigger the pipeline's DAG, print task states as they change, collect results."""
-    dag_id = AIRFLOW_DAGS[pipeline]
+    from ml.pipelines.spec import pipeline as spec_of
+
+    dag_id = spec_of(pipeline).airflow_dag
     client.login()
     client.wait_for_dag(dag_id, timeout=min(timeout, 300), poll=max(poll, 0.01))
     started = time.monotonic()
@@ -190,11 +190,12 @@ def run_airflow(
     outcome.state = run["state"]
     outcome.succeeded = outcome.state == "success"
     for ti in tasks:
-        outcome.steps[ti["task_id"]] = _step_info(ti)
+        step, task = by_step(pipeline, ti["task_id"])
+        outcome.steps[step] = {**_step_info(ti), **({"task": task} if task else {})}
         if ti.get("state") == "success":
             value = client.xcom(dag_id, run_id, ti["task_id"])
             if isinstance(value, dict):
-                outcome.results[ti["task_id"]] = value
+                outcome.results[step] = value
     if not outcome.succeeded:
         outcome.error = _failure(client, dag_id, run_id, tasks) or f"DAG run ended {outcome.state}"
     return outcome

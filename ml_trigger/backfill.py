@@ -31,12 +31,8 @@ from ml_trigger.errors import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, Tr
 from ml_trigger.outcome import log
 
 ORCHESTRATOR_CHOICES = ("airflow", "dagster", "both")
-AIRFLOW_DAG = "ml_inference"
-DAGSTER_JOB = "daily_inference_job"
-#: The result of each pipeline's last step, where a day's location and row count are.
-SAVE_STEP = {"airflow": "save_inference_results", "dagster": "daily/published_predictions"}
-#: ... and of the predict step, whose staged file (in the run's workspace) the day's file was copied from.
-PREDICT_STEP = {"airflow": "run_inference", "dagster": "daily/predictions"}
+#: The pipeline whose daily runs a backfill makes (its DAG, its daily job: ml's spec).
+PIPELINE = "inference"
 AIRFLOW_DONE = {"success", "failed"}
 DAGSTER_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 DAGSTER_BACKFILL_OPEN = {"REQUESTED", "CANCELING", "FAILING"}
@@ -73,13 +69,27 @@ def _result_of(results: Mapping[str, Any], step: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _day_result(day: str, orchestrator: str, run_id: str | None, state: str, succeeded: bool,
-                results: Mapping[str, Any], error: str | None) -> DayResult:
-    saved = _result_of(results, SAVE_STEP[orchestrator])
-    version = saved.get("model_version")
-    staged = _result_of(results, PREDICT_STEP[orchestrator]).get("predictions_uri")
-    return DayResult(day, state, succeeded, run_id, saved.get("rows"), saved.get("output_uri"),
+def _day_result(day: str, run_id: str | None, state: str, succeeded: bool, outputs: Mapping[str, Any],
+                error: str | None) -> DayResult:
+    """A day's result from its run's step outputs (keyed by the orchestrator's names): the summary's facts."""
+    from ml.pipelines.spec import pipeline, summarize
+    from ml_trigger.outcome import by_step
+
+    results = {by_step(PIPELINE, name)[0]: value for name, value in outputs.items() if isinstance(value, dict)}
+    summary = summarize(pipeline(PIPELINE), results)
+    version = summary.get("model_version")
+    staged = _result_of(results, "predict").get("predictions_uri")
+    return DayResult(day, state, succeeded, run_id, summary.get("rows"), summary.get("predictions_uri"),
                      None if version is None else str(version), staged, None if succeeded else error)
+
+
+def _names() -> tuple[str, str]:
+    """The Airflow DAG and the Dagster daily job of the pipeline (ml's spec)."""
+    from ml.pipelines.spec import pipeline
+
+    spec = pipeline(PIPELINE)
+    assert spec.daily is not None
+    return spec.airflow_dag, spec.daily.dagster_job
 
 
 # --- Airflow --------------------------------------------------------------------------------------
@@ -94,21 +104,22 @@ def airflow_backfill(client: Any, days: list[date], *, timeout: float, poll: flo
     """One Airflow backfill of `days`; waits until every day's run ended. (backfill id, per-day results)."""
     from ml_trigger.airflow_api import _failure
 
+    dag_id = _names()[0]
     client.login()
-    client.wait_for_dag(AIRFLOW_DAG, timeout=min(timeout, 300), poll=max(poll, 0.01))
+    client.wait_for_dag(dag_id, timeout=min(timeout, 300), poll=max(poll, 0.01))
     start, end = f"{days[0].isoformat()}T00:00:00Z", f"{days[-1].isoformat()}T00:00:00Z"
     response = client.http.request("POST", "/api/v2/backfills", ok=(200, 201), json={
-        "dag_id": AIRFLOW_DAG, "from_date": start, "to_date": end, "reprocess_behavior": "completed",
+        "dag_id": dag_id, "from_date": start, "to_date": end, "reprocess_behavior": "completed",
         "max_active_runs": min(len(days), 8), "dag_run_conf": {},
     })
     backfill_id = response.json()["id"]
-    log(f"[airflow] backfill {backfill_id} of {AIRFLOW_DAG}: {days[0]} .. {days[-1]} ({len(days)} days)")
+    log(f"[airflow] backfill {backfill_id} of {dag_id}: {days[0]} .. {days[-1]} ({len(days)} days)")
     wanted = {d.isoformat() for d in days}
     deadline = time.monotonic() + timeout
     seen: dict[str, str] = {}
     while True:
         backfill = client.get(f"/api/v2/backfills/{backfill_id}")
-        runs = client.get(f"/api/v2/dags/{AIRFLOW_DAG}/dagRuns", logical_date_gte=start, logical_date_lte=end,
+        runs = client.get(f"/api/v2/dags/{dag_id}/dagRuns", logical_date_gte=start, logical_date_lte=end,
                           limit=len(days) + 10).get("dag_runs", [])
         by_day = {_logical_day(r): r for r in runs if _logical_day(r) in wanted}
         for day, run in sorted(by_day.items()):
@@ -128,12 +139,11 @@ def airflow_backfill(client: Any, days: list[date], *, timeout: float, poll: flo
             results.append(DayResult(day, "not run", False, error=f"backfill {backfill_id} created no run of {day}"))
             continue
         run_id, state = str(run["dag_run_id"]), str(run["state"])
-        tasks = client.task_instances(AIRFLOW_DAG, run_id)
-        outputs = {ti["task_id"]: client.xcom(AIRFLOW_DAG, run_id, ti["task_id"]) for ti in tasks
-                   if ti["task_id"] in (SAVE_STEP["airflow"], PREDICT_STEP["airflow"]) and ti.get("state") == "success"}
-        error = None if state == "success" else _failure(client, AIRFLOW_DAG, run_id, tasks)
-        results.append(_day_result(day, "airflow", run_id, state, state == "success", outputs,
-                                   error or f"DAG run ended {state}"))
+        tasks = client.task_instances(dag_id, run_id)
+        outputs = {ti["task_id"]: client.xcom(dag_id, run_id, ti["task_id"]) for ti in tasks
+                   if ti.get("state") == "success"}
+        error = None if state == "success" else _failure(client, dag_id, run_id, tasks)
+        results.append(_day_result(day, run_id, state, state == "success", outputs, error or f"DAG run ended {state}"))
     return backfill_id, results
 
 
@@ -145,14 +155,15 @@ def _partition_of(run: Mapping[str, Any]) -> str | None:
 
 
 def dagster_backfill(client: Any, days: list[date], *, timeout: float, poll: float) -> tuple[Any, list[DayResult]]:
-    """One Dagster backfill of `daily_inference_job`'s partitions `days`; waits for every day's run."""
+    """One Dagster backfill of the daily inference job's partitions `days`; waits for every day's run."""
     from ml_trigger.dagster_api import DAGSTER_LOCATION, TRIGGER_TAGS, asset_result
     from ml_trigger.dagster_queries import BACKFILL_QUERY, LAUNCH_BACKFILL_MUTATION
 
-    repository = client.find_job(DAGSTER_JOB, DAGSTER_LOCATION, timeout=min(timeout, 300), poll=max(poll, 0.01))
+    job = _names()[1]
+    repository = client.find_job(job, DAGSTER_LOCATION, timeout=min(timeout, 300), poll=max(poll, 0.01))
     names = [d.isoformat() for d in days]
     answer = client.query(LAUNCH_BACKFILL_MUTATION, {"backfillParams": {
-        "selector": {"partitionSetName": f"{DAGSTER_JOB}_partition_set",
+        "selector": {"partitionSetName": f"{job}_partition_set",
                      "repositorySelector": {"repositoryName": repository, "repositoryLocationName": DAGSTER_LOCATION}},
         "partitionNames": names,
         "tags": [{"key": k, "value": v} for k, v in TRIGGER_TAGS.items()],
@@ -161,7 +172,7 @@ def dagster_backfill(client: Any, days: list[date], *, timeout: float, poll: flo
     if answer["__typename"] != "LaunchBackfillSuccess":
         raise TriggerError(f"Dagster launchPartitionBackfill: {answer['__typename']}: {answer.get('message', '')}")
     backfill_id = answer["backfillId"]
-    log(f"[dagster] backfill {backfill_id} of {DAGSTER_JOB}: {names[0]} .. {names[-1]} ({len(names)} days)\n"
+    log(f"[dagster] backfill {backfill_id} of {job}: {names[0]} .. {names[-1]} ({len(names)} days)\n"
         f"[dagster] {client.public_url}/runs/b/{backfill_id}")
     deadline = time.monotonic() + timeout
     seen: dict[str, str] = {}
@@ -190,7 +201,7 @@ def dagster_backfill(client: Any, days: list[date], *, timeout: float, poll: flo
                    for e in run.get("assetMaterializations") or []}
         ok = run["status"] == "SUCCESS"
         error = None if ok else client.failure(run_id)
-        results.append(_day_result(day, "dagster", run_id, run["status"], ok, outputs, error or f"run ended {run['status']}"))
+        results.append(_day_result(day, run_id, run["status"], ok, outputs, error or f"run ended {run['status']}"))
     return backfill_id, results
 
 

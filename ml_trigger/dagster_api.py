@@ -18,13 +18,13 @@ import requests
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from gql.transport.exceptions import TransportConnectionFailed, TransportQueryError, TransportServerError
 
+from ml.core import retry
 from ml_trigger.dagster_queries import REPOSITORIES_QUERY, RUN_EVENTS_QUERY, RUN_QUERY
 from ml_trigger.errors import EXIT_USAGE, RunTimeout, TriggerError
-from ml_trigger.http import BACKOFF_S, configured_retries, retrying, unreachable
-from ml_trigger.outcome import Outcome, duration, failure_reason, log
+from ml_trigger.http import configured_retries, unreachable
+from ml_trigger.outcome import Outcome, by_step, duration, failure_reason, log
 
-#: The job of each pipeline, and the code location that holds them (dagster/ml_dagster).
-DAGSTER_JOBS = {"train": "training_job", "infer": "inference_job"}
+#: The code location that holds the jobs (dagster/ml_dagster).
 DAGSTER_LOCATION = "ml"
 DAGSTER_TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 #: The metadata entry in which each asset carries its step's JSON result.
@@ -103,7 +103,7 @@ class DagsterClient:
     """Dagster's GraphQL API (`/graphql` of the webserver) with retries and one-line errors."""
 
     def __init__(self, base_url: str, *, public_url: str | None = None, timeout: int = 30,
-                 retries: int | None = None, backoff_s: float = BACKOFF_S) -> None:
+                 retries: int | None = None, backoff_s: float = retry.FIRST_WAIT_S) -> None:
         self.base_url = base_url.rstrip("/")
         self.public_url = (public_url or base_url).rstrip("/")
         self.graphql = graphql_client(self.base_url, timeout)
@@ -114,7 +114,8 @@ class DagsterClient:
               **kwargs: Any) -> T:
         """`fn(...)` with retries of transient failures; an API that stays down is exit 75."""
         try:
-            return retrying(transient, self.retries, self.backoff_s)(fn, *args, **kwargs)
+            policy = retry.retrying("Dagster GraphQL", transient, self.retries + 1, first_wait_s=self.backoff_s)
+            return policy(fn, *args, **kwargs)
         except DagsterGraphQLClientError as exc:
             failure = _connection_failure(exc)
             if failure is not None:
@@ -192,6 +193,20 @@ class DagsterClient:
             elif event["__typename"] == "RunFailureEvent":
                 first = first or event.get("message")
         return first
+
+    def check_results(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """The step results that asset checks of the run carry (`ml_result`), by check name."""
+        data = self.query(RUN_EVENTS_QUERY, {"runId": run_id})["logsForRun"]
+        if data["__typename"] != "EventConnection":
+            return {}
+        found: dict[str, dict[str, Any]] = {}
+        for event in data["events"]:
+            evaluation = event.get("evaluation") or {}
+            if event["__typename"] == "AssetCheckEvaluationEvent" and evaluation.get("metadataEntries"):
+                values = {e["label"]: metadata_value(e) for e in evaluation["metadataEntries"]}
+                if isinstance(values.get(RESULT_LABEL), dict):
+                    found[evaluation["checkName"]] = values[RESULT_LABEL]
+        return found
 
     def ui_link(self, run_id: str) -> str:
         return f"{self.public_url}/runs/{run_id}"
@@ -285,7 +300,9 @@ def run_dagster(
     wait: bool = True,
 ) -> Outcome:
     """Launch the pipeline's job, print step states as they change, collect the assets' results."""
-    job = DAGSTER_JOBS[pipeline]
+    from ml.pipelines.spec import pipeline as spec_of
+
+    job = spec_of(pipeline).dagster_job
     run_config = dagster_run_config(pipeline, params)  # bad params fail before any API call
     repository = client.find_job(job, location, timeout=min(timeout, 300), poll=max(poll, 0.01))
     started = time.monotonic()
@@ -299,13 +316,16 @@ def run_dagster(
     outcome.state = run["status"]
     outcome.succeeded = run["status"] == "SUCCESS"
     outcome.wall_s = duration(run.get("startTime"), run.get("endTime")) or (time.monotonic() - started)
-    for step in run.get("stepStats") or []:
-        outcome.steps[step["stepKey"]] = {
-            "state": step.get("status"),
-            "duration_s": duration(step.get("startTime"), step.get("endTime")),
-        }
+    for stat in run.get("stepStats") or []:
+        step, task = by_step(pipeline, stat["stepKey"])
+        outcome.steps[step] = {"state": stat.get("status"), "duration_s": duration(stat.get("startTime"), stat.get("endTime")),
+                               **({"task": task} if task else {})}
     for event in run.get("assetMaterializations") or []:
-        outcome.results["/".join(event["assetKey"]["path"])] = asset_result(event.get("metadataEntries") or [])
+        step, _ = by_step(pipeline, "/".join(event["assetKey"]["path"]))
+        outcome.results[step] = asset_result(event.get("metadataEntries") or [])
+    for name, result in client.check_results(run_id).items():  # steps that run as asset checks (check-drift)
+        step, _ = by_step(pipeline, name)
+        outcome.results.setdefault(step, result)
     if not outcome.succeeded:
         outcome.error = client.failure(run_id) or f"run ended {run['status']}"
     return outcome

@@ -41,7 +41,14 @@ query RunFailures($runId: ID!) {
         ... on RunFailureEvent { message }
         ... on AssetCheckEvaluationEvent {
           stepKey
-          evaluation { checkName success description assetKey { path } }
+          evaluation {
+            checkName success description assetKey { path }
+            metadataEntries {
+              __typename label
+              ... on TextMetadataEntry { text }
+              ... on JsonMetadataEntry { jsonString }
+            }
+          }
         }
       }
     }

@@ -1,42 +1,30 @@
 """HTTP to the orchestrators' APIs: one `requests` session, timeouts, retries, one-line errors.
 
 Why retries: `make train` right after `make up` meets API servers that are still starting or
-briefly answer 5xx; a few tries with exponential backoff (tenacity) ride that out, and an API
-that stays down ends the command with exit 75 instead of a traceback.
+briefly answer 5xx; a few tries with exponential backoff (`ml.core.retry`, the project's one
+retry policy) ride that out, and an API that stays down ends the command with exit 75 instead of
+a traceback.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import requests
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from ml.core import retry
 from ml_trigger.errors import EXIT_UNREACHABLE, TriggerError
 
 #: Tries after the first one, unless ML_TRIGGER_RETRIES says otherwise.
 DEFAULT_RETRIES = 5
-#: The first wait between tries (seconds); it doubles up to MAX_WAIT_S.
-BACKOFF_S = 1.0
-MAX_WAIT_S = 10.0
 
 
 def configured_retries() -> int:
     """ML_TRIGGER_RETRIES (retries after the first try), default 5."""
     return int(os.environ.get("ML_TRIGGER_RETRIES", str(DEFAULT_RETRIES)))
-
-
-def retrying(is_transient: Callable[[BaseException], bool], retries: int, backoff_s: float) -> Retrying:
-    """A tenacity policy: up to `retries` more tries of transient failures, exponential waits."""
-    return Retrying(
-        stop=stop_after_attempt(retries + 1),
-        wait=wait_exponential(multiplier=backoff_s, max=MAX_WAIT_S),
-        retry=retry_if_exception(is_transient),
-        reraise=True,
-    )
 
 
 def unreachable(name: str, base_url: str, exc: BaseException) -> TriggerError:
@@ -64,7 +52,7 @@ class Http:
     """A `requests` session against one API, with timeouts, retries and one-line errors."""
 
     def __init__(self, base_url: str, name: str, *, timeout: float = 30, retries: int | None = None,
-                 backoff_s: float = BACKOFF_S) -> None:
+                 backoff_s: float = retry.FIRST_WAIT_S) -> None:
         self.base_url = base_url.rstrip("/")
         self.name = name
         self.timeout = timeout
@@ -80,7 +68,8 @@ class Http:
 
     def request(self, method: str, path: str, *, ok: Sequence[int] = (200,), **kwargs: Any) -> requests.Response:
         """The response when its status is in `ok`, else a TriggerError that says why."""
-        policy = retrying(is_transient, self.retries, self.backoff_s)
+        policy = retry.retrying(f"{self.name} API {method} {path}", is_transient, self.retries + 1,
+                                first_wait_s=self.backoff_s)
         try:
             response = policy(self._send, method, f"{self.base_url}{path}", ok, **kwargs)
         except ServerError as exc:

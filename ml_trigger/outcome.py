@@ -11,7 +11,11 @@ from typing import Any
 
 @dataclass
 class Outcome:
-    """A run's state, per-step timings, the steps' JSON results and the links to its UIs."""
+    """A run's state, per-step timings, the steps' JSON results and the links to its UIs.
+
+    `steps` and `results` are keyed by ml's step names (`python -m ml pipelines`); each entry of
+    `steps` also names the orchestrator's task or asset (`task`).
+    """
 
     orchestrator: str
     pipeline: str
@@ -38,6 +42,19 @@ class Outcome:
             "error": self.error,
             "links": self.links,
         }
+
+
+def by_step(pipeline: str, name: str) -> tuple[str, str | None]:
+    """The spec's step name for an orchestrator's task, asset, check or op `name`, and that name.
+
+    Results and step timings are keyed by ml's step names on both orchestrators, so `make train`
+    prints and writes the same keys whichever ran it; a task that is no step (an approval task)
+    keeps its own name.
+    """
+    from ml.pipelines.spec import pipeline as spec_of
+
+    step = spec_of(pipeline).find(name)
+    return (step.name, name) if step else (name, None)
 
 
 def log(message: str) -> None:

@@ -13,7 +13,15 @@ from typing import Any
 
 from ml_trigger.errors import EXIT_USAGE, TriggerError
 
-PIPELINES = ("train", "infer")
+
+def _commands() -> tuple[str, ...]:
+    from ml.pipelines.spec import pipelines
+
+    return tuple(p.command for p in pipelines().values() if p.cli)
+
+
+#: What `make train|infer` may trigger: the spec's pipelines that have a runner of their own.
+PIPELINES = _commands()
 #: Params that choose the inference input; any of them, even empty, stops the demo-file fill.
 INFER_INPUT_PARAMS = ("input_uri", "partition_date", "run_config")
 DEMO_INPUT_VARIABLE = "ML_INFERENCE_URI"
@@ -39,9 +47,9 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 def check_known(pipeline: str, params: Mapping[str, Any]) -> None:
     """Refuse a parameter the pipeline does not have, on both orchestrators (Airflow would ignore it)."""
-    from ml.pipelines.params import pipeline_params
+    from ml.pipelines.spec import pipeline as spec_of
 
-    known = {p.name for p in pipeline_params(pipeline)} | {"run_config"}
+    known = {p.name for p in spec_of(pipeline).params()} | {"run_config"}
     unknown = sorted(set(params) - known)
     if unknown:
         raise TriggerError(

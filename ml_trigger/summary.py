@@ -8,37 +8,15 @@ from typing import Any
 from ml_trigger.outcome import Outcome, log
 
 
-def find_value(results: Mapping[str, Any], *keys: str) -> Any:
-    """The first value under any of `keys` in the steps' results (the last step wins ties)."""
-    for result in reversed(list(results.values())):
-        if isinstance(result, Mapping):
-            for key in keys:
-                if result.get(key) not in (None, ""):
-                    return result[key]
-    return None
-
-
 def summarize(outcome: Outcome) -> dict[str, Any]:
-    """The summary of a run; the steps' own `mlflow_model_url` becomes the MLflow link."""
-    results = outcome.results
-    summary: dict[str, Any] = {}
-    if outcome.pipeline == "train":
-        summary["model_name"] = find_value(results, "model_name")
-        summary["model_version"] = find_value(results, "version", "model_version")
-        summary["alias"] = find_value(results, "alias")
-        summary["promoted"] = find_value(results, "promoted")
-        summary["champion_version"] = find_value(results, "champion_version")
-        summary["decision"] = find_value(results, "decision")
-    else:
-        summary["predictions_uri"] = find_value(results, "output_uri")
-        summary["model_name"] = find_value(results, "model_name")
-        summary["model_version"] = find_value(results, "model_version", "version")
-        summary["rows"] = find_value(results, "rows")
-        summary["input_uri"] = find_value(results, "input_uri")
-        summary["partition_date"] = find_value(results, "partition_date")
-    mlflow = find_value(results, "mlflow_model_url")
-    if mlflow:
-        outcome.links["mlflow"] = str(mlflow)
+    """The run's summary: the spec's headline facts from the steps' results (ml's names on both)."""
+    from ml.pipelines.spec import pipeline
+    from ml.pipelines.spec import summarize as spec_summary
+
+    summary = spec_summary(pipeline(outcome.pipeline), outcome.results)
+    link = summary.pop("mlflow_model_url", None)
+    if link:
+        outcome.links["mlflow"] = str(link)
     return summary
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from setuptools import find_packages
-from trigger_fakes import DAGSTER_RUN, MODEL_URL, RUN_ID, TRAIN_XCOMS, ApiServer, FakeAirflow, FakeDagster
+from trigger_fakes import DAGSTER_RUN, INFER_XCOMS, MODEL_URL, RUN_ID, TRAIN_XCOMS, ApiServer, FakeAirflow, FakeDagster
 
 from ml_trigger import cli
 from ml_trigger.dagster_api import DagsterClient
@@ -25,6 +25,21 @@ from ml_trigger.params import parse_params, with_default_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_INPUT = "s3://datasets/demo/inference.csv"
+#: The summaries both orchestrators' runs give (ml's spec reads them from the steps' results).
+TRAIN_SUMMARY = {"model_name": "text-classifier", "model_version": "7", "alias": "challenger", "promoted": True,
+                 "champion_version": "7", "decision": "first version: promoted",
+                 "metrics": {"test_macro_f1": 0.91}, "mlflow_run_id": "abc"}
+INFER_SUMMARY = {"predictions_uri": "s3://predictions/run-1/predictions.parquet", "rows": 500,
+                 "model_name": "text-classifier", "model_version": 7, "input_uri": "s3://datasets/daily/2026-11-25.csv",
+                 "partition_date": "2026-11-25", "drift": "ok", "drift_summary": "no drift: text_length PSI 0.010"}
+
+
+def by_step_name(xcoms: dict[str, Any]) -> dict[str, Any]:
+    """Airflow task ids -> ml's step names (the spec's)."""
+    from ml.pipelines.spec import all_steps
+
+    task = {step.airflow_task: step.name for step in all_steps()}
+    return {task[key]: value for key, value in xcoms.items()}
 
 
 @pytest.fixture(autouse=True)
@@ -95,12 +110,13 @@ def test_airflow_train_succeeds_and_reports_version(monkeypatch: pytest.MonkeyPa
     assert not api.paused, "a paused DAG must be unpaused, or the run never starts"
     result = last_json(out)
     assert result["succeeded"] and result["state"] == "success" and result["run_id"] == RUN_ID
-    assert result["results"] == TRAIN_XCOMS
+    assert result["results"] == by_step_name(TRAIN_XCOMS)  # keyed by ml's step names
     summary = result["summary"]
     assert (summary["model_version"], summary["alias"], summary["champion_version"]) == ("7", "challenger", "7")
     assert result["links"]["run"] == f"http://localhost:8080/dags/ml_training/runs/{RUN_ID.replace(':', '%3A').replace('+', '%2B')}"
     assert result["links"]["mlflow"] == MODEL_URL, "the last step's mlflow_model_url is the MLflow link"
-    assert set(result["steps"]) == set(TRAIN_XCOMS)
+    assert set(result["steps"]) == set(by_step_name(TRAIN_XCOMS))
+    assert result["steps"]["train"]["task"] == "train_model"  # the orchestrator's own name, beside ml's
     assert "train_model" in err and "running" in err and "SUCCEEDED" in err
 
 
@@ -156,10 +172,7 @@ def test_airflow_infer_reports_rows_input_and_partition(monkeypatch: pytest.Monk
     out, err = capsys.readouterr()
     assert code == 0, err
     assert api.triggered == {"logical_date": None, "conf": {"partition_date": "2026-11-25"}}
-    assert last_json(out)["summary"] == {
-        "predictions_uri": "s3://predictions/run-1/predictions.parquet", "model_name": "text-classifier",
-        "model_version": 7, "rows": 500, "input_uri": "s3://datasets/daily/2026-11-25.csv",
-        "partition_date": "2026-11-25"}
+    assert last_json(out)["summary"] == INFER_SUMMARY
     assert "rows: 500" in err and "mlflow UI: " + MODEL_URL in err
 
 
@@ -234,14 +247,12 @@ def test_dagster_infer_succeeds_and_reports_predictions(monkeypatch: pytest.Monk
     assert api.launched["executionMetadata"] == {"tags": [{"key": "ml/triggered_by", "value": "ml_trigger"}]}
     result = last_json(out)
     assert result["state"] == "SUCCESS" and result["succeeded"]
-    assert result["summary"] == {
-        "predictions_uri": "s3://predictions/run-1/predictions.parquet", "model_name": "text-classifier",
-        "model_version": 7, "rows": 500, "input_uri": "s3://datasets/daily/2026-11-25.csv",
-        "partition_date": "2026-11-25"}
-    assert result["results"]["published_predictions"]["rows"] == 500, "ml_result is the asset's result"
-    assert result["results"]["predictions"] == {"dagster/row_count": 500, "predictions_uri": "s3://ml-work/i/p.parquet"}
+    assert result["summary"] == INFER_SUMMARY  # the same summary as Airflow's (the drift verdict included)
+    assert result["results"]["save-predictions"]["rows"] == 500, "ml_result is the asset's result"
+    assert result["results"]["predict"] == {"dagster/row_count": 500, "predictions_uri": "s3://ml-work/i/p.parquet"}
+    assert result["results"]["check-drift"] == INFER_XCOMS["check_drift"], "the asset check's ml_result"
     assert result["wall_s"] == 11.0
-    assert result["steps"]["predictions"] == {"state": "SUCCESS", "duration_s": 2.5}
+    assert result["steps"]["predict"] == {"state": "SUCCESS", "duration_s": 2.5, "task": "predictions"}
     assert result["links"] == {"run": f"http://localhost:3000/runs/{DAGSTER_RUN}", "mlflow": MODEL_URL}
     assert "published_predictions" in err and "IN_PROGRESS" in err
 
@@ -252,8 +263,7 @@ def test_dagster_train_results_match_airflow(monkeypatch: pytest.MonkeyPatch, ca
     assert trigger(monkeypatch, api, "train", "-o", "dagster", "--param", "epochs=2") == 0
     assert api.launched is not None and api.launched["runConfigData"] == {"ops": {"trained_model": {"config": {"epochs": 2}}}}
     result = last_json(capsys.readouterr().out)
-    assert result["summary"] == {"model_name": "text-classifier", "model_version": "7", "alias": "challenger",
-                                 "promoted": True, "champion_version": "7", "decision": "first version: promoted"}
+    assert result["summary"] == TRAIN_SUMMARY  # the same summary as Airflow's
     assert result["links"]["mlflow"] == MODEL_URL
 
 

@@ -80,6 +80,7 @@ INFER_XCOMS = {
                             "partition_date": "2026-11-25", "rows": 500},
     "load_trained_model": {"model_name": "text-classifier", "version": 7, "mlflow_model_url": MODEL_URL},
     "run_inference": {"predictions_uri": "s3://ml-work/i/predictions.parquet", "rows": 500},
+    "check_drift": {"status": "ok", "summary": "no drift: text_length PSI 0.010", "rows": 500, "blocking": False},
     "save_inference_results": {"output_uri": "s3://predictions/run-1/predictions.parquet", "rows": 500,
                                "model_name": "text-classifier", "model_version": 7},
 }
@@ -202,11 +203,12 @@ DAGSTER_JOBS: dict[str, tuple[list[str], dict[str, list[dict[str, Any]]]]] = {
         "published_predictions": [ml_result(INFER_XCOMS["save_inference_results"]),
                                   integer("dagster/row_count", 500)],
     }),
-    "training_job": (["training_data", "trained_model", "evaluation", "registered_model"], {
+    "training_job": (["training_data", "trained_model", "model_evaluation", "registered_model", "model_promotion"], {
         "training_data": [ml_result(TRAIN_XCOMS["load_training_data"])],
         "trained_model": [ml_result(TRAIN_XCOMS["train_model"])],
-        "registered_model": [ml_result({**TRAIN_XCOMS["save_trained_model"], **TRAIN_XCOMS["promote_model"]}),
-                             text("model_name", "text-classifier")],
+        "model_evaluation": [ml_result(TRAIN_XCOMS["evaluate_model"])],
+        "registered_model": [ml_result(TRAIN_XCOMS["save_trained_model"]), text("model_name", "text-classifier")],
+        "model_promotion": [ml_result(TRAIN_XCOMS["promote_model"])],
     }),
 }
 
@@ -263,8 +265,12 @@ class FakeDagster:
             "stepStats": steps, "assetMaterializations": mats}}
 
     def events(self) -> dict[str, Any]:
+        checks = [{"__typename": "AssetCheckEvaluationEvent", "stepKey": "predictions_input_drift", "evaluation": {
+            "checkName": "input_drift", "success": True, "description": INFER_XCOMS["check_drift"]["summary"],
+            "assetKey": {"path": ["predictions"]}, "metadataEntries": [ml_result(INFER_XCOMS["check_drift"])]}}
+                  ] if "predictions" in self.steps else []
         return {"logsForRun": {"__typename": "EventConnection", "events": [
-            {"__typename": "RunStartEvent", "message": "Started execution of run"},
+            {"__typename": "RunStartEvent", "message": "Started execution of run"}, *checks,
             {"__typename": "ExecutionStepFailureEvent", "stepKey": self.fail_step, "message": "failed",
              "error": {"message": "dagster._core.errors.Failure: ml predict failed (exit 2)\n"
                                   "error: model version 99 not found, models:/text-classifier/99, "

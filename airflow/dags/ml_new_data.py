@@ -1,7 +1,7 @@
 """### ml_new_data: a new or changed training file under ML_NEW_DATA_PREFIX starts one ml_training run
 
 Event-driven scheduling: the asset `ml_new_training_data` (the prefix) has an `AssetWatcher`
-whose trigger (`ml_new_data_trigger.py`, in the triggerer) lists the prefix every
+whose trigger (`ml_airflow/new_data_trigger.py`, in the triggerer) lists the prefix every
 `ML_NEW_DATA_POLL_S` seconds and fires one asset event naming the training files it has not
 fired yet (key, ETag, run key each: `ml.data.new_data`; one event per listing, see `batch_payload`). Airflow may collapse events queued
 together into one run of this DAG, so this DAG does not train itself: it starts one `ml_training`
@@ -22,6 +22,7 @@ from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOpe
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
 from ml.core.config import load_settings
+from ml.pipelines.spec import pipeline
 
 _settings = load_settings()
 
@@ -39,7 +40,7 @@ def training_runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 if _settings.train_on_new_data:
-    from ml_new_data_trigger import NewTrainingDataTrigger
+    from ml_airflow.new_data_trigger import NewTrainingDataTrigger
 
     new_training_data = Asset(
         name="ml_new_training_data",
@@ -71,7 +72,7 @@ if _settings.train_on_new_data:
 
         TriggerDagRunOperator.partial(
             task_id="start_training",
-            trigger_dag_id="ml_training",
+            trigger_dag_id=pipeline("training").airflow_dag,
             skip_when_already_exists=True,
             wait_for_completion=False,
         ).expand_kwargs(new_objects())

@@ -1,33 +1,34 @@
-"""Asset checks that show ml's verdicts in the Dagster UI. All four are blocking: when one fails
-with severity ERROR, the assets downstream of the checked asset do not run in that run.
+"""Asset checks that show ml's verdicts in the Dagster UI, built from the pipeline spec. All blocking:
+when one fails with severity ERROR, the assets downstream of the checked asset do not run.
 
-They hold no rule of their own: the data rules (`load_*_data` reject bad input, including an empty
-split, with a one-line reason, recorded by the asset as `validation_error`), the quality gate
-(`evaluate` returns `gate`, the verdict `register` enforces) and the drift verdict (`check_drift`,
-thresholds and `ML_DRIFT_BLOCKING` in `ml/monitoring.py`) are ml's.
+They hold no rule of their own. The spec says which check shows which verdict of which step:
+- `validation`: the load steps reject bad input (an empty split included) with a one-line reason,
+  which their asset records as `validation_error` instead of failing;
+- `gate`: `evaluate` returns the quality gate's verdict (`gate`), the one `register` enforces;
+- a step that runs *as* a check (`check-drift`): its verdict (`status`, `summary`) is the check's
+  result; the step raising `DriftDetected` (ML_DRIFT_BLOCKING) is the one ERROR that blocks.
 """
 
-# No `from __future__ import annotations` here: Dagster reads the config and resource
-# annotations of these functions when they are decorated.
+# No `from __future__ import annotations` here: Dagster reads the annotations of the check functions.
 
 from typing import Any
 
 import dagster as dg
 
-from ml_dagster.inference import DAILY, MANUAL, InferenceGraph
+from ml.pipelines.spec import Step
+from ml_dagster.assets import Graph
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY, find_step_output, load_step_output
-from ml_dagster.metadata import link, result
+from ml_dagster.metadata import step_metadata
 from ml_dagster.runner import run_step
-from ml_dagster.training import model_evaluation, training_data
 
 
 def checked_output(context: dg.AssetCheckExecutionContext, asset_key: dg.AssetKey) -> dict[str, Any]:
-    """The checked asset's step output from this run, else (a check-only run) its latest one."""
+    """The step output of `asset_key` from this run, else (a check-only run) its latest one."""
     found = find_step_output(context.instance, asset_key, context.run.run_id)
     return found if found is not None else load_step_output(context.instance, asset_key, None)
 
 
-def _validation_result(out: dict[str, Any]) -> dg.AssetCheckResult:
+def validation_result(out: dict[str, Any]) -> dg.AssetCheckResult:
     """ml's data verdict: the load step's one-line rejection, or valid."""
     if VALIDATION_ERROR_KEY in out:
         return dg.AssetCheckResult(passed=False, description=out[VALIDATION_ERROR_KEY], metadata={"valid": False})
@@ -38,18 +39,11 @@ def _validation_result(out: dict[str, Any]) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset_check(asset=training_data, blocking=True)
-def training_data_is_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """The dataset passed ml's validation (readable, labelled, every split has rows)."""
-    return _validation_result(checked_output(context, training_data.key))
-
-
-@dg.asset_check(asset=model_evaluation, blocking=True)
-def quality_gate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-    """ml's quality gate (ML_MIN_TEST_MACRO_F1) on the test metrics: the verdict `register` enforces."""
-    gate = checked_output(context, model_evaluation.key).get("gate")
+def gate_result(out: dict[str, Any]) -> dg.AssetCheckResult:
+    """ml's quality gate verdict in the step output (`gate`): passed or not, the figure and the minimum."""
+    gate = out.get("gate")
     if gate is None:  # a materialization from before the gate was part of evaluate's result
-        return dg.AssetCheckResult(passed=False, description="no quality gate verdict; re-run model_evaluation")
+        return dg.AssetCheckResult(passed=False, description="no quality gate verdict; materialize the asset again")
     return dg.AssetCheckResult(
         passed=bool(gate["passed"]),
         description=gate["reason"],
@@ -57,58 +51,57 @@ def quality_gate(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
     )
 
 
-def _drift_result(verdict: dict[str, Any]) -> dg.AssetCheckResult:
-    """ml's drift verdict: passed when `ok`; a failure is WARN, or ERROR (blocking) for drift under ML_DRIFT_BLOCKING."""
-    blocks = verdict["status"] == "drift" and bool(verdict["blocking"])
-    figures = verdict["statistics"]
+def verdict_result(verdict: dict[str, Any], blocked: bool) -> dg.AssetCheckResult:
+    """A step's verdict as a check: passed when `ok`; a failure is WARN, or ERROR when the step blocked."""
     return dg.AssetCheckResult(
         passed=verdict["status"] == "ok",
-        severity=dg.AssetCheckSeverity.ERROR if blocks else dg.AssetCheckSeverity.WARN,
+        severity=dg.AssetCheckSeverity.ERROR if blocked else dg.AssetCheckSeverity.WARN,
         description=verdict["summary"],
-        metadata={
-            **result(verdict),
-            "status": verdict["status"],
-            "blocking": bool(verdict["blocking"]),
-            "rows": verdict["rows"],
-            **{f"psi_{name}": float(figure["psi"]) for name, figure in figures.items()},
-            **({"unknown_word_share": float(figures["unknown_words"]["share"])} if "unknown_words" in figures else {}),
-            **link("mlflow_monitoring_run", verdict.get("mlflow_run_url")),
-        },
+        metadata=step_metadata(verdict),
     )
 
 
-def inference_checks(graph: InferenceGraph) -> list[dg.AssetChecksDefinition]:
-    """The checks of one inference graph (the manual one, the daily one): ml's data and drift verdicts."""
+_VERDICTS = {"validation": validation_result, "gate": gate_result}
 
-    @dg.asset_check(asset=graph.inference_data, blocking=True, name="inference_data_is_valid")
-    def inference_data_is_valid(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        """The texts passed ml's validation (readable, at least one text to label)."""
-        return _validation_result(checked_output(context, graph.inference_data.key))
 
-    @dg.asset_check(asset=graph.predictions, blocking=True, name="input_drift")
-    def input_drift(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
-        """ml's drift check: this run's texts and predictions against the model version's training profile.
+def verdict_check(graph: Graph, step: Step, name: str) -> dg.AssetChecksDefinition:
+    """The check `name` that shows a verdict of `step`'s output (the spec's `dagster_checks`)."""
+    key, show = graph.key(step), _VERDICTS[step.dagster_checks[name]]
 
-        Blocking so that publishing waits for it, as Airflow's check_drift task does; only drift with
-        ML_DRIFT_BLOCKING=true fails it with severity ERROR and stops publication (ok passes; warn and
-        non-blocking drift fail with severity WARN). The monitoring run in MLflow holds the figures.
-        """
+    @dg.asset_check(asset=key, blocking=True, name=name, description=f"ml's {step.dagster_checks[name]} verdict "
+                    f"of {step.name}.")
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+        return show(checked_output(context, key))
+
+    return check
+
+
+def step_check(graph: Graph, step: Step) -> dg.AssetChecksDefinition:
+    """The check that runs `step` itself (check-drift), on the asset of the step it checks.
+
+    Blocking, so that publishing waits for it as Airflow's task order does; only the step's own
+    blocking verdict (DriftDetected, ML_DRIFT_BLOCKING=true) fails it with ERROR.
+    """
+    spec = graph.spec
+
+    @dg.asset_check(asset=graph.key(step.checks), blocking=True, name=step.dagster_check, description=step.doc)
+    def check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         from ml.core.errors import DriftDetected
 
-        staged = checked_output(context, graph.inference_data.key)
-        predicted = checked_output(context, graph.predictions.key)
+        kwargs = {}
+        for keyword, ref in step.inputs.items():
+            value = checked_output(context, graph.key(spec.step(ref.step))).get(ref.output)
+            if value is not None or not ref.optional:
+                kwargs[keyword] = value
         try:
-            verdict = run_step(context.op_execution_context, "check_drift", data_uri=staged["data_uri"],
-                               predictions_uri=predicted["predictions_uri"], model_name=predicted["model_name"],
-                               version=predicted["model_version"])
-        except DriftDetected as exc:  # blocking drift: logged by ml, reported here as the failed check
-            verdict = exc.verdict
-        return _drift_result(verdict)
+            return verdict_result(run_step(context.op_execution_context, step, **kwargs), blocked=False)
+        except DriftDetected as exc:  # a blocking verdict: logged by ml, reported here as the failed check
+            return verdict_result(exc.verdict, blocked=True)
 
-    return [inference_data_is_valid, input_drift]
+    return check
 
 
-inference_data_is_valid, input_drift = inference_checks(MANUAL)
-CHECKS = [training_data_is_valid, inference_data_is_valid, quality_gate, input_drift]
-#: The same checks on the daily (partitioned) inference graph.
-DAILY_CHECKS = inference_checks(DAILY)
+def graph_checks(graph: Graph) -> list[dg.AssetChecksDefinition]:
+    """Every check of `graph`: the verdicts the spec shows, then the steps that run as checks."""
+    checks = [verdict_check(graph, step, name) for step in graph.spec.steps for name in step.dagster_checks]
+    return checks + [step_check(graph, step) for step in graph.spec.steps if step.dagster_check]

@@ -1,73 +1,61 @@
-"""Typed run config, built from the run parameters `ml.pipelines.params` declares (as the Airflow params are).
+"""Typed run config, built from the pipeline spec's run parameters (as the Airflow params are).
 
-Each asset that starts a step takes the parameters of that step, with the bounds and help of
-`ml.pipelines.params`; a field left unset (None) is not passed, so the step applies its own default
-(`ml.core.config`: `ML_DATASET_URI`, `ML_EPOCHS`, ...). `run_config` maps `make train PARAMS=...` to the
-run config of a job.
+Each asset that runs a step takes that step's run parameters (and the run facts it takes, such
+as `as_of`), with the bounds and help of `ml.pipelines.params`; a field left unset (None) is not
+passed, so the step applies its own default (`ml.core.config`: `ML_DATASET_URI`, `ML_EPOCHS`, ...).
+`run_config` maps `make train PARAMS=...` to the run config of a job.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from functools import cache
+from typing import Any, Literal
 
 import dagster as dg
 from pydantic import Field, create_model
 
-from ml.pipelines.params import Param, pipeline_params
+from ml.pipelines.params import Param
+from ml.pipelines.spec import CONTEXT_HELP, Step, pipeline
 
-#: The asset that runs each step that takes run parameters.
-ASSET_OF_STEP = {
-    "load_training_data": "training_data",
-    "train": "trained_model",
-    "load_inference_data": "inference_data",
-    "load_model": "production_model",
-    "save_predictions": "published_predictions",
-}
-_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float}
+_TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 _BOUNDS = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt",
            "minLength": "min_length", "pattern": "pattern"}
 
 
 def _field(param: Param) -> tuple[Any, Any]:
-    kind = _TYPES[param.schema["type"]]
+    kind: Any = Literal[tuple(param.schema["enum"])] if "enum" in param.schema else _TYPES[param.schema["type"]]
     bounds = {_BOUNDS[key]: value for key, value in param.schema.items() if key in _BOUNDS}
+    if param.required:
+        return kind, Field(description=param.description, title=param.title, **bounds)
     return kind | None, Field(None, description=param.description, title=param.title, **bounds)
 
 
-def config_class(pipeline: str, step: str, name: str) -> type[dg.Config]:
-    """The `dg.Config` of the asset running `step`: one optional field per parameter of that step."""
-    fields = {p.name: _field(p) for p in pipeline_params(pipeline) if p.step == step}
-    return create_model(name, __base__=dg.Config, __doc__=f"Run config of the `{step}` step.", **fields)
+@cache
+def config_class(step: Step) -> type[dg.Config]:
+    """The `dg.Config` of the asset or op running `step`: one field per run parameter and run fact."""
+    fields: dict[str, Any] = {p.name: _field(p) for p in step.run_params}
+    fields.update({name: (str | None, Field(None, description=CONTEXT_HELP[name])) for name in step.context})
+    name = "".join(part.title() for part in step.name.split("-")) + "Config"
+    return create_model(name, __base__=dg.Config, __doc__=f"Run config of the `{step.name}` step.", **fields)
 
 
-TrainingDataConfig = config_class("train", "load_training_data", "TrainingDataConfig")
-TrainConfig = config_class("train", "train", "TrainConfig")
-ProductionModelConfig = config_class("infer", "load_model", "ProductionModelConfig")
-PublishConfig = config_class("infer", "save_predictions", "PublishConfig")
-# The moment a scheduled run labels the day before (set by the schedule; manual runs use their
-# creation time): the partition rule itself is ml's (ml.data.partitions).
-InferenceDataConfig = create_model(
-    "InferenceDataConfig",
-    __base__=config_class("infer", "load_inference_data", "_InferenceDataParams"),
-    as_of=(str | None, Field(None, description="ISO time the run labels the day before (schedules set it).")),
-)
-
-
-def step_options(config: dg.Config, pipeline: str, step: str) -> dict[str, Any]:
-    """The step keywords of the parameters set in `config` (unset ones are left to the step)."""
+def step_options(config: dg.Config, step: Step) -> dict[str, Any]:
+    """The step keywords of the run parameters set in `config` (unset ones are left to the step)."""
     values = config.model_dump()
-    return {p.option: values[p.name] for p in pipeline_params(pipeline) if p.step == step and values.get(p.name) is not None}
+    return {p.option: values[p.name] for p in step.run_params if values.get(p.name) is not None}
 
 
-def run_config(pipeline: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Run config of the `pipeline` job for run parameters (`make train PARAMS=...`); ValueError if unknown."""
-    known = {p.name: p for p in pipeline_params(pipeline)}
+def run_config(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Run config of pipeline `name`'s job for run parameters (`make train PARAMS=...`); ValueError if unknown."""
+    spec = pipeline(name)
+    known = {p.name for p in spec.params()}
     ops: dict[str, dict[str, Any]] = {}
-    for name, value in params.items():
-        if name not in known:
-            raise ValueError(f"unknown {pipeline} parameter {name!r}; known: {', '.join(sorted(known))}")
+    for key, value in params.items():
+        if key not in known:
+            raise ValueError(f"unknown {spec.name} parameter {key!r}; known: {', '.join(sorted(known))}")
         if value is None or value == "":
             continue
-        ops.setdefault(ASSET_OF_STEP[known[name].step], {"config": {}})["config"][name] = value
+        op = spec.step_of_param(key).dagster_name
+        ops.setdefault(op, {"config": {}})["config"][key] = value
     return {"ops": ops} if ops else {}

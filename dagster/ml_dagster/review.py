@@ -1,48 +1,44 @@
 """The review job: a person approves or rejects a model version from the Dagster UI (launchpad).
 
-Approval mode (`ML_PROMOTION_MODE=approval`) leaves each new version `pending`: the
-`registered_model` asset's decision says so. Launch `review_job` with the version, `approve` or
-`reject` and a reason; its one op is one ml call (`ml.lifecycle.commands.review`), the same the Airflow
-approval task and `make approve` / `make reject` make, so the rule (`ml.lifecycle.champion`) is ml's.
+Approval mode (`ML_PROMOTION_MODE=approval`) leaves each new version `pending`: the training
+job's promotion asset's decision says so. Launch the review job with the version, `approve` or
+`reject` and a reason; its one op is the review pipeline's one ml step (`ml.lifecycle.commands.review`),
+the same the Airflow approval task and `make approve` / `make reject` make, so the rule
+(`ml.lifecycle.champion`) is ml's. The job's and op's names and the form's fields are the spec's.
 """
 
 # No `from __future__ import annotations`: Dagster reads the config annotation of the op.
 
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
-from pydantic import Field
 
+from ml.pipelines.spec import Pipeline
+from ml_dagster.config import config_class, step_options
 from ml_dagster.jobs import LAUNCH, time_limit
-from ml_dagster.metadata import result
+from ml_dagster.metadata import step_metadata
 from ml_dagster.runner import STEP_RETRY_POLICY, run_step
 
 
-class ReviewConfig(dg.Config):
-    """What the reviewer decided on which version (the launchpad form)."""
+def review_job(spec: Pipeline) -> dg.JobDefinition:
+    """A job of one op per step of the review pipeline (it has one: review)."""
+    [step] = spec.steps
 
-    version: str = Field(description="Registered model version to decide on (the decision of its training run names it).")
-    decision: Literal["approve", "reject"] = Field(description="approve: it becomes champion; reject: it never will.")
-    reason: str = Field("", description="Why (kept in the champion history).")
-    actor: str = Field("", description="Who decides (default: dagster:<run id>).")
-    new_task: bool = Field(False, description="Approve a version of another task (labels, columns); the model's task changes.")
+    def apply(context, config):
+        out = run_step(context, step, **step_options(config, step))
+        return dg.Output(out, metadata=step_metadata(out))
 
+    apply.__annotations__ = {"context": dg.OpExecutionContext, "config": config_class(step),
+                             "return": dg.Output[dict[str, Any]]}
+    op = dg.op(name=step.dagster_op, description=step.doc, retry_policy=STEP_RETRY_POLICY)(apply)
 
-@dg.op(retry_policy=STEP_RETRY_POLICY, tags={"kind": "mlflow"})
-def review_model(context: dg.OpExecutionContext, config: ReviewConfig) -> dg.Output[dict[str, Any]]:
-    """Apply the decision to the registry and the champion history (`python -m ml review`)."""
-    values = config.model_dump()
-    values["actor"] = values["actor"] or None
-    out = run_step(context, "review", **values)
-    return dg.Output(out, metadata={**result(out), "decision": out["decision"],
-                                    "champion_version": str(out.get("champion_version"))})
+    @dg.job(
+        name=spec.dagster_job,
+        description=spec.title + "; recorded in the champion history.",
+        tags={"ml/pipeline": spec.name, **time_limit(spec.name), **LAUNCH.tags},
+        executor_def=LAUNCH.executor_def or dg.in_process_executor,
+    )
+    def job() -> None:
+        op()
 
-
-@dg.job(
-    name="review_job",
-    description="Approve or reject a model version (approval mode); recorded in the champion history.",
-    tags={"ml/pipeline": "review", **time_limit("review"), **LAUNCH.tags},
-    executor_def=LAUNCH.executor_def or dg.in_process_executor,
-)
-def review_job() -> None:
-    review_model()
+    return job

@@ -1,4 +1,4 @@
-"""Calls one `ml` step for an asset: the run id and orchestrator name go with every call.
+"""Calls one `ml` step for an asset, check or op: the run id and orchestrator name go with every call.
 
 The failure policy is the contract's (docs/steps.md): bad input fails at once and is never
 retried; a transient fault or any other error propagates to the asset's `RetryPolicy`.
@@ -10,7 +10,8 @@ from typing import Any
 
 import dagster as dg
 
-from ml.launch.exits import STEP_RETRY
+from ml.core.retry import STEP_RETRY
+from ml.pipelines.spec import Step
 from ml_dagster.io_manager import VALIDATION_ERROR_KEY
 
 # Transient faults (object store or MLflow down after ml's own retries) and bugs: the launch
@@ -20,27 +21,18 @@ STEP_RETRY_POLICY = dg.RetryPolicy(
 )
 
 
-def _function(step: str) -> Any:
-    """A pipeline step (`ml.steps`, `ml.monitoring.monitor`) or a lifecycle command (`ml.lifecycle.commands`: review, rollback, ...)."""
-    import ml.lifecycle.commands
-    import ml.monitoring.monitor
-    import ml.steps
-
-    return getattr(ml.steps, step, None) or getattr(ml.monitoring.monitor, step, None) or ml.lifecycle.commands.COMMANDS[step]
-
-
-def _call(context: dg.OpExecutionContext, step: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+def _call(context: dg.OpExecutionContext, step: Step, kwargs: dict[str, Any]) -> dict[str, Any]:
     from ml.core.logs import attach_to_stderr
 
     attach_to_stderr()  # the step's own log lines (progress, counts) into the compute logs
 
     args = {key: value for key, value in kwargs.items() if value is not None}
-    context.log.info(f"ml step {step}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
-    return _function(step)(run_id=context.run_id, orchestrator="dagster", **args)
+    context.log.info(f"ml step {step.name}({', '.join(f'{k}={v!r}' for k, v in args.items())})")
+    return step.function()(run_id=context.run_id, orchestrator="dagster", **args)
 
 
-def run_step(context: dg.OpExecutionContext, step: str, **kwargs: Any) -> dict[str, Any]:
-    """`ml.steps.<step>(run_id=<Dagster run id>, orchestrator="dagster", **kwargs)`; None args omitted."""
+def run_step(context: dg.OpExecutionContext, step: Step, **kwargs: Any) -> dict[str, Any]:
+    """The step's function with `run_id=<Dagster run id>, orchestrator="dagster"`; None args omitted."""
     from ml.core.errors import BadInputError
 
     try:
@@ -49,7 +41,7 @@ def run_step(context: dg.OpExecutionContext, step: str, **kwargs: Any) -> dict[s
         raise dg.Failure(description=f"error: {exc}", allow_retries=False) from exc
 
 
-def run_loading_step(context: dg.AssetExecutionContext, step: str, **kwargs: Any) -> dict[str, Any]:
+def run_loading_step(context: dg.AssetExecutionContext, step: Step, **kwargs: Any) -> dict[str, Any]:
     """Like `run_step`, but input that `ml` rejects becomes a recorded validation failure.
 
     The asset then materializes that result (`validation_error` plus the inputs), its blocking

@@ -10,15 +10,18 @@ stack): both orchestrators label yesterday at 00:00 UTC unless a user stops it (
 *Automation*; Airflow: pause the DAG). A day without an input file fails that day's run visibly.
 """
 
+from __future__ import annotations
+
 import dagster as dg
 
-from ml_dagster.jobs import daily_inference_job
 
-daily_inference_schedule = dg.build_schedule_from_partitioned_job(
-    daily_inference_job,
-    name="daily_inference_schedule",
-    hour_of_day=0,
-    minute_of_hour=0,
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-    description="Daily at 00:00 UTC: label the previous day's partition (ML_INFERENCE_INPUT_TEMPLATE).",
-)
+def daily_schedule(job: dg.UnresolvedAssetJobDefinition, group: str) -> dg.ScheduleDefinition:
+    """The schedule (`<group>_schedule`) of the day-partitioned `job`: at 00:00 UTC, the day that just ended."""
+    return dg.build_schedule_from_partitioned_job(
+        job,
+        name=f"{group}_schedule",
+        hour_of_day=0,
+        minute_of_hour=0,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Daily at 00:00 UTC: label the previous day's partition (ML_INFERENCE_INPUT_TEMPLATE).",
+    )

@@ -1,7 +1,7 @@
 """The new-data sensor: a new or changed training file under ML_NEW_DATA_PREFIX starts one training run.
 
 What counts as new and the run key are ml's (`ml.data.new_data`); this module only turns each training
-file into a `RunRequest` of `training_job` with `dataset_uri` set to that file. Dagster skips a run
+file into a `RunRequest` of the training job with `dataset_uri` set to that file. Dagster skips a run
 key it has already launched for this sensor, so the same object (key + ETag) never trains twice,
 and several files landing at once become several runs. The sensor runs when
 `ML_TRAIN_ON_NEW_DATA=true` (read when the code location loads) and can be started or stopped in
@@ -13,8 +13,8 @@ from __future__ import annotations
 import dagster as dg
 
 from ml.core.config import load_settings
+from ml.pipelines.spec import pipeline
 from ml_dagster.config import run_config
-from ml_dagster.jobs import training_job
 
 
 def _status() -> dg.DefaultSensorStatus:
@@ -29,7 +29,7 @@ def training_requests() -> list[dg.RunRequest]:
     return [
         dg.RunRequest(
             run_key=obj.run_key,
-            run_config=run_config("train", {"dataset_uri": obj.uri}),
+            run_config=run_config("training", {"dataset_uri": obj.uri}),
             tags=obj.tags(),
         )
         for obj in training_objects(load_settings().new_data_prefix)
@@ -37,7 +37,7 @@ def training_requests() -> list[dg.RunRequest]:
 
 
 @dg.sensor(
-    job=training_job,
+    job_name=pipeline("training").dagster_job,
     minimum_interval_seconds=load_settings().new_data_poll_s,
     default_status=_status(),
     description="Start one training run per new or changed training file under ML_NEW_DATA_PREFIX.",

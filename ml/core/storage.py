@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
+from ml.core import retry
 from ml.core.config import Settings, get_settings
 from ml.core.errors import BadInputError, TransientError
 
@@ -107,22 +108,11 @@ def _is_transient(exc: BaseException) -> bool:
 def _call_s3(what: str, uri: str, fn: Callable[[], T]) -> T:
     """Run one S3 operation: retry transient faults with backoff, translate the final error."""
     from minio.error import S3Error
-    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
     settings = get_settings()
     attempts = settings.retry_attempts
     try:
-        for attempt in Retrying(
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential(multiplier=0.5, max=8),
-            retry=retry_if_exception(_is_transient),
-            reraise=True,
-            before_sleep=lambda rs: log.warning(
-                "%s %s failed (%s); retrying (attempt %d)", what, uri, rs.outcome.exception(), rs.attempt_number
-            ),
-        ):
-            with attempt:
-                return fn()
+        return retry.call(f"{what} {uri}", fn, _is_transient, attempts)
     except S3Error as exc:
         if exc.code in ("NoSuchKey", "NoSuchBucket", "NoSuchObject"):
             raise BadInputError(f"{uri} does not exist ({exc.code}); check the URI or upload the file first") from exc
@@ -187,23 +177,20 @@ def fetch(uri: str, dest: Path) -> Path:
 
 def _fetch_http(uri: str, dest: Path) -> None:
     import requests
-    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+    def download() -> None:
+        with requests.get(uri, stream=True, timeout=(10, 300)) as resp:
+            if resp.status_code in (404, 410):
+                raise BadInputError(f"{uri} returned HTTP {resp.status_code}; check the URL")
+            resp.raise_for_status()
+            with open(dest, "wb") as out:
+                for block in resp.iter_content(1 << 20):
+                    out.write(block)
 
     attempts = get_settings().retry_attempts
     try:
-        for attempt in Retrying(
-            stop=stop_after_attempt(attempts),
-            wait=wait_exponential(multiplier=0.5, max=8),
-            retry=retry_if_exception_type((requests.ConnectionError, requests.Timeout)),
-            reraise=True,
-        ):
-            with attempt, requests.get(uri, stream=True, timeout=(10, 300)) as resp:
-                if resp.status_code in (404, 410):
-                    raise BadInputError(f"{uri} returned HTTP {resp.status_code}; check the URL")
-                resp.raise_for_status()
-                with open(dest, "wb") as out:
-                    for block in resp.iter_content(1 << 20):
-                        out.write(block)
+        retry.call(f"download {uri}", download, lambda e: isinstance(e, (requests.ConnectionError, requests.Timeout)),
+                   attempts)
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise TransientError(f"{uri} unreachable after {attempts} attempts: {exc}") from exc
 

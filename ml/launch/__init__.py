@@ -1,6 +1,6 @@
 """The launch policy: how a pipeline step container or pod is started, for both orchestrators.
 
-Why one package: Airflow (airflow/dags/ml_launch*.py) and Dagster (dagster/ml_dagster/launcher.py,
+Why one package: Airflow (airflow/dags/ml_airflow/launch*.py) and Dagster (dagster/ml_dagster/launcher.py,
 k8s.py) must start the same `ml` image with the same GPUs, limits, environment, secrets, retry
 numbers and exit-code meaning. Every answer to "how is a step launched?" lives here, and the two
 adapters only translate it into their own APIs:

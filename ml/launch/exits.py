@@ -3,35 +3,16 @@
 A step (`python -m ml <step>`) prints its JSON result on the last stdout line and, on failure,
 one `error: ...` line, then exits 2 (bad input: retrying cannot help), 75 (a service stayed
 unreachable) or 1 (anything else). Both orchestrators retry every failure except exit 2 with the
-same `STEP_RETRY` numbers.
+same `STEP_RETRY` numbers (`ml.core.retry`, the one retry policy).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ml.core.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
-
-
-@dataclass(frozen=True)
-class RetryNumbers:
-    """How often and how long to wait before a failed step runs again (exponential backoff)."""
-
-    retries: int
-    delay_s: float
-    backoff: float
-    max_delay_s: float
-
-    def delays(self) -> list[float]:
-        """The wait before each retry, in seconds: delay, delay*backoff, ... capped at max_delay."""
-        return [min(self.delay_s * self.backoff**n, self.max_delay_s) for n in range(self.retries)]
-
-
-#: Every step task (Airflow) and asset (Dagster): 2 retries after 30 s, then 60 s.
-STEP_RETRY = RetryNumbers(retries=2, delay_s=30.0, backoff=2.0, max_delay_s=600.0)
 
 
 def retryable(exit_code: int) -> bool:

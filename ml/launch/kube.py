@@ -1,6 +1,6 @@
 """How a step runs as a Kubernetes pod: one description for both orchestrators.
 
-Part of the launch policy (`ml.launch`). Airflow (`KubernetesPodOperator`, airflow/dags/ml_launch_k8s.py)
+Part of the launch policy (`ml.launch`). Airflow (`KubernetesPodOperator`, airflow/dags/ml_airflow/launch_k8s.py)
 and Dagster (`dagster-k8s`, dagster/ml_dagster/k8s.py) must launch the same `ml` image with the same namespace, service
 account, Secret, resources and GPU placement. Both read `PodSettings` (env prefix `ML_K8S_`) and
 turn its plain dicts (Kubernetes API field names) into their own objects; nothing here imports a

@@ -1,5 +1,7 @@
 """How long a step may run before its orchestrator stops it: one table for both orchestrators.
 
+The default limits are the pipeline spec's (`ml/pipelines/spec.py`, each step's `limit_s`).
+
 Why here: a hung step (a stuck data read, a frozen container) must end in bounded time on
 Airflow and Dagster alike, with the same numbers. Each limit is per try of a step.
 
@@ -20,31 +22,14 @@ from __future__ import annotations
 import re
 
 from ml.core.errors import BadInputError
-from ml.launch.exits import STEP_RETRY, RetryNumbers
+from ml.core.retry import STEP_RETRY, RetryNumbers
+from ml.pipelines.spec import HOUR, MINUTE, all_steps, pipeline
 
-MINUTE, HOUR = 60, 3600
 
-#: The limit of one try of each step (`python -m ml <step>`), in seconds.
-DEFAULT_STEP_TIMEOUT_S: dict[str, int] = {
-    "load-training-data": 30 * MINUTE,
-    "train": 6 * HOUR,
-    "evaluate": 1 * HOUR,
-    "register": 30 * MINUTE,
-    "promote": 15 * MINUTE,
-    "load-inference-data": 30 * MINUTE,
-    "load-model": 30 * MINUTE,
-    "predict": 4 * HOUR,
-    "check-drift": 30 * MINUTE,
-    "save-predictions": 30 * MINUTE,
-    "review": 15 * MINUTE,
-}
+def default_limits() -> dict[str, int]:
+    """The limit of one try of each step (`python -m ml <step>`), in seconds: the spec's."""
+    return {step.name: step.limit_s for step in all_steps()}
 
-#: The steps of each pipeline, as both orchestrators chain them.
-PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
-    "train": ("load-training-data", "train", "evaluate", "register", "promote"),
-    "infer": ("load-inference-data", "load-model", "predict", "check-drift", "save-predictions"),
-    "review": ("review",),
-}
 
 _UNITS = {"s": 1, "m": MINUTE, "h": HOUR}
 _ITEM = re.compile(r"^\s*([a-z-]+)\s*=\s*(\d+)\s*([smh]?)\s*$")
@@ -55,17 +40,17 @@ def parse_overrides(text: str) -> dict[str, int]:
     overrides: dict[str, int] = {}
     for item in (part for part in (text or "").split(",") if part.strip()):
         match = _ITEM.match(item)
-        if not match or match.group(1) not in DEFAULT_STEP_TIMEOUT_S or int(match.group(2)) <= 0:
+        if not match or match.group(1) not in default_limits() or int(match.group(2)) <= 0:
             raise BadInputError(
                 f"invalid ML_STEP_TIMEOUTS item {item.strip()!r}: use step=N[s|m|h] with N > 0, comma-separated; "
-                f"steps: {', '.join(DEFAULT_STEP_TIMEOUT_S)}")
+                f"steps: {', '.join(default_limits())}")
         overrides[match.group(1)] = int(match.group(2)) * _UNITS[match.group(3) or "s"]
     return overrides
 
 
 def step_limits(overrides: str = "") -> dict[str, int]:
     """Every step's limit in seconds: the defaults with `ML_STEP_TIMEOUTS` applied."""
-    return {**DEFAULT_STEP_TIMEOUT_S, **parse_overrides(overrides)}
+    return {**default_limits(), **parse_overrides(overrides)}
 
 
 def step_limit_s(step: str, overrides: str = "") -> int:
@@ -73,8 +58,8 @@ def step_limit_s(step: str, overrides: str = "") -> int:
     return step_limits(overrides)[step]
 
 
-def run_limit_s(pipeline: str, overrides: str = "", retry: RetryNumbers = STEP_RETRY) -> int:
-    """The longest a run of `pipeline` may take: each step's tries at their limit plus the waits."""
+def run_limit_s(name: str, overrides: str = "", retry: RetryNumbers = STEP_RETRY) -> int:
+    """The longest a run of pipeline `name` may take: each step's tries at their limit plus the waits."""
     limits = step_limits(overrides)
     per_step_waits = sum(retry.delays())
-    return int(sum(limits[s] * (retry.retries + 1) + per_step_waits for s in PIPELINE_STEPS[pipeline]))
+    return int(sum(limits[s.name] * (retry.retries + 1) + per_step_waits for s in pipeline(name).steps))

@@ -91,5 +91,5 @@ def review(*, version: str, decision: str, reason: str = "", actor: str | None =
     raise BadInputError(f"review decision {decision!r} is neither approve nor reject; pass --decision approve|reject")
 
 
-COMMANDS = {"history": show_history, "rollback": rollback, "unpin": unpin, "approve": approve, "reject": reject,
-            "review": review}
+#: The commands people run (`review`, the review pipeline's step, comes from the pipeline spec).
+COMMANDS = {"history": show_history, "rollback": rollback, "unpin": unpin, "approve": approve, "reject": reject}

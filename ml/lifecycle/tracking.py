@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from ml.core import progress
+from ml.core import progress, retry
 from ml.core.config import Settings
 from ml.core.errors import BadInputError, TransientError
 
@@ -50,18 +50,9 @@ def is_unreachable(exc: BaseException) -> bool:
 def call(what: str, fn: Callable[[], T], settings: Settings) -> T:
     """Run an MLflow call, retrying only when the server is unreachable."""
     from mlflow.exceptions import MlflowException
-    from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
     try:
-        for attempt in Retrying(
-            stop=stop_after_attempt(settings.retry_attempts),
-            wait=wait_exponential(multiplier=1, max=10),
-            retry=retry_if_exception(is_unreachable),
-            reraise=True,
-            before_sleep=lambda rs: log.warning("MLflow %s failed (%s); retrying", what, rs.outcome.exception()),
-        ):
-            with attempt:
-                return fn()
+        return retry.call(f"MLflow {what}", fn, is_unreachable, settings.retry_attempts)
     except Exception as exc:
         if is_unreachable(exc):
             raise TransientError(
@@ -71,7 +62,6 @@ def call(what: str, fn: Callable[[], T], settings: Settings) -> T:
         if isinstance(exc, MlflowException) and exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             raise BadInputError(f"MLflow {what}: {str(exc).splitlines()[0]}") from exc
         raise
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def experiment_id(settings: Settings) -> str:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import logging
 
+from ml.core import retry
 from ml.core.errors import BadInputError, TransientError
 
 log = logging.getLogger(__name__)
 
 #: Seconds one metadata request may take (connect and read).
 REQUEST_TIMEOUT_S = 10.0
-#: Longest wait between two attempts.
-MAX_WAIT_S = 8.0
 #: Upper bound of the whole check, whatever `retry_attempts` says.
 DEADLINE_S = 60.0
 HINT = "use 'tiny', a local or s3:// save_pretrained folder, or a Hub id that exists"
@@ -63,26 +62,18 @@ def ensure_available(repo_id: str, attempts: int) -> None:
     """Return when `from_pretrained(repo_id)` can find the checkpoint; else one line, bad input or transient."""
     from huggingface_hub import constants
     from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, HFValidationError
-    from tenacity import Retrying, retry_if_exception, stop_after_attempt, stop_after_delay, wait_exponential
 
     if constants.HF_HUB_OFFLINE:
         _require_cached(repo_id)
         return
-    retrying = Retrying(
-        stop=stop_after_attempt(attempts) | stop_after_delay(DEADLINE_S),
-        wait=wait_exponential(multiplier=1, max=MAX_WAIT_S),
-        retry=retry_if_exception(is_network_fault),
-        reraise=True,
-        before_sleep=lambda rs: log.warning("Hugging Face Hub at %s: %s; retrying", constants.ENDPOINT,
-                                            _first_line(rs.outcome.exception() if rs.outcome else None)),
-    )
+    policy = retry.retrying(f"Hugging Face Hub at {constants.ENDPOINT}", is_network_fault, attempts, DEADLINE_S)
     try:
-        for attempt in retrying:
+        for attempt in policy:
             with attempt:
                 _fetch_metadata(repo_id)
     except Exception as exc:
         if is_network_fault(exc):
-            tries = retrying.statistics.get("attempt_number", 1)
+            tries = policy.statistics.get("attempt_number", 1)
             raise TransientError(
                 f"Hugging Face Hub at {constants.ENDPOINT} unreachable for base model {repo_id!r} after {tries} "
                 f"attempts ({_first_line(exc)}); check the network or HF_ENDPOINT, or set HF_HUB_OFFLINE=1 with the "

@@ -229,4 +229,3 @@ def _unchecked(settings: Settings, version: str) -> dict[str, Any]:
                 settings, settings.model_name, version)}
 
 
-COMMANDS = {"check-drift": check_drift}

@@ -1,53 +1,81 @@
-"""Both pipelines chained in one process: for debugging and the embedded mode (`make demo`).
+"""Run a whole pipeline in this process, step after step, as the spec wires them.
 
-Orchestrators do NOT use this: they run each step as its own task so that each is retried,
-logged and timed on its own. This only wires step outputs to step inputs, like they do.
+For the embedded mode (`make demo`, `python -m ml run-training|run-inference`) and for
+debugging. Orchestrators do NOT use this: they run each step as its own task so that each is
+retried, logged and timed on its own. This runner passes outputs to inputs exactly as they do,
+from the same spec, takes the same run parameters, and answers with the same outcome shape the
+trigger prints for `make train|infer` (state, per-step times, each step's result, the summary).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
-from ml import steps
+from ml.pipelines.spec import Pipeline, Step, pipeline, summarize
+
+log = logging.getLogger(__name__)
+
+ORCHESTRATOR = "cli"
 
 
 def new_run_id(kind: str) -> str:
+    """A fresh run id for an embedded run (`cli-training-<hex>`): every path it writes derives from it."""
     return f"cli-{kind}-{uuid.uuid4().hex[:12]}"
 
 
-def run_training(*, dataset_uri: str | None = None, run_id: str | None = None, base_model: str | None = None,
-                 epochs: int | None = None, learning_rate: float | None = None, batch_size: int | None = None,
-                 seed: int | None = None, max_train_samples: int | None = None,
-                 orchestrator: str | None = None) -> dict[str, Any]:
-    """load-training-data -> train -> evaluate -> register -> promote."""
-    run_id = run_id or new_run_id("training")
-    common = {"run_id": run_id, "orchestrator": orchestrator}
-    loaded = steps.load_training_data(dataset_uri=dataset_uri, **common)
-    trained = steps.train(data_uri=loaded["data_uri"], base_model=base_model, epochs=epochs,
-                          learning_rate=learning_rate, batch_size=batch_size, seed=seed,
-                          max_train_samples=max_train_samples, **common)
-    evaluated = steps.evaluate(data_uri=loaded["data_uri"], model_uri=trained["model_uri"],
-                               mlflow_run_id=trained["mlflow_run_id"], **common)
-    registered = steps.register(model_uri=trained["model_uri"], mlflow_run_id=trained["mlflow_run_id"], **common)
-    promoted = steps.promote(version=registered["version"], **common)
-    return {"run_id": run_id, "model_name": registered["model_name"], "version": registered["version"],
-            "promoted": promoted["promoted"], "champion_version": promoted["champion_version"],
-            "decision": promoted["decision"], "metrics": evaluated["metrics"], "mlflow_run_id": trained["mlflow_run_id"]}
+def step_kwargs(step: Step, params: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]],
+                context: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords of `step`: its set run parameters, its upstream outputs, the run facts it takes.
+
+    An unset parameter or an optional output that is null is left out, so the step applies its own
+    default, as every orchestrator does.
+    """
+    kwargs = {p.option: params[p.name] for p in step.run_params if params.get(p.name) not in (None, "")}
+    for keyword, ref in step.inputs.items():
+        value = results[ref.step].get(ref.output) if ref.optional else results[ref.step][ref.output]
+        if value is not None:
+            kwargs[keyword] = value
+    kwargs.update({name: context[name] for name in step.context if context.get(name) is not None})
+    return kwargs
 
 
-def run_inference(*, input_uri: str | None = None, run_id: str | None = None, version: str | None = None,
-                  output_uri: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
-    """load-inference-data + load-model -> predict -> check-drift -> save-predictions."""
-    from ml.monitoring import monitor
+def run(name: str, params: Mapping[str, Any] | None = None, *, run_id: str | None = None,
+        orchestrator: str | None = None, as_of: str | None = None) -> dict[str, Any]:
+    """Every step of pipeline `name` with run parameters `params`; the run's outcome.
 
-    run_id = run_id or new_run_id("inference")
-    common = {"run_id": run_id, "orchestrator": orchestrator}
-    loaded = steps.load_inference_data(input_uri=input_uri, **common)
-    model = steps.load_model(version=version, **common)
-    predicted = steps.predict(data_uri=loaded["data_uri"], version=model["version"], model_name=model["model_name"], **common)
-    checked = monitor.check_drift(data_uri=loaded["data_uri"], predictions_uri=predicted["predictions_uri"],
-                                     version=model["version"], model_name=model["model_name"], **common)
-    saved = steps.save_predictions(predictions_uri=predicted["predictions_uri"], output_uri=output_uri,
-                                   partition_date=loaded["partition_date"], **common)
-    return {"run_id": run_id, **saved, "drift": {k: checked[k] for k in ("status", "summary", "mlflow_run_id")}}
+    A failing step raises (its `MLError` keeps its exit code); the steps before it have published
+    their outputs under the run's workspace, as on an orchestrator.
+    """
+    spec = pipeline(name)
+    params = dict(params or {})
+    _check_params(spec, params)
+    run_id = run_id or new_run_id(spec.name)
+    who = orchestrator or ORCHESTRATOR
+    context = {"as_of": as_of}
+    results: dict[str, dict[str, Any]] = {}
+    timings: dict[str, dict[str, Any]] = {}
+    started = time.monotonic()
+    for step in spec.steps:
+        kwargs = step_kwargs(step, params, results, context)
+        log.info("step %s (%d/%d)", step.name, len(results) + 1, len(spec.steps))
+        began = time.monotonic()
+        results[step.name] = step.function()(run_id=run_id, orchestrator=orchestrator, **kwargs)
+        timings[step.name] = {"state": "success", "duration_s": round(time.monotonic() - began, 2)}
+    return {
+        "orchestrator": who, "pipeline": spec.command, "run_id": run_id, "state": "success", "succeeded": True,
+        "wall_s": round(time.monotonic() - started, 2), "finished_at": datetime.now(UTC).isoformat(),
+        "steps": timings, "results": results, "summary": summarize(spec, results),
+    }
+
+
+def _check_params(spec: Pipeline, params: Mapping[str, Any]) -> None:
+    """An unknown run parameter is a caller's bug here (the CLI offers only the spec's)."""
+    known = {p.name for p in spec.params()}
+    unknown = sorted(set(params) - known)
+    if unknown:
+        raise TypeError(f"pipeline {spec.name} has no parameter {unknown[0]!r}; known: {', '.join(sorted(known))}")

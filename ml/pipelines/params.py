@@ -1,10 +1,11 @@
-"""The parameters a user may set on a pipeline run, for every orchestrator's trigger form.
+"""The parameters a user may set on a pipeline run, for every runner's trigger form.
 
-Why here: Airflow's DAG params, Dagster's run config and `make train PARAMS=...` offer the same
-parameters with the same bounds, and a parameter left unset must reach no step, so that the step
-applies its own default (`ml.core.config`, from `ML_*`). Each parameter names the step and keyword
-that take it; its bounds come from the `ml.core.config` field of the same meaning, so they are written
-once. Adapters turn `Param.schema` into a DAG `Param` or a Dagster config field.
+Why here: Airflow's DAG params, Dagster's run config, `make train PARAMS=...` and the embedded
+`run-training`/`run-inference` offer the same parameters with the same bounds, and a parameter
+left unset must reach no step, so that the step applies its own default (`ml.core.config`, from
+`ML_*`). Bounds come from the `ml.core.config` field of the same meaning, so they are written
+once. Which step takes each parameter is the pipeline spec's (`ml/pipelines/spec.py`). Adapters
+turn `Param.schema` into a DAG `Param`, a Dagster config field or a CLI option.
 """
 
 from __future__ import annotations
@@ -21,17 +22,18 @@ _BOUND_KEYS = ("type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaxim
 
 @dataclass(frozen=True)
 class Param:
-    """One run parameter: which step keyword takes it, its JSON schema (non-null values), its help.
+    """One run parameter: its JSON schema (non-null values), its form title and help.
 
-    Every parameter is optional and unset by default: the step then applies its own default.
+    Optional parameters are unset by default: the step then applies its own default. A
+    `required` one (the review's version and decision) must be given.
     """
 
     name: str
-    step: str
     title: str
     description: str
     schema: dict[str, Any] = field(default_factory=dict)
     keyword: str = ""  # the step's keyword argument when it differs from `name`
+    required: bool = False
 
     @property
     def option(self) -> str:
@@ -60,51 +62,64 @@ def _default_note(setting: str) -> str:
     return f"Empty: ML_{setting.upper()}" + (f" (default {default})" if default not in (None, "") else "")
 
 
-def training_params() -> list[Param]:
-    """Parameters of the training pipeline, in form order."""
+def _training() -> list[Param]:
     return [
-        Param("dataset_uri", "load_training_data", "Dataset URI",
+        Param("dataset_uri", "Dataset URI",
               "Labelled CSV, TSV, JSONL or Parquet (s3://, http(s)://, hf://, a path). " + _default_note("dataset_uri") + ".",
               {"type": "string", "pattern": URI_PATTERN}),
-        Param("base_model", "train", "Base model",
+        Param("base_model", "Base model",
               "'tiny' (offline preset), a model folder (local or s3://) or a hub id. " + _default_note("base_model") + ".",
               from_settings("base_model", minLength=1)),
-        Param("epochs", "train", "Epochs", _default_note("epochs") + ".", from_settings("epochs")),
-        Param("learning_rate", "train", "Learning rate",
+        Param("epochs", "Epochs", _default_note("epochs") + ".", from_settings("epochs")),
+        Param("learning_rate", "Learning rate",
               "Empty: ML_LEARNING_RATE, else 1e-3 for tiny, 5e-5 otherwise.", from_settings("learning_rate")),
-        Param("batch_size", "train", "Batch size", _default_note("batch_size") + ".", from_settings("batch_size")),
-        Param("seed", "train", "Seed", _default_note("seed") + ".", from_settings("seed")),
-        Param("max_train_samples", "train", "Max training samples",
+        Param("batch_size", "Batch size", _default_note("batch_size") + ".", from_settings("batch_size")),
+        Param("seed", "Seed", _default_note("seed") + ".", from_settings("seed")),
+        Param("max_train_samples", "Max training samples",
               "Cap the training split for a quick run. Empty: ML_MAX_TRAIN_SAMPLES (default: all rows).",
               from_settings("max_train_samples")),
     ]
 
 
-def inference_params() -> list[Param]:
-    """Parameters of the inference pipeline, in form order."""
+def _inference() -> list[Param]:
     return [
-        Param("input_uri", "load_inference_data", "Input URI",
-              "Texts to label (CSV, JSONL or Parquet). Empty: the partition of `partition_date`.",
+        Param("input_uri", "Input URI",
+              "Texts to label (CSV, TSV, JSONL or Parquet). Empty: the partition of `partition_date`.",
               {"type": "string", "pattern": URI_PATTERN}),
-        Param("partition_date", "load_inference_data", "Partition date",
+        Param("partition_date", "Partition date",
               "Day to label (YYYY-MM-DD) in ML_INFERENCE_INPUT_TEMPLATE. Empty: the UTC day before the run was triggered.",
               {"type": "string", "pattern": DATE_PATTERN}),
-        Param("model_version", "load_model", "Model version",
+        Param("model_version", "Model version",
               "Registered version to use. Empty: the version behind the alias below.",
               {"type": "integer", "minimum": 1}, keyword="version"),
-        Param("model_alias", "load_model", "Model alias",
+        Param("model_alias", "Model alias",
               "Alias resolved when no version is given. Empty: champion.",
               {"type": "string", "pattern": r"^[A-Za-z0-9_-]+$"}, keyword="alias"),
-        Param("output_uri", "save_predictions", "Output URI",
+        Param("output_uri", "Output URI",
               "Where to publish the predictions. Empty: under ML_RESULTS_URI, per run.",
               {"type": "string", "pattern": URI_PATTERN}),
     ]
 
 
-def pipeline_params(pipeline: str) -> list[Param]:
-    """`train` or `infer` -> its parameters; ValueError for another name."""
-    if pipeline == "train":
-        return training_params()
-    if pipeline == "infer":
-        return inference_params()
-    raise ValueError(f"unknown pipeline {pipeline!r}; use train or infer")
+def _review() -> list[Param]:
+    return [
+        Param("version", "Model version", "Registered model version to decide on (its training run's decision names it).",
+              {"type": "string", "pattern": r"^[1-9][0-9]*$"}, required=True),
+        Param("decision", "Decision", "approve: it becomes champion; reject: it never will.",
+              {"type": "string", "enum": ["approve", "reject"]}, required=True),
+        Param("reason", "Reason", "Why (kept in the champion history).", {"type": "string"}),
+        Param("actor", "Actor", "Who decides (default: the orchestrator and run id).", {"type": "string"}),
+        Param("new_task", "New task", "Approve a version of another task (labels, columns); the model's task changes.",
+              {"type": "boolean"}),
+    ]
+
+
+@cache
+def catalogue() -> dict[str, Param]:
+    """Every run parameter by name (a name means the same thing in every pipeline)."""
+    return {p.name: p for p in [*_training(), *_inference(), *_review()]}
+
+
+def param(name: str) -> Param:
+    """The parameter `name` (KeyError for an unknown name: a spec bug, caught by its tests)."""
+    return catalogue()[name]

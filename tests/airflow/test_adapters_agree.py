@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 from dag_render import RunInfo, render
 
-from ml.launch.exits import STEP_RETRY, drop_empty_options
+from ml.core.retry import STEP_RETRY
+from ml.launch.exits import drop_empty_options
 
 DAGSTER_DIR = Path(__file__).resolve().parents[2] / "dagster"
 if str(DAGSTER_DIR) not in sys.path:
@@ -155,19 +156,18 @@ def test_same_retry_numbers(both) -> None:
 
 
 def test_same_run_parameters_with_the_same_bounds(both) -> None:
-    from ml.pipelines.params import pipeline_params
+    from ml.pipelines.spec import pipeline
     from ml_dagster import config
 
     bag, _ = both()
     bounds = {"minimum": "ge", "maximum": "le", "exclusiveMinimum": "gt", "exclusiveMaximum": "lt",
               "minLength": "min_length", "pattern": "pattern"}
-    for dag_id, pipeline in (("ml_training", "train"), ("ml_inference", "infer")):
-        airflow = bag.dags[dag_id].params
+    for spec in (pipeline("training"), pipeline("inference")):
+        airflow = bag.dags[spec.airflow_dag].params
         dagster_fields: dict[str, Any] = {}
-        for cls in (config.TrainingDataConfig, config.TrainConfig, config.InferenceDataConfig,
-                    config.ProductionModelConfig, config.PublishConfig):
-            dagster_fields.update(cls.model_fields)
-        for p in pipeline_params(pipeline):
+        for step in spec.steps:
+            dagster_fields.update(config.config_class(step).model_fields)
+        for p in spec.params():
             assert airflow[p.name] is None and dagster_fields[p.name].default is None, p.name  # unset by default
             schema = airflow.get_param(p.name).schema
             field = dagster_fields[p.name]
@@ -185,7 +185,7 @@ def test_same_partition_for_a_scheduled_and_a_manual_run(both, monkeypatch) -> N
     manual runs triggered at the same moment."""
     import dagster as dg
 
-    import ml_dagster.inference as inference
+    import ml_dagster.assets as assets
     from ml.data.partitions import partition_date
     from ml_dagster.definitions import defs
 
@@ -208,9 +208,10 @@ def test_same_partition_for_a_scheduled_and_a_manual_run(both, monkeypatch) -> N
         return {"data_uri": "s3://w/x", "input_uri": "s3://d/x.csv", "partition_date": None, "rows": 1,
                 "dropped_rows": 0, "fingerprint": "f"}
 
-    monkeypatch.setattr(inference, "run_loading_step", fake_step)
+    monkeypatch.setattr(assets, "run_loading_step", fake_step)
     now = datetime.now(UTC)
-    result = dg.materialize([inference.inference_data], resources={"storage": inference.StorageResource()})
+    inference_data = defs.resolve_assets_def("inference_data")
+    result = dg.materialize([inference_data])
     assert result.success
     manual = render(dag.get_task("load_inference_data"), dag_run=RunInfo(run_after=now))
     assert set(seen) == {"as_of"}  # nothing else set: the step picks the partition
@@ -224,14 +225,16 @@ def test_one_quality_gate(both, monkeypatch) -> None:
     import ml_dagster.checks as checks
     from ml.core.config import load_settings
     from ml.training.gates import quality_gate
+    from ml_dagster.definitions import defs
 
     bag, _ = both()
     assert not any("f1" in name or "gate" in name for name in bag.dags["ml_training"].params)
-    assert checks.quality_gate.node_def.config_schema.config_type.kind.name == "ANY"  # no config of its own
+    gate_check = next(c for c in defs.asset_checks if any(s.name == "quality_gate" for s in c.check_specs))
+    assert gate_check.node_def.config_schema.config_type.kind.name == "ANY"  # no config of its own
     monkeypatch.setenv("ML_MIN_TEST_MACRO_F1", "0.9")
     verdict = quality_gate({"test_macro_f1": 0.85}, load_settings())
     monkeypatch.setattr(checks, "checked_output", lambda context, key: {"gate": verdict.as_dict()})
-    result = checks.quality_gate(dg.build_asset_check_context())
+    result = gate_check(dg.build_asset_check_context())
     assert result.passed is verdict.passed is False
     assert result.description == verdict.reason
 
@@ -283,8 +286,8 @@ def test_same_time_limits(both, overrides: str) -> None:
     from ml.launch.timeouts import step_limit_s
 
     bag, _ = both(ML_STEP_TIMEOUTS=overrides)
-    code = ("from ml_dagster.jobs import training_job, inference_job; "
-            "print(training_job.tags['dagster/max_runtime'], inference_job.tags['dagster/max_runtime'])")
+    code = ("from ml_dagster.definitions import defs; "
+            "print(*(defs.resolve_job_def(j).tags['dagster/max_runtime'] for j in ('training_job', 'inference_job')))")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ML_")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**env, "ML_STEP_TIMEOUTS": overrides, "PYTHONPATH": str(DAGSTER_DIR)})

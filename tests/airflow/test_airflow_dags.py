@@ -76,32 +76,38 @@ def test_unknown_launcher_is_an_import_error(load_dags):
 # --- structure --------------------------------------------------------------------------------
 
 
-def test_training_tasks_run_in_order(load_dags):
-    dag = load_dags().dags["ml_training"]
-    order = ["load_training_data", "train_model", "evaluate_model", "save_trained_model", "promote_model"]
-    assert sorted(dag.task_ids) == sorted(order)
-    for upstream, downstream in pairwise(order):
-        assert dag.get_task(upstream).downstream_task_ids == {downstream}
-    assert dag.get_task(order[0]).upstream_task_ids == set()
-    assert dag.schedule is None  # manual trigger only
-    assert dag.max_active_runs >= 5
+def _spec_graph(name: str) -> tuple[set[str], set[tuple[str, str]]]:
+    """The spec's task ids and edges (the graph without implied edges) for pipeline `name`."""
+    from ml.pipelines.spec import pipeline
+
+    spec = pipeline(name)
+    task = {s.name: s.airflow_task for s in spec.steps}
+    return set(task.values()), {(task[a], task[b]) for a, b in spec.edges()}
 
 
-def test_inference_loads_data_and_model_in_parallel(load_dags):
-    dag = load_dags().dags["ml_inference"]
-    assert sorted(dag.task_ids) == sorted(
-        ["load_inference_data", "load_trained_model", "run_inference", "check_drift", "save_inference_results"]
-    )
-    assert dag.get_task("load_inference_data").upstream_task_ids == set()
-    assert dag.get_task("load_trained_model").upstream_task_ids == set()
-    assert dag.get_task("run_inference").upstream_task_ids == {"load_inference_data", "load_trained_model"}
+def _dag_graph(dag) -> tuple[set[str], set[tuple[str, str]]]:
+    return set(dag.task_ids), {(t.task_id, d) for t in dag.tasks for d in t.downstream_task_ids}
+
+
+@pytest.mark.parametrize("name", ["training", "inference"])
+def test_each_dag_is_the_pipeline_spec_tasks_and_edges(load_dags, name):
+    """Task ids and edges equal ml's spec (`python -m ml pipelines`): a drift between them fails here."""
+    from ml.pipelines.spec import pipeline
+
+    dag = load_dags().dags[pipeline(name).airflow_dag]
+    assert _dag_graph(dag) == _spec_graph(name)
+
+
+def test_training_is_manual_and_inference_daily(load_dags):
+    bag = load_dags()
+    training, inference = bag.dags["ml_training"], bag.dags["ml_inference"]
+    assert training.schedule is None  # manual trigger only
+    assert training.max_active_runs >= 5 and inference.max_active_runs >= 5
     # the drift check runs before publishing, so ML_DRIFT_BLOCKING can stop it (as Dagster's blocking check)
-    assert dag.get_task("check_drift").upstream_task_ids == {"run_inference"}
-    assert dag.get_task("save_inference_results").upstream_task_ids == {"check_drift"}
-    assert dag.catchup is False
-    assert dag.max_active_runs >= 5
-    assert type(dag.timetable).__name__ == "CronDataIntervalTimetable"
-    assert dag.timetable.expression == "0 0 * * *"  # @daily
+    assert inference.get_task("save_inference_results").upstream_task_ids == {"check_drift"}
+    assert inference.catchup is False
+    assert type(inference.timetable).__name__ == "CronDataIntervalTimetable"
+    assert inference.timetable.expression == "0 0 * * *"  # @daily
 
 
 @pytest.mark.parametrize("launcher", ["docker", "local", "kubernetes"])
@@ -120,18 +126,9 @@ OPERATORS = {"docker": "MlDockerOperator", "local": "MlLocalOperator", "kubernet
 @pytest.mark.parametrize("launcher", sorted(OPERATORS))
 def test_every_task_is_one_ml_call_with_the_run_id(load_dags, launcher):
     bag = load_dags(ML_LAUNCHER=launcher, ML_IMAGE="registry.example/ml:1.2.3")
-    steps = {
-        "load_training_data": "load-training-data",
-        "train_model": "train",
-        "evaluate_model": "evaluate",
-        "save_trained_model": "register",
-        "promote_model": "promote",
-        "load_inference_data": "load-inference-data",
-        "load_trained_model": "load-model",
-        "run_inference": "predict",
-        "check_drift": "check-drift",
-        "save_inference_results": "save-predictions",
-    }
+    from ml.pipelines.spec import all_steps
+
+    steps = {step.airflow_task: step.name for step in all_steps()}
     for dag in bag.dags.values():
         for task in dag.tasks:
             argv = task.cmds + task.arguments if launcher == "kubernetes" else task.command
@@ -162,13 +159,14 @@ def test_params_are_unset_by_default_so_the_step_applies_its_own(load_dags):
 
 
 def test_params_and_their_bounds_are_ml_params(load_dags):
-    from ml.pipelines.params import pipeline_params
+    from ml.pipelines.spec import pipeline
 
     bag = load_dags()
-    for dag_id, pipeline in (("ml_training", "train"), ("ml_inference", "infer")):
+    for spec in (pipeline("training"), pipeline("inference")):
+        dag_id = spec.airflow_dag
         dump = bag.dags[dag_id].params.dump()
-        assert list(dump) == [p.name for p in pipeline_params(pipeline)]
-        for p in pipeline_params(pipeline):
+        assert list(dump) == [p.name for p in spec.params()]
+        for p in spec.params():
             schema = bag.dags[dag_id].params.get_param(p.name).schema
             assert schema["type"] == ["null", p.schema["type"]]
             assert {k: v for k, v in schema.items() if k in p.schema and k != "type"} == {

@@ -93,7 +93,7 @@ def test_a_new_try_removes_the_container_an_earlier_try_left_running(airflow_hom
     from types import SimpleNamespace
 
     task = load_dags(ML_LAUNCHER="docker", ML_IMAGE=IMAGE, ML_GPUS="none").dags["ml_training"].get_task("train_model")
-    try_labels = sys.modules[type(task).__module__].try_labels  # ml_launch_docker, as the DAG folder loads it
+    try_labels = sys.modules[type(task).__module__].try_labels  # ml_airflow.launch_docker, as the DAG folder loads it
     run_id = "manual__2026-12-02T00:00:00+00:00"
     ti = SimpleNamespace(dag_id="ml_training", task_id="train_model", run_id=run_id, try_number=2)
     labels = try_labels({"ti": ti})

@@ -166,9 +166,9 @@ def finished_pod(exit_code: int | None, message: str = "") -> Any:
 @pytest.fixture
 def launch_k8s(load_dags) -> Any:
     load_dags(**K8S_ENV)
-    import ml_launch_k8s
+    import ml_airflow.launch_k8s
 
-    return ml_launch_k8s
+    return ml_airflow.launch_k8s
 
 
 def test_bad_input_exit_fails_the_task_without_retry_with_the_steps_reason(launch_k8s):

@@ -24,13 +24,13 @@ RUN_ID = "manual__2026-11-25T06:34:22.842943+00:00"
 def launch(load_dags) -> Any:
     """The launcher modules, imported the way the DAG files import them (DAG folder on sys.path)."""
     load_dags()
-    import ml_launch_local
-    import ml_step_failure
+    import ml_airflow.launch_local
+    import ml_airflow.step_failure
 
     class Modules:
-        step_failure = staticmethod(ml_step_failure.step_failure)
-        step_result = staticmethod(ml_step_failure.step_result)
-        MlLocalOperator = ml_launch_local.MlLocalOperator
+        step_failure = staticmethod(ml_airflow.step_failure.step_failure)
+        step_result = staticmethod(ml_airflow.step_failure.step_result)
+        MlLocalOperator = ml_airflow.launch_local.MlLocalOperator
 
     return Modules
 

@@ -31,7 +31,7 @@ class _Watch:
     """The trigger running in an event loop of its own thread (as in the triggerer); events are queued."""
 
     def __init__(self, prefix: str) -> None:
-        from ml_new_data_trigger import NewTrainingDataTrigger
+        from ml_airflow.new_data_trigger import NewTrainingDataTrigger
 
         self.trigger = NewTrainingDataTrigger(prefix=prefix, poll_interval=0.2)
         self.queue: queue.Queue[Any] = queue.Queue()
@@ -118,12 +118,12 @@ def test_trigger_reports_a_missing_bucket_and_keeps_watching(live_env, caplog: p
 
 def test_trigger_is_an_event_trigger_that_serializes_its_settings() -> None:
     from airflow.triggers.base import BaseEventTrigger
-    from ml_new_data_trigger import NewTrainingDataTrigger
+    from ml_airflow.new_data_trigger import NewTrainingDataTrigger
 
     trigger = NewTrainingDataTrigger(prefix="s3://datasets/x/", poll_interval=0.2)
     assert isinstance(trigger, BaseEventTrigger)
     assert trigger.serialize() == (
-        "ml_new_data_trigger.NewTrainingDataTrigger", {"prefix": "s3://datasets/x/", "poll_interval": 0.2}
+        "ml_airflow.new_data_trigger.NewTrainingDataTrigger", {"prefix": "s3://datasets/x/", "poll_interval": 0.2}
     )
 
 
@@ -162,7 +162,7 @@ def test_dag_serializes_with_its_watcher(load_dags) -> None:
     dag = load_dags(ML_TRAIN_ON_NEW_DATA="true").dags["ml_new_data"]
     data = DagSerialization.to_dict(dag)
     text = repr(data)
-    assert "ml_new_data_trigger.NewTrainingDataTrigger" in text
+    assert "ml_airflow.new_data_trigger.NewTrainingDataTrigger" in text
     assert "ml_new_training_data_watcher" in text
 
 

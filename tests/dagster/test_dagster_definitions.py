@@ -12,8 +12,10 @@ from pydantic import ValidationError
 
 DAGSTER_DIR = Path(__file__).resolve().parents[2] / "dagster"  # holds ml_dagster (see conftest.py)
 
-TRAINING = ["training_data", "trained_model", "model_evaluation", "registered_model"]
-INFERENCE = ["inference_data", "production_model", "predictions", "published_predictions"]
+from ml.pipelines.spec import pipeline  # noqa: E402
+
+TRAINING = [s.dagster_asset for s in pipeline("training").steps if s.dagster_asset]
+INFERENCE = [s.dagster_asset for s in pipeline("inference").steps if s.dagster_asset]
 DAILY = [f"daily/{name}" for name in INFERENCE]  # the same steps, one partition per day
 
 
@@ -38,25 +40,47 @@ def test_import_is_cheap_and_has_no_heavy_dependencies() -> None:
     assert float(out[-2]) < 10
 
 
+def _reduced(parents: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """The edges of a graph given by parents, without those a longer path implies."""
+    def ancestors(node: str) -> set[str]:
+        found, todo = set(), list(parents[node])
+        while todo:
+            current = todo.pop()
+            if current not in found:
+                found.add(current)
+                todo.extend(parents[current])
+        return found
+
+    return {(up, node) for node, ups in parents.items() for up in ups
+            if not any(up in ancestors(other) for other in ups if other != up)}
+
+
+@pytest.mark.parametrize(("name", "prefix"), [("training", ""), ("inference", ""), ("inference", "daily/")])
+def test_each_asset_graph_is_the_pipeline_spec(defs: dg.Definitions, name: str, prefix: str) -> None:
+    """Asset names and edges equal ml's spec (`python -m ml pipelines`): a drift between them fails here."""
+    spec = pipeline(name)
+    graph = defs.resolve_asset_graph()
+    asset_of = {s.name: prefix + s.dagster_asset for s in spec.steps if s.dagster_asset}
+    keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
+    assert set(asset_of.values()) <= keys
+    parents = {a: {p.to_user_string() for p in graph.get(dg.AssetKey.from_user_string(a)).parent_keys}
+               for a in asset_of.values()}
+    spec_edges = {(asset_of[a], asset_of[b]) for a, b in spec.edges() if a in asset_of and b in asset_of}
+    # a step that runs as a check (check-drift) orders what follows it by its blocking check instead
+    through_checks = {(asset_of[a], asset_of[c]) for a, b in spec.edges() for b2, c in spec.edges()
+                      if b == b2 and a in asset_of and c in asset_of and b not in asset_of}
+    assert _reduced(parents) == spec_edges | through_checks
+
+
 def test_assets_form_the_two_graphs(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
     assert keys == set(TRAINING) | set(INFERENCE) | set(DAILY)
     parents = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys} for key in graph.get_all_asset_keys()}
-    assert parents == {
-        "training_data": set(),
-        "trained_model": {"training_data"},
-        "model_evaluation": {"training_data", "trained_model"},
-        "registered_model": {"trained_model", "model_evaluation"},
-        "inference_data": set(),
-        "production_model": set(),
-        "predictions": {"inference_data", "production_model"},
-        "published_predictions": {"predictions", "inference_data"},  # the day it labelled
-        "daily/inference_data": set(),
-        "daily/production_model": set(),
-        "daily/predictions": {"daily/inference_data", "daily/production_model"},
-        "daily/published_predictions": {"daily/predictions", "daily/inference_data"},
-    }
+    assert parents["predictions"] == {"inference_data", "production_model"}
+    assert parents["published_predictions"] == {"predictions", "inference_data"}  # the day it labelled
+    assert parents["registered_model"] == {"trained_model", "model_evaluation"}  # after the gate's evaluation
+    assert parents["daily/predictions"] == {"daily/inference_data", "daily/production_model"}
 
 
 def test_jobs_select_their_group_and_its_checks(defs: dg.Definitions) -> None:
@@ -73,14 +97,15 @@ def test_jobs_select_their_group_and_its_checks(defs: dg.Definitions) -> None:
 
 
 def test_checks_are_present_and_blocking(defs: dg.Definitions) -> None:
-    from ml_dagster.checks import CHECKS
-
-    specs = {spec.name: spec for check in CHECKS for spec in check.check_specs}
-    assert {name: spec.asset_key.to_user_string() for name, spec in specs.items()} == {
-        "training_data_is_valid": "training_data",
-        "inference_data_is_valid": "inference_data",
-        "quality_gate": "model_evaluation",
-        "input_drift": "predictions",
+    checks = list(defs.asset_checks)
+    specs = {(spec.name, spec.asset_key.to_user_string()): spec for check in checks for spec in check.check_specs}
+    assert set(specs) == {
+        ("training_data_is_valid", "training_data"),
+        ("inference_data_is_valid", "inference_data"),
+        ("quality_gate", "model_evaluation"),
+        ("input_drift", "predictions"),
+        ("inference_data_is_valid", "daily/inference_data"),
+        ("input_drift", "daily/predictions"),
     }
     # all blocking: publishing waits for the drift check; it stops only on an ERROR (ML_DRIFT_BLOCKING)
     assert all(spec.blocking for spec in specs.values())
@@ -88,12 +113,11 @@ def test_checks_are_present_and_blocking(defs: dg.Definitions) -> None:
     # the gate's is ML_MIN_TEST_MACRO_F1 only), unlike an asset that takes run parameters
     from dagster._config import ConfigTypeKind
 
-    from ml_dagster.training import trained_model
-
-    kinds = {check.node_def.name: check.node_def.config_field.config_type.kind for check in CHECKS}
+    kinds = {check.node_def.name: check.node_def.config_field.config_type.kind for check in checks}
     assert set(kinds.values()) == {ConfigTypeKind.ANY}, kinds
+    trained_model = defs.resolve_assets_def("trained_model")
     assert trained_model.node_def.config_field.config_type.kind == ConfigTypeKind.STRICT_SHAPE
-    graph_checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
+    graph_checks = {(key.name, key.asset_key.to_user_string()) for key in defs.resolve_asset_graph().asset_check_keys}
     assert graph_checks == set(specs)
 
 
@@ -105,26 +129,27 @@ def test_checks_are_present_and_blocking(defs: dg.Definitions) -> None:
     ("drift", True, False, "ERROR"),  # the only verdict that stops publication
 ])
 def test_drift_check_maps_mls_verdict(status: str, blocking: bool, passed: bool, severity: str) -> None:
-    from ml_dagster.checks import _drift_result
+    """ml raises DriftDetected (the step blocks) exactly for drift under ML_DRIFT_BLOCKING: then ERROR."""
+    from ml_dagster.checks import verdict_result
 
     figure = {"psi": 0.3, "status": status, "share": 0.4, "reference_share": 0.01}
     verdict = {"status": status, "blocking": blocking, "summary": f"{status}: text_length PSI 0.300", "rows": 12,
                "statistics": {"text_length": figure, "unknown_words": figure, "predicted_label": figure},
                "mlflow_run_url": "http://mlflow:5000/#/experiments/3/runs/abc"}
-    check = _drift_result(verdict)
+    check = verdict_result(verdict, blocked=status == "drift" and blocking)
     assert (check.passed, check.severity.value) == (passed, severity)
     assert check.description == verdict["summary"]
-    assert check.metadata["psi_unknown_words"].value == 0.3 and check.metadata["rows"].value == 12
-    assert check.metadata["mlflow_monitoring_run"].value == verdict["mlflow_run_url"]
+    assert check.metadata["unknown_words_psi"].value == 0.3 and check.metadata["dagster/row_count"].value == 12
+    assert check.metadata["mlflow_run_url"].value == verdict["mlflow_run_url"]
     assert check.metadata["ml_result"].value == verdict
 
 
 def test_drift_check_of_a_version_without_a_reference_warns_and_does_not_block() -> None:
-    from ml_dagster.checks import _drift_result
+    from ml_dagster.checks import verdict_result
 
     verdict = {"status": "unchecked", "blocking": True, "summary": "v1 has no drift reference: inputs not checked",
                "rows": 0, "statistics": {}, "mlflow_run_url": ""}
-    check = _drift_result(verdict)
+    check = verdict_result(verdict, blocked=False)
     assert (check.passed, check.severity.value) == (False, "WARN") and check.description == verdict["summary"]
 
 
@@ -215,35 +240,39 @@ def test_steps_fork_from_a_server_with_the_heavy_imports_done(defs: dg.Definitio
 def test_run_config_routes_run_params_to_the_assets_that_take_them(defs: dg.Definitions) -> None:
     from ml_dagster.config import run_config
 
-    config = run_config("infer", {"partition_date": "2026-11-30", "model_version": 3})
+    config = run_config("inference", {"partition_date": "2026-11-30", "model_version": 3})
     assert config == {"ops": {
         "inference_data": {"config": {"partition_date": "2026-11-30"}},
         "production_model": {"config": {"model_version": 3}},
     }}
     assert dg.validate_run_config(defs.resolve_job_def("inference_job"), config)
-    train = run_config("train", {"dataset_uri": "s3://datasets/x.csv", "epochs": 2, "seed": None, "base_model": ""})
+    train = run_config("training", {"dataset_uri": "s3://datasets/x.csv", "epochs": 2, "seed": None, "base_model": ""})
     assert train == {"ops": {"training_data": {"config": {"dataset_uri": "s3://datasets/x.csv"}},
                              "trained_model": {"config": {"epochs": 2}}}}  # unset (None, "") is left to the step
     assert dg.validate_run_config(defs.resolve_job_def("training_job"), train)
-    assert run_config("infer", {}) == {}
+    assert run_config("inference", {}) == {}
     with pytest.raises(ValueError, match="'model_versoin'"):
-        run_config("infer", {"model_versoin": 3})
+        run_config("inference", {"model_versoin": 3})
     with pytest.raises(ValueError, match="'epochs'"):
-        run_config("infer", {"epochs": 2})  # a training parameter is not the inference job's
+        run_config("inference", {"epochs": 2})  # a training parameter is not the inference job's
 
 
 def test_config_fields_are_optional_and_unset_ones_reach_no_step(defs: dg.Definitions) -> None:
-    from ml_dagster.config import InferenceDataConfig, ProductionModelConfig, TrainConfig, step_options
+    from ml.pipelines.spec import step_named
+    from ml_dagster.config import config_class, step_options
 
+    train, load_model, load_data = step_named("train"), step_named("load-model"), step_named("load-inference-data")
+    TrainConfig, ProductionModelConfig = config_class(train), config_class(load_model)
+    InferenceDataConfig = config_class(load_data)
     for job in ("training_job", "inference_job"):
         assert dg.validate_run_config(defs.resolve_job_def(job), {}), job  # every field optional
-    assert step_options(TrainConfig(), "train", "train") == {}
-    assert step_options(TrainConfig(epochs=3, seed=0), "train", "train") == {"epochs": 3, "seed": 0}
+    assert step_options(TrainConfig(), train) == {}
+    assert step_options(TrainConfig(epochs=3, seed=0), train) == {"epochs": 3, "seed": 0}
     # the step's keyword, where it differs from the parameter's name
-    assert step_options(ProductionModelConfig(model_version=3, model_alias="challenger"), "infer", "load_model") == {
+    assert step_options(ProductionModelConfig(model_version=3, model_alias="challenger"), load_model) == {
         "version": 3, "alias": "challenger"}
-    # as_of is the asset's (when the run labels), not a run parameter
-    assert step_options(InferenceDataConfig(as_of="2026-03-01T00:00:00+00:00"), "infer", "load_inference_data") == {}
+    # as_of is a run fact (when the run labels), not a run parameter
+    assert step_options(InferenceDataConfig(as_of="2026-03-01T00:00:00+00:00"), load_data) == {}
     # ml.pipelines.params' bounds hold when the asset builds its config
     with pytest.raises(ValidationError, match="partition_date"):
         InferenceDataConfig(partition_date="30.11.2026")

@@ -37,13 +37,13 @@ def days_env(local_env: Path, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def _materialize(partition_key: str | None = None, config: dict | None = None) -> dg.ExecuteInProcessResult:
     """inference_data and its check: of the daily graph for a partition, else of the manual graph."""
-    from ml_dagster.checks import CHECKS, DAILY_CHECKS
-    from ml_dagster.definitions import RESOURCES
-    from ml_dagster.inference import DAILY, MANUAL
+    from ml_dagster.assets import graph_assets
+    from ml_dagster.checks import graph_checks
+    from ml_dagster.definitions import GRAPHS, RESOURCES
 
-    graph, checks = (DAILY, DAILY_CHECKS) if partition_key else (MANUAL, CHECKS)
-    asset = graph.inference_data
-    picked = [c for c in checks if any(k.asset_key == asset.key for k in c.check_keys)]
+    graph = GRAPHS[2] if partition_key else GRAPHS[1]  # the daily or the manual inference graph
+    asset = next(a for a in graph_assets(graph) if a.key == graph.key("load-inference-data"))
+    picked = [c for c in graph_checks(graph) if any(k.asset_key == asset.key for k in c.check_keys)]
     return dg.materialize(
         [asset, *picked], partition_key=partition_key, raise_on_error=False,
         resources=RESOURCES,  # the deployed IO manager: step outputs in the event log

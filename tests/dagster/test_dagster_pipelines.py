@@ -56,11 +56,10 @@ def _metadata(result: dg.ExecuteInProcessResult) -> dict[str, dict[str, Any]]:
 
 
 def _assert_ml_result_is_the_step_result(result: dg.ExecuteInProcessResult) -> None:
-    """Every asset's `ml_result` entry is its step's result as is (registered_model: register + promote)."""
+    """Every asset's `ml_result` entry is its step's result as is."""
     for asset, metadata in _metadata(result).items():
-        out = result.output_for_node(asset)
-        expected = {**out["register"], **out["promote"]} if asset == "registered_model" else out
-        assert metadata["ml_result"].value == expected, asset
+        out = result.output_for_node(asset.replace("/", "__"))
+        assert metadata["ml_result"].value == out, asset
         assert metadata["step_output"].value == out, asset
 
 
@@ -94,12 +93,13 @@ def test_training_then_inference_registers_a_champion_and_labels_with_it(
         "trained_model": {"config": {"epochs": 2, "seed": 7}},
     })
     assert training.success, [e.message for e in training.all_events if e.is_failure]
-    assert _materialized(training) == {"training_data", "trained_model", "model_evaluation", "registered_model"}
+    assert _materialized(training) == {"training_data", "trained_model", "model_evaluation", "registered_model",
+                                       "model_promotion"}
     checks = _checks(training)
     assert checks["training_data_is_valid"].passed and checks["quality_gate"].passed
-    registered = training.output_for_node("registered_model")
-    version = registered["register"]["version"]
-    assert registered["promote"]["promoted"] is True
+    registered, promotion = training.output_for_node("registered_model"), training.output_for_node("model_promotion")
+    version = registered["version"]
+    assert promotion["promoted"] is True
 
     # the registry really holds that version with alias champion, tagged as Dagster's
     s = get_settings()
@@ -122,20 +122,21 @@ def test_training_then_inference_registers_a_champion_and_labels_with_it(
     events = _metadata(training)
     assert events["training_data"]["dagster/row_count"].value == 900
     assert events["model_evaluation"]["test_macro_f1"].value == pytest.approx(score, abs=1e-6)  # metrics: 6 places
-    assert events["trained_model"]["mlflow_run"].value.startswith(s.mlflow_tracking_uri)
-    assert events["registered_model"]["model_version"].value == version
+    assert events["trained_model"]["mlflow_run_url"].value.startswith(s.mlflow_tracking_uri)
+    assert events["registered_model"]["version"].value == version
     assert events["trained_model"]["model_uri"].value.startswith("s3://ml-work/runs/")
-    model_url = registered["register"]["mlflow_model_url"]
+    model_url = registered["mlflow_model_url"]
     assert model_url.startswith(s.mlflow_tracking_uri) and model_url.endswith(f"/versions/{version}")
-    assert registered["promote"]["mlflow_model_url"] == model_url  # promoted: the champion is this version
-    assert events["registered_model"]["mlflow_model_version"].value == model_url
+    assert promotion["mlflow_model_url"] == model_url  # promoted: the champion is this version
+    assert events["registered_model"]["mlflow_model_url"].value == model_url
 
     # ml's threshold above the score (a later run reusing this run's upstream outputs) keeps the model out
     assert score < 1.0
     minimum = round((score + 1.0) / 2, 4)
     monkeypatch.setenv("ML_MIN_TEST_MACRO_F1", str(minimum))
     reset_settings()
-    strict = _run(defs, "training_job", instance, {}, selection=["model_evaluation", "registered_model"])
+    strict = _run(defs, "training_job", instance, {},
+                  selection=["model_evaluation", "registered_model", "model_promotion"])
     assert not strict.success
     assert _materialized(strict) == {"model_evaluation"}
     rejected = _checks(strict)["quality_gate"]
@@ -238,7 +239,7 @@ def test_bad_dataset_fails_the_blocking_check_and_nothing_downstream_runs(
     assert _materialized(result) == {"training_data"}  # the validation record, nothing downstream
     started = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
     assert "training_data" in started
-    assert not {"trained_model", "model_evaluation", "registered_model"} & started
+    assert not {"trained_model", "model_evaluation", "registered_model", "model_promotion"} & started
 
 
 def test_input_without_a_text_column_fails_inference_validation(live_env: Any, defs: dg.Definitions) -> None:
@@ -274,7 +275,7 @@ def test_a_split_without_rows_fails_the_blocking_check_with_mls_reason(live_env:
     assert "no rows in" in check.description and "\n" not in check.description  # ml's load step rejected it
     assert _materialized(result) == {"training_data"}
     started = {e.step_key for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_START}
-    assert not {"trained_model", "model_evaluation", "registered_model"} & started
+    assert not {"trained_model", "model_evaluation", "registered_model", "model_promotion"} & started
 
 
 def test_approval_mode_training_waits_and_the_review_job_decides(
@@ -292,10 +293,10 @@ def test_approval_mode_training_waits_and_the_review_job_decides(
         "trained_model": {"config": {"epochs": 1, "max_train_samples": 200}},
     })
     assert training.success, [e.message for e in training.all_events if e.is_failure]
-    promoted = training.output_for_node("registered_model")["promote"]
+    promoted = training.output_for_node("model_promotion")
     version = promoted["version"]
     assert promoted["awaiting_approval"] is True and promoted["promoted"] is False
-    assert _metadata(training)["registered_model"]["awaiting_approval"].value is True
+    assert _metadata(training)["model_promotion"]["awaiting_approval"].value is True
     s = get_settings()
     assert registry.champion_version(s) is None
     bad = _run(defs, "review_job", instance, {"review_model": {"config": {"version": "999", "decision": "approve"}}})

@@ -90,7 +90,7 @@ def test_no_registered_model_says_run_training_first(local_env: Path, capsys) ->
 def test_unknown_explicit_version(local_env: Path, capsys, demo_csv: Path) -> None:
     from ml.pipelines import embedded
 
-    embedded.run_training(dataset_uri=str(demo_csv), epochs=1)
+    embedded.run("training", {"dataset_uri": str(demo_csv), "epochs": 1})
     capsys.readouterr()
     code, _, err = run_cli(capsys, "load-model", "--run-id", "r4", "--version", "99")
     assert code == EXIT_BAD_INPUT

@@ -17,12 +17,12 @@ def test_train_and_predict_on_cuda_in_bf16(local_env: Path, demo_csv: Path, monk
     from ml.pipelines import embedded
 
     monkeypatch.setenv("ML_DEVICE", "cuda")
-    loaded_run = embedded.run_training(dataset_uri=str(demo_csv), epochs=3)
-    assert loaded_run["metrics"]["test_accuracy"] >= 0.8
+    loaded_run = embedded.run("training", {"dataset_uri": str(demo_csv), "epochs": 3})
+    assert loaded_run["summary"]["metrics"]["test_accuracy"] >= 0.8
     inference_csv = local_env / "new.csv"
     inference_csv.write_text("text\nThe tent is excellent. Worth every penny.\nThe app is useless. Avoid it.\n")
-    result = embedded.run_inference(input_uri=str(inference_csv))
-    table = pq.read_table(result["output_uri"])
+    result = embedded.run("inference", {"input_uri": str(inference_csv)})["summary"]
+    table = pq.read_table(result["predictions_uri"])
     assert table.column("predicted_label").to_pylist() == ["positive", "negative"]
 
 

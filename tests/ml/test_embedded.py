@@ -19,13 +19,13 @@ def test_training_is_reproducible_for_a_seed(local_env: Path, demo_csv: Path) ->
 
 
 def test_demo_pipeline_registers_champion_and_publishes_predictions(local_env: Path, demo_csv: Path) -> None:
-    trained = embedded.run_training(dataset_uri=str(demo_csv))
-    assert trained["version"] == "1" and trained["promoted"] and trained["champion_version"] == "1"
+    trained = embedded.run("training", {"dataset_uri": str(demo_csv)})["summary"]
+    assert trained["model_version"] == "1" and trained["promoted"] and trained["champion_version"] == "1"
     assert trained["metrics"]["test_accuracy"] >= 0.8  # the synthetic data is learnable (5% label noise)
     inference_csv = local_env / "new.csv"
     inference_csv.write_text("text\nThe tent is excellent. Worth every penny.\nThe app is useless. Avoid it.\n \n")
-    result = embedded.run_inference(input_uri=str(inference_csv))
-    table = pq.read_table(result["output_uri"])
+    result = embedded.run("inference", {"input_uri": str(inference_csv)})["summary"]
+    table = pq.read_table(result["predictions_uri"])
     assert table.num_rows == 2 == result["rows"]  # the blank row is dropped (and counted)
     assert table.column("predicted_label").to_pylist() == ["positive", "negative"]
     assert table.column("id").to_pylist() == ["0", "1"]

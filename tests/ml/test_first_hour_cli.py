@@ -17,7 +17,6 @@ from ml import cli, steps
 from ml.core import storage, workspace
 from ml.core.config import Settings
 from ml.core.errors import EXIT_BAD_INPUT
-from ml.pipelines import embedded
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,7 +38,7 @@ def test_every_option_of_every_command_has_help() -> None:
 
 def test_settings_backed_option_help_is_the_field_description_and_its_variable() -> None:
     text = subparsers()["run-training"].format_help()
-    assert "$ML_EPOCHS" in text and "$ML_DATASET_URI" in text
+    assert "ML_EPOCHS" in text and "ML_DATASET_URI" in text
     help_of = {dest: action.help for dest, action in options(subparsers()["train"]).items()}
     assert help_of["base_model"].startswith(Settings.model_fields["base_model"].description)
     assert help_of["run_id"] == cli.STEP_OPTION_HELP["run_id"]
@@ -139,9 +138,11 @@ def test_readme_says_where_predictions_land_as_the_code_does(local_env: Path) ->
     assert "`<run>/predictions.parquet`" not in readme
 
 
-def test_pipeline_signature_matches_the_train_step() -> None:
-    """run-training offers every training knob the train step takes (they are passed through)."""
-    import inspect
+def test_run_training_offers_every_run_parameter_of_the_orchestrators() -> None:
+    """run-training and run-inference offer exactly the run parameters Airflow and Dagster offer."""
+    from ml.pipelines.spec import pipeline
 
-    train = set(inspect.signature(steps.train).parameters) - {"data_uri"}
-    assert train <= set(inspect.signature(embedded.run_training).parameters)
+    for name in ("training", "inference"):
+        spec = pipeline(name)
+        offered = set(options(subparsers()[spec.cli])) - {"run_id", "orchestrator", "as_of"}
+        assert offered == {p.name for p in spec.params()}, name

@@ -55,9 +55,10 @@ def test_training_then_inference_through_every_step(live_env) -> None:
     artifacts = {a.path for a in client.list_artifacts(trained["mlflow_run_id"], "plots")}
     assert artifacts == {"plots/confusion_matrix.png", "plots/training_curves.png"}
 
-    result = embedded.run_inference(input_uri=live_env.demo_inference_uri, run_id="scheduled__2026-11-26", orchestrator="pytest")
-    assert result["output_uri"].startswith("s3://predictions/scheduled__2026-11-26-")
-    table = _read_parquet(result["output_uri"])
+    result = embedded.run("inference", {"input_uri": live_env.demo_inference_uri}, run_id="scheduled__2026-11-26",
+                          orchestrator="pytest")["summary"]
+    assert result["predictions_uri"].startswith("s3://predictions/scheduled__2026-11-26-")
+    table = _read_parquet(result["predictions_uri"])
     assert table.num_rows == 300 == result["rows"]
     assert set(table.column("model_version").to_pylist()) == {registered["version"]}
     assert set(table.column("pipeline_run_id").to_pylist()) == {"scheduled__2026-11-26"}
@@ -68,7 +69,7 @@ def test_served_model_loads_with_pyfunc(live_env) -> None:
     import mlflow
     import pandas as pd
 
-    out = embedded.run_training(dataset_uri=live_env.demo_dataset_uri, epochs=1)
+    out = embedded.run("training", {"dataset_uri": live_env.demo_dataset_uri, "epochs": 1})["summary"]
     loaded = mlflow.pyfunc.load_model(f"models:/{out['model_name']}@champion")
     frame = loaded.predict(pd.DataFrame({"text": ["The blender is excellent. Highly recommended."]}))
     assert list(frame.columns[:2]) == ["predicted_label", "score"]

@@ -157,7 +157,8 @@ def test_secrets_are_an_explicit_list_derived_from_the_secret_settings() -> None
 
 def test_exit_contract_and_retry_numbers() -> None:
     from ml.core.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
-    from ml.launch.exits import STEP_RETRY, error_reason, failure_message, parse_result, retryable
+    from ml.core.retry import STEP_RETRY
+    from ml.launch.exits import error_reason, failure_message, parse_result, retryable
 
     assert not retryable(EXIT_BAD_INPUT) and retryable(EXIT_TRANSIENT) and retryable(1) and retryable(137)
     assert STEP_RETRY.delays() == [30.0, 60.0]
@@ -229,26 +230,30 @@ def test_quality_gate_verdict(clean_env) -> None:
 
 def test_param_bounds_come_from_ml_config() -> None:
     from ml.core.config import Settings
-    from ml.pipelines.params import pipeline_params
+    from ml.pipelines.params import param
+    from ml.pipelines.spec import pipeline
 
-    epochs = next(p for p in pipeline_params("train") if p.name == "epochs")
+    epochs = param("epochs")
     field = Settings.model_fields["epochs"]
     bounds = {type(m).__name__: m for m in field.metadata}
     assert epochs.schema == {"type": "integer", "minimum": bounds["Ge"].ge, "maximum": bounds["Le"].le}
-    lr = next(p for p in pipeline_params("train") if p.name == "learning_rate")
-    assert lr.schema == {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
-    assert {p.step for p in pipeline_params("infer")} == {"load_inference_data", "load_model", "save_predictions"}
+    assert param("learning_rate").schema == {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+    inference = pipeline("infer")
+    assert {inference.step_of_param(p.name).name for p in inference.params()} == {
+        "load-inference-data", "load-model", "save-predictions"}
     with pytest.raises(ValueError, match="unknown pipeline"):
-        pipeline_params("score")
+        pipeline("score")
 
 
 # --- ml knows no orchestrator ------------------------------------------------------------------
 
 
 def test_ml_imports_no_orchestrator_and_names_no_dag_job_or_asset() -> None:
+    """The ML core knows no orchestrator; the pipeline spec is the one module that names DAGs, jobs and assets."""
     forbidden_imports = ("airflow", "dagster", "dagster_docker", "dagster_graphql", "dagster_k8s", "ml_dagster")
     forbidden_words = ("dagRuns", "/graphql", "/api/v2", "ml_training", "ml_inference", "training_job",
                        "inference_job", "ml_trigger")
+    spec = REPO / "ml" / "pipelines" / "spec.py"
     for path in sorted((REPO / "ml").rglob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
@@ -257,8 +262,37 @@ def test_ml_imports_no_orchestrator_and_names_no_dag_job_or_asset() -> None:
             for name in names:
                 assert name.split(".")[0] not in forbidden_imports, f"{path}: imports {name}"
         text = path.read_text()
-        for word in forbidden_words:
+        for word in forbidden_words if path != spec else ():
             assert word not in text, f"{path} names {word!r}"
+
+
+def test_the_runners_names_are_written_only_in_the_spec() -> None:
+    """No runner writes a task id, asset, check, op, DAG or job name of its own: they all read the spec.
+
+    A quoted name in airflow/, dagster/, ml_trigger/ or bench/ is a second place that answers "what
+    is this step called there", which is how the graph drifted (ml/ outside the spec names none:
+    the test above).
+    """
+    from ml.pipelines.spec import all_steps, pipelines
+
+    keys = {p.name for p in pipelines().values()} | {p.command for p in pipelines().values()}
+    names = {step.airflow_task for step in all_steps()}
+    names |= {n for step in all_steps() for n in (step.dagster_asset, step.dagster_check, step.dagster_op) if n}
+    names |= {n for step in all_steps() for n in step.dagster_checks}
+    names |= {n for p in pipelines().values() for n in (p.airflow_dag, p.dagster_job, p.dagster_group, *p.airflow_review_tasks)}
+    names |= {n for p in pipelines().values() if p.daily for n in (p.daily.dagster_job, p.daily.dagster_group)}
+    names -= keys | {""}  # a pipeline's own name is how runners look it up
+    found = []
+    for folder in ("airflow", "dagster", "ml_trigger", "bench"):
+        for path in sorted((REPO / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text())
+            keys_read = {id(a) for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                         and n.func.attr == "get" for a in n.args[:1]}  # a step result's key, not a name
+            for node in ast.walk(tree):
+                if (isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names
+                        and id(node) not in keys_read):
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}: {node.value!r}")
+    assert found == []
 
 
 def test_ml_modules_are_small_and_import_no_cycle() -> None:
@@ -295,20 +329,21 @@ def test_ml_modules_are_small_and_import_no_cycle() -> None:
 
 
 def test_step_time_limits_one_table_with_overrides(clean_env, monkeypatch) -> None:
-    from ml.launch.exits import STEP_RETRY
+    from ml.core.retry import STEP_RETRY
     from ml.launch.settings import load_launch_settings
-    from ml.launch.timeouts import DEFAULT_STEP_TIMEOUT_S, PIPELINE_STEPS, parse_overrides, run_limit_s
+    from ml.launch.timeouts import default_limits, parse_overrides, run_limit_s
+    from ml.pipelines.spec import all_steps
 
     assert parse_overrides("") == {}
     assert parse_overrides(" train = 12h , predict=30m,promote=45") == {"train": 43200, "predict": 1800, "promote": 45}
-    assert set(s for steps in PIPELINE_STEPS.values() for s in steps) == set(DEFAULT_STEP_TIMEOUT_S)
+    assert default_limits() == {step.name: step.limit_s for step in all_steps()}  # the spec's, nowhere else
     waits = sum(STEP_RETRY.delays())
-    assert run_limit_s("review") == DEFAULT_STEP_TIMEOUT_S["review"] * (STEP_RETRY.retries + 1) + waits
-    assert run_limit_s("train", "train=1m") == run_limit_s("train") - (6 * 3600 - 60) * (STEP_RETRY.retries + 1)
+    assert run_limit_s("review") == default_limits()["review"] * (STEP_RETRY.retries + 1) + waits
+    assert run_limit_s("training", "train=1m") == run_limit_s("training") - (6 * 3600 - 60) * (STEP_RETRY.retries + 1)
     monkeypatch.setenv("ML_STEP_TIMEOUTS", "predict=10m")
     settings = load_launch_settings()
     assert settings.step_limit_s("predict") == 600 and settings.step_limit_s("train") == 6 * 3600
-    assert settings.run_limit_s("infer") == run_limit_s("infer", "predict=10m")
+    assert settings.run_limit_s("inference") == run_limit_s("inference", "predict=10m")
 
 
 @pytest.mark.parametrize("value", ["train", "train=0s", "train=5d", "fit=1h", "train=1h;predict=2h"])

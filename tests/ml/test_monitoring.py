@@ -30,7 +30,8 @@ def trained(live_env: Any) -> dict[str, Any]:
     Trained well enough (3 epochs on the whole split) that its predicted class mix matches the
     training labels: a 1-epoch model that labels nearly everything alike is flagged as drift.
     """
-    return embedded.run_training(dataset_uri=live_env.demo_dataset_uri, epochs=3, orchestrator="pytest")
+    run = embedded.run("training", {"dataset_uri": live_env.demo_dataset_uri, "epochs": 3}, orchestrator="pytest")
+    return {**run["summary"], "version": run["summary"]["model_version"]}
 
 
 def _foreign_csv(rows: int = 200, seed: int = 1) -> str:
@@ -67,10 +68,11 @@ def test_register_logs_the_reference_and_an_ordinary_partition_is_ok(live_env: A
     assert profile["schema"] == 1 and set(profile["labels"]) == {"negative", "neutral", "positive"}
     assert profile["rows"] == 720  # the train split of 900 rows
 
-    result = embedded.run_inference(input_uri=live_env.demo_inference_uri, run_id="scheduled__2026-11-27",
-                                    orchestrator="pytest")
-    assert result["drift"]["status"] == "ok", result["drift"]["summary"]
-    run = client.get_run(result["drift"]["mlflow_run_id"])
+    result = embedded.run("inference", {"input_uri": live_env.demo_inference_uri}, run_id="scheduled__2026-11-27",
+                          orchestrator="pytest")
+    drift = result["results"]["check-drift"]
+    assert result["summary"]["drift"] == drift["status"] == "ok", drift["summary"]
+    run = client.get_run(drift["mlflow_run_id"])
     assert run.info.status == "FINISHED"
     assert client.get_experiment(run.info.experiment_id).name == f"monitoring/{trained['model_name']}"
     assert run.data.tags["model_version"] == trained["version"]

@@ -1,6 +1,6 @@
 """Launcher `docker` (default): each step is a container of the `ml` image (`DockerOperator`).
 
-Imported by `ml_launch` only when `ML_LAUNCHER=docker`, so the other launchers never load the
+Imported by `ml_airflow.launch` only when `ML_LAUNCHER=docker`, so the other launchers never load the
 Docker provider or SDK; the Docker daemon is contacted only when a task runs. Image, GPUs, CPU
 weight, memory, /dev/shm, network and the step's environment (plain vs secret) are the launch
 policy's (`ml.launch`), the same the Dagster run launcher applies.
@@ -14,11 +14,11 @@ from airflow.providers.docker.exceptions import DockerContainerFailedException
 from airflow.providers.docker.operators.docker import DockerOperator
 from docker.errors import APIError
 from docker.types import DeviceRequest
-from ml_step_failure import step_failure, step_result
 
 from ml.launch.env import masks_in_logs, step_environment
 from ml.launch.exits import drop_empty_options
 from ml.launch.settings import LaunchSettings, image_id, load_launch_settings, nvidia_runtime, parse_size
+from ml_airflow.step_failure import step_failure, step_result
 
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator, Context

@@ -1,6 +1,6 @@
 """Launcher `local`: the step as a subprocess of the Airflow worker (tests, embedded mode).
 
-Imported by `ml_launch` only when `ML_LAUNCHER=local`.
+Imported by `ml_airflow.launch` only when `ML_LAUNCHER=local`.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator
-from ml_step_failure import step_failure, step_result
 
 from ml.launch.exits import drop_empty_options
+from ml_airflow.step_failure import step_failure, step_result
 
 if TYPE_CHECKING:
     from airflow.sdk import Context

@@ -3,18 +3,16 @@
 Why a seam: the DAG files only say *which* step runs with *which* run parameters; how the step
 is launched is the launch policy's (`ml.launch`, `ML_LAUNCHER` when the DAG file is parsed):
 
-- `docker` (default): a container of the `ml` image (`ml_launch_docker.py`);
-- `local`: the same argv as a subprocess of the Airflow worker (`ml_launch_local.py`);
-- `kubernetes`: a pod of the same image (`ml_launch_k8s.py`).
+- `docker` (default): a container of the `ml` image (`ml_airflow/launch_docker.py`);
+- `local`: the same argv as a subprocess of the Airflow worker (`ml_airflow/launch_local.py`);
+- `kubernetes`: a pod of the same image (`ml_airflow/launch_k8s.py`).
 
 Every launcher keeps the contract of `docs/steps.md`: the task's XCom `return_value` is the step's
 JSON result; exit code 2 (bad input) fails the task at once; any other failure is retried with
-the policy's numbers (`ml.launch.exits.STEP_RETRY`). The run parameters (`dag_params`) are
-`ml.pipelines.params`'s, with the same bounds Dagster's run config has; an unset one reaches no step.
+the policy's numbers (`ml.core.retry.STEP_RETRY`). The run parameters (`dag_params`) are the
+pipeline spec's, with the same bounds Dagster's run config has; an unset one reaches no step.
 
-This module sits in the DAG folder (Airflow puts that folder on `sys.path`) and is kept out of
-DAG parsing by `.airflowignore`. Importing it is cheap: a launcher module is imported only when
-a DAG file builds its tasks.
+Importing it is cheap: a launcher module is imported only when a DAG file builds its tasks.
 """
 
 from __future__ import annotations
@@ -25,9 +23,10 @@ from typing import Any
 
 from airflow.sdk import BaseOperator, Param
 
-from ml.launch.exits import STEP_RETRY, step_argv
+from ml.core.retry import STEP_RETRY
+from ml.launch.exits import step_argv
 from ml.launch.settings import load_launch_settings
-from ml.pipelines.params import pipeline_params
+from ml.pipelines.spec import Pipeline
 
 #: The policy's retry numbers in Airflow's terms (bad input never reaches them: AirflowFailException).
 RETRY_ARGS: dict[str, Any] = {
@@ -38,40 +37,25 @@ RETRY_ARGS: dict[str, Any] = {
 }
 
 
-def dag_params(pipeline: str) -> dict[str, Param]:
-    """The DAG's params: every `ml.pipelines.params` parameter of `pipeline`, nullable, unset by default."""
+def dag_params(spec: Pipeline) -> dict[str, Param]:
+    """The DAG's params: every run parameter of the pipeline (`ml.pipelines`), nullable, unset by default."""
     return {
         p.name: Param(None, type=["null", p.schema["type"]], title=p.title, description=p.description,
                       **{k: v for k, v in p.schema.items() if k != "type"})
-        for p in pipeline_params(pipeline)
+        for p in spec.params()
     }
-
-
-def param(name: str) -> str:
-    """Template of a run parameter: its value, or '' when unset (the option is then not passed)."""
-    return f"{{{{ params.{name} if params.{name} is not none else '' }}}}"
-
-
-def step_params(pipeline: str, step: str) -> dict[str, str]:
-    """The step's options for the run parameters it takes (`ml.pipelines.params`), as templates."""
-    return {p.option: param(p.name) for p in pipeline_params(pipeline) if p.step == step}
-
-
-def xcom(task_id: str, key: str) -> str:
-    """Template for one key of an upstream step's JSON output (its XCom `return_value`)."""
-    return f"{{{{ ti.xcom_pull(task_ids='{task_id}')['{key}'] }}}}"
 
 
 def _builder(launcher: str) -> Any:
     if launcher == "docker":
-        from ml_launch_docker import docker_task
+        from ml_airflow.launch_docker import docker_task
 
         return docker_task
     if launcher == "kubernetes":
-        from ml_launch_k8s import kubernetes_task
+        from ml_airflow.launch_k8s import kubernetes_task
 
         return kubernetes_task
-    from ml_launch_local import local_task
+    from ml_airflow.launch_local import local_task
 
     return local_task
 

@@ -1,6 +1,6 @@
 """Launcher `kubernetes`: each step is a pod of the `ml` image (`KubernetesPodOperator`).
 
-Imported by `ml_launch` only when `ML_LAUNCHER=kubernetes`, so the other launchers never load
+Imported by `ml_airflow.launch` only when `ML_LAUNCHER=kubernetes`, so the other launchers never load
 the Kubernetes client. Where and how the pod runs (namespace, service account, Secret,
 resources, GPUs) comes from `ml.launch.kube.PodSettings` (`ML_K8S_*`), the same description the Dagster
 deployment uses. The contract of `docs/steps.md` holds as for the other launchers:
@@ -22,12 +22,12 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from kubernetes.client import models as k8s
-from ml_step_failure import step_failure
 
 from ml.launch.env import step_environment
 from ml.launch.exits import drop_empty_options
 from ml.launch.kube import PodSettings, load_pod_settings
 from ml.launch.settings import load_launch_settings
+from ml_airflow.step_failure import step_failure
 
 #: Where KubernetesPodOperator's XCom sidecar reads the result (the provider's fixed path).
 XCOM_RESULT_PATH = "/airflow/xcom/return.json"

@@ -24,7 +24,10 @@ from typing import Any
 from airflow.providers.standard.operators.hitl import HITLOperator
 from airflow.providers.standard.operators.python import ShortCircuitOperator
 from airflow.sdk import BaseOperator, Param
-from ml_launch import ml_task, xcom
+
+from ml.pipelines.spec import Pipeline, pipeline
+from ml_airflow.launch import ml_task
+from ml_airflow.pipelines import xcom
 
 REVIEW_TIMEOUT = timedelta(days=7)
 APPROVE, REJECT = "Approve", "Reject"
@@ -39,16 +42,23 @@ def _answer(review_task: str, expr: str) -> str:
     return f"{{{{ ti.xcom_pull(task_ids='{review_task}'){expr} }}}}"
 
 
-def review_tasks(promote_task: str) -> tuple[BaseOperator, BaseOperator, BaseOperator]:
-    """The three approval-mode tasks after `promote_task` (call inside `with DAG(...)`)."""
+def review_tasks(training: Pipeline, last: BaseOperator) -> tuple[BaseOperator, BaseOperator, BaseOperator]:
+    """The three approval-mode tasks after the training pipeline's last task `last` (inside `with DAG`).
+
+    The last training step (promote) answers `awaiting_approval`, the version and its model; the
+    review pipeline's one step applies the person's answer. Task ids are the spec's.
+    """
+    promote_task = last.task_id
+    gate_id, ask_id = training.airflow_review_tasks
+    step = pipeline("review").steps[0]
     awaiting = ShortCircuitOperator(
-        task_id="awaiting_approval",
+        task_id=gate_id,
         python_callable=_awaits_approval,
         op_kwargs={"promote_task": promote_task},
         doc_md="Continue only when the promote step left the new version waiting for a decision.",
     )
     review = HITLOperator(
-        task_id="review_challenger",
+        task_id=ask_id,
         subject=f"Make {xcom(promote_task, 'model_name')} v{xcom(promote_task, 'version')} the champion?",
         body=f"{xcom(promote_task, 'decision')}\n\nModel version: {xcom(promote_task, 'mlflow_model_url')}",
         options=[APPROVE, REJECT],
@@ -57,16 +67,16 @@ def review_tasks(promote_task: str) -> tuple[BaseOperator, BaseOperator, BaseOpe
         doc_md="A person approves or rejects the challenger (Airflow UI: Required actions).",
     )
     apply = ml_task(
-        "review",
-        task_id="apply_review",
+        step.name,
+        task_id=step.airflow_task,
         options={
             "version": xcom(promote_task, "version"),
             "model-name": xcom(promote_task, "model_name"),
-            "decision": _answer("review_challenger", "['chosen_options'][0] | lower"),
-            "reason": _answer("review_challenger", "['params_input'].get('reason') or ''"),
-            "actor": "airflow:" + _answer("review_challenger", "['responded_by_user']['name']"),
+            "decision": _answer(ask_id, "['chosen_options'][0] | lower"),
+            "reason": _answer(ask_id, "['params_input'].get('reason') or ''"),
+            "actor": "airflow:" + _answer(ask_id, "['responded_by_user']['name']"),
         },
-        doc_md="Record the decision: approve moves `champion` (ml.lifecycle.champion), reject marks the version.",
+        doc_md=step.doc,
     )
-    awaiting >> review >> apply
+    last >> awaiting >> review >> apply
     return awaiting, review, apply
