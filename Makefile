@@ -40,12 +40,12 @@ lint: setup ## Static checks
 	$(VENV)/bin/ruff check ml ml_trigger airflow dagster tests bench
 
 demo: setup ## Embedded mode: synthetic data -> train `tiny` -> register/promote -> predict (no Docker, no servers)
-	$(PY) -m ml demo-data --output-uri .ml/demo/train.csv --rows $(DEMO_ROWS) >/dev/null
-	$(PY) -m ml demo-data --output-uri .ml/demo/inference.csv --rows 500 --seed 11 --no-labelled >/dev/null
+	@$(PY) -m ml demo-data --output-uri .ml/demo/train.csv --rows $(DEMO_ROWS) >/dev/null
+	@$(PY) -m ml demo-data --output-uri .ml/demo/inference.csv --rows 500 --seed 11 --no-labelled >/dev/null
 	@echo "== training (embedded: storage in .ml/, MLflow in .ml/mlflow.db)"
-	$(PY) -m ml run-training --dataset-uri .ml/demo/train.csv | tail -1 | $(PY) -c 'import json,sys; print("registered {model_name} version {version}; alias champion -> version {champion_version} ({decision})".format(**json.load(sys.stdin)))'
+	@$(PY) -m ml run-training --dataset-uri .ml/demo/train.csv >/dev/null
 	@echo "== inference"
-	$(PY) -m ml run-inference --input-uri .ml/demo/inference.csv | tail -1 | $(PY) -c 'import json,sys; print("{rows} predictions by {model_name} version {model_version}: {output_uri}".format(**json.load(sys.stdin)))'
+	@$(PY) -m ml run-inference --input-uri .ml/demo/inference.csv >/dev/null
 	@echo "Browse the runs: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///.ml/mlflow.db"
 
 bench: setup ## Benchmarks: bench/results/*.json + docs/benchmarks.md (BENCH_ARGS=--quick for small sizes)
@@ -82,11 +82,10 @@ local-airflow: setup $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DA
 	$(AIRFLOW_LOCAL_ENV) $(VENV)/bin/airflow db migrate >/dev/null
 	$(AIRFLOW_LOCAL_ENV) $(VENV)/bin/airflow dags test ml_training --conf '{"dataset_uri": "$(abspath $(DATASET))"}'
 
-local-dagster: setup $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DATASET)) ## Embedded mode: materialize the training assets with `dagster asset materialize` (DATASET=path; .dagster/ is DAGSTER_HOME)
+local-dagster: setup $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DATASET)) ## Embedded mode: one Dagster training run in this process on a local instance (DATASET=path; .dagster/ is DAGSTER_HOME)
 	@test -f "$(DATASET)" || { echo "error: DATASET=$(DATASET) does not exist; pass a local training file" >&2; exit 2; }
 	mkdir -p $(DAGSTER_LOCAL_HOME) && cp dagster/local/dagster.yaml $(DAGSTER_LOCAL_HOME)/dagster.yaml
-	$(DAGSTER_LOCAL_ENV) $(VENV)/bin/dagster asset materialize -m ml_dagster.definitions --select 'training_data*' \
-		--config-json '{"ops": {"training_data": {"config": {"dataset_uri": "$(abspath $(DATASET))"}}}}'
+	$(DAGSTER_LOCAL_ENV) $(PY) -m ml_dagster.local training dataset_uri=$(abspath $(DATASET))
 
 .PHONY: local-data local-airflow local-dagster
 

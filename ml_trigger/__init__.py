@@ -23,10 +23,10 @@ _EXPORTS = {
     "EXIT_TIMEOUT": "errors", "TriggerError": "errors", "RunTimeout": "errors",
     "Outcome": "outcome", "log": "outcome",
     "PIPELINES": "params", "parse_params": "params", "with_default_inputs": "params",
-    "summarize": "summary", "print_summary": "summary",
+    "summarize": "summary",
     "ORCHESTRATORS": "cli", "main": "cli",
-    "AIRFLOW_DAGS": "airflow_api", "AirflowClient": "airflow_api", "run_airflow": "airflow_api",
-    "DAGSTER_JOBS": "dagster_api", "DAGSTER_LOCATION": "dagster_api", "DagsterClient": "dagster_api",
+    "AirflowClient": "airflow_api", "run_airflow": "airflow_api",
+    "DAGSTER_LOCATION": "dagster_api", "DagsterClient": "dagster_api",
     "run_dagster": "dagster_api", "dagster_run_config": "dagster_api",
     "run_backfill": "backfill", "DayResult": "backfill",
 }

@@ -27,7 +27,7 @@ from typing import Any
 from ml_trigger.errors import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, RunTimeout, TriggerError
 from ml_trigger.outcome import Outcome, log
 from ml_trigger.params import PIPELINES, parse_params, with_default_inputs
-from ml_trigger.summary import print_summary, summarize
+from ml_trigger.summary import summarize
 
 ORCHESTRATORS = ("airflow", "dagster")
 
@@ -118,7 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     if args.no_wait:
         return emit(outcome.as_dict(), args) or EXIT_OK
-    summary = summarize(outcome)
-    print_summary(outcome, summary)
-    failed = emit({**outcome.as_dict(), "summary": summary}, args)
+    from ml.pipelines.outcome import describe
+
+    payload = {**outcome.as_dict(), "summary": summarize(outcome)}
+    log(describe(payload))
+    failed = emit(payload, args)
     return failed or (EXIT_OK if outcome.succeeded else EXIT_FAILED)

@@ -59,13 +59,12 @@ def test_missing_texts() -> None:
 
 def test_names_are_the_projects() -> None:
     """The pages looked up are the ones the pipelines produce (a rename here must fail)."""
-    import ml_trigger.dagster_api as dagster_api
     from ml.core.config import Settings
     from ml.lifecycle.lineage import training_tags
+    from ml.pipelines.spec import pipeline
 
-    assert dagster_api.DAGSTER_JOBS["train"] == browser.DAGSTER_JOB
-    assert f'dag_id="{browser.AIRFLOW_DAG}"' in (ROOT / "airflow" / "dags" / "ml_training.py").read_text()
-    steps = (ROOT / "ml" / "steps.py").read_text()
+    assert (pipeline("training").airflow_dag, pipeline("training").dagster_job) == (browser.AIRFLOW_DAG, browser.DAGSTER_JOB)
+    steps = (ROOT / "ml" / "steps" / "training.py").read_text()
     assert all(f'"{plot}"' in steps for plot in browser.PLOTS)
     manifest = {"fingerprint": "f", "dataset_uri": "s3://d/x.csv", "labels": ["a", "b"]}
     assert set(browser.LINEAGE_TAGS) <= set(training_tags(Settings(), "run-1", manifest))

@@ -8,6 +8,7 @@ step takes it, `--as-of`.
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -77,8 +78,12 @@ def pipeline_command(spec: Pipeline) -> Callable[..., dict[str, Any]]:
     from ml.pipelines import embedded
 
     def command(*, run_id: str | None = None, orchestrator: str | None = None, **values: Any) -> dict[str, Any]:
+        from ml.pipelines.outcome import describe
+
         as_of = values.pop("as_of", None)
-        return embedded.run(spec.name, values, run_id=run_id, orchestrator=orchestrator, as_of=as_of)
+        outcome = embedded.run(spec.name, values, run_id=run_id, orchestrator=orchestrator, as_of=as_of)
+        print(describe(outcome), file=sys.stderr)
+        return outcome
 
     options = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_annotation(p))
                for p in spec.params()]

@@ -1,0 +1,28 @@
+"""How a finished run reads for people: the same lines for `make train|infer` and the embedded runner.
+
+The outcome is a plain dict (what both print as their JSON line): orchestrator, pipeline, run id,
+state, per-step times under ml's step names, the error if any, the spec's summary and the links.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def describe(outcome: Mapping[str, Any]) -> str:
+    """The end of a run for people (stderr): state, each step's time, the summary, the links."""
+    mark = "SUCCEEDED" if outcome.get("succeeded") else "FAILED"
+    lines = [f"\n{outcome.get('orchestrator')} {outcome.get('pipeline')} run {outcome.get('run_id')}: {mark} "
+             f"({outcome.get('state')}) in {float(outcome.get('wall_s') or 0):.1f}s"]
+    for step, info in (outcome.get("steps") or {}).items():
+        seconds = info.get("duration_s")
+        lines.append(f"  {step:<44} {info.get('state')!s:<16} {'' if seconds is None else f'{seconds:.1f}s'}")
+    if outcome.get("error"):
+        lines.append(f"  reason: {outcome['error']}")
+    for key, value in (outcome.get("summary") or {}).items():
+        if value is not None:
+            lines.append(f"  {key}: {value}")
+    for name, link in (outcome.get("links") or {}).items():
+        lines.append(f"  {name} UI: {link}")
+    return "\n".join(lines)
