@@ -30,24 +30,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import DAG, CronDataIntervalTimetable
-from ml_airflow.launch import dag_params
-from ml_airflow.pipelines import step_tasks
+from airflow.sdk import CronDataIntervalTimetable
+from ml_airflow.pipelines import pipeline_dag, step_tasks
 
 from ml.data.partitions import FIRST_DAY
 from ml.pipelines.spec import pipeline
 
 INFERENCE = pipeline("inference")
 
-with DAG(
-    dag_id=INFERENCE.airflow_dag,
-    description=f"{INFERENCE.title}: the champion or a chosen one, on a day's partition or any input.",
-    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=8,
-    tags=["ml", "inference"],
-    doc_md=__doc__,
-    params=dag_params(INFERENCE),
-) as dag:
+with pipeline_dag(INFERENCE, schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+                  start_date=datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC), doc_md=__doc__,
+                  description=f"{INFERENCE.title}: the champion or a chosen one, on a day's partition or any input.") as dag:
     step_tasks(INFERENCE)

@@ -17,26 +17,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from airflow.sdk import DAG
-from ml_airflow.launch import dag_params
-from ml_airflow.pipelines import step_tasks
+from ml_airflow.pipelines import pipeline_dag, step_tasks
 
 from ml.core.config import load_settings
 from ml.pipelines.spec import pipeline
 
 TRAINING = pipeline("training")
 
-with DAG(
-    dag_id=TRAINING.airflow_dag,
-    description=f"{TRAINING.title} a text classifier (ml image steps).",
-    schedule=None,
-    start_date=datetime(2026, 1, 1, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=8,
-    tags=["ml", "training"],
-    doc_md=__doc__,
-    params=dag_params(TRAINING),
-) as dag:
+with pipeline_dag(TRAINING, schedule=None, start_date=datetime(2026, 1, 1, tzinfo=UTC), doc_md=__doc__,
+                  description=f"{TRAINING.title} a text classifier (ml image steps).") as dag:
     tasks = step_tasks(TRAINING)
 
     if load_settings().promotion_mode == "approval":  # ML_PROMOTION_MODE, the same the promote step reads

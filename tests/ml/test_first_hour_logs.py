@@ -42,7 +42,7 @@ def test_training_and_inference_logs_have_no_library_noise(tmp_path: Path) -> No
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path / '.ml' / 'mlflow.db'}")
-    name = client.get_run(result["mlflow_run_id"]).info.run_name
+    name = client.get_run(result["summary"]["mlflow_run_id"]).info.run_name
     assert name == workspace.safe_run_name(result["run_id"]) and name.startswith("cli-training-"), name
 
 
@@ -53,7 +53,7 @@ def test_run_name_has_the_orchestrator_prefix_once() -> None:
 
 
 def test_hub_warning_is_printed_once(tmp_path: Path) -> None:
-    code = ("import logging; from ml import logs; logs.configure(); "
+    code = ("import logging; from ml.core import logs; logs.configure(); "
             "logging.getLogger('huggingface_hub.utils._http').warning('Retrying in 1s [Retry 1/5].')")
     done = subprocess.run([sys.executable, "-c", code], env=step_env(tmp_path), capture_output=True, text=True,
                           timeout=120, check=True)

@@ -88,7 +88,7 @@ def test_separable_300_rows_pass_the_gate_with_the_defaults(default_env: Path, c
         code, out, err = run_cli(capsys, "run-training", "--dataset-uri", str(path))
     assert code == 0, err
     result = json.loads(out.splitlines()[-1])
-    assert result["metrics"]["test_macro_f1"] >= Settings.model_fields["min_test_macro_f1"].default
+    assert result["summary"]["metrics"]["test_macro_f1"] >= Settings.model_fields["min_test_macro_f1"].default
     messages = [r.getMessage() for r in caplog.records]
     assert any("ML_MIN_TRAIN_STEPS 150: training 19 epochs" in m for m in messages), messages
     assert not any("early stopping after epoch 19" in m for m in messages)
@@ -104,7 +104,7 @@ def test_an_explicit_epoch_count_is_kept(default_env: Path, capsys, monkeypatch:
 
     from ml.core.config import get_settings
 
-    run = MlflowClient().get_run(json.loads(out.splitlines()[-1])["mlflow_run_id"])
+    run = MlflowClient().get_run(json.loads(out.splitlines()[-1])["summary"]["mlflow_run_id"])
     assert run.data.metrics["best_epoch"] == 1.0
     assert [m.step for m in MlflowClient().get_metric_history(run.info.run_id, "train_loss")] == [1]
     assert get_settings().min_train_steps == 150

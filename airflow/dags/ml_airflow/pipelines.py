@@ -9,10 +9,13 @@ A template that renders to '' is not passed, so the step applies its own default
 
 from __future__ import annotations
 
-from airflow.sdk import BaseOperator
+from datetime import datetime
+from typing import Any
+
+from airflow.sdk import DAG, BaseOperator
 
 from ml.pipelines.spec import Pipeline, Ref, Step
-from ml_airflow.launch import ml_task
+from ml_airflow.launch import dag_params, ml_task
 
 #: When the run was due: the end of its data interval (scheduled, backfill, or manual with a logical
 #: date), else the trigger time (a manual run without one has no data interval). ml labels the UTC
@@ -56,3 +59,12 @@ def step_tasks(spec: Pipeline) -> dict[str, BaseOperator]:
     for upstream, downstream in spec.edges():
         tasks[upstream] >> tasks[downstream]
     return tasks
+
+
+def pipeline_dag(spec: Pipeline, *, schedule: Any, start_date: datetime, description: str, doc_md: str | None) -> DAG:
+    """The DAG of `spec` (its id and params are the spec's): no catchup, up to 8 runs at once.
+
+    Use it as `with pipeline_dag(...) as dag: step_tasks(spec)`.
+    """
+    return DAG(dag_id=spec.airflow_dag, description=description, schedule=schedule, start_date=start_date,
+               catchup=False, max_active_runs=8, tags=["ml", spec.name], doc_md=doc_md, params=dag_params(spec))
