@@ -1,4 +1,7 @@
-"""`python -m ml <command>`: one sub-command per step, generated from the step's signature.
+"""`python -m ml <command>`: a sub-command per step and per pipeline of the spec, plus helpers.
+
+The steps and pipelines are the spec's (`ml/pipelines/spec.py`): a step's options come from its
+function's signature, a pipeline's (`run-training`, `run-inference`) from its run parameters.
 
 Contract (docs/steps.md): logs go to stderr; the LAST stdout line is one JSON object (the step's
 outputs); failures print one `error: ...` line and exit 2 (bad input, do not retry), 75
