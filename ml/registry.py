@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from ml import logs, tracking
+from ml import hints, logs, tracking
 from ml.config import Settings
 from ml.errors import BadInputError
 
@@ -197,6 +197,26 @@ def model_tags(settings: Settings) -> dict[str, str]:
     return tracking.call("read model tags", get, settings)
 
 
+def aliases(settings: Settings) -> dict[str, str]:
+    """Alias -> version of the registered model ({} when it does not exist yet).
+
+    Why not the versions' own `aliases`: version searches leave them empty on some stores.
+    """
+    from mlflow.exceptions import MlflowException
+
+    c = client()
+
+    def get() -> dict[str, str]:
+        try:
+            return {k: str(v) for k, v in (c.get_registered_model(settings.model_name).aliases or {}).items()}
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise
+
+    return tracking.call("read aliases", get, settings)
+
+
 def set_model_tag(settings: Settings, key: str, value: str) -> None:
     c = client()
     tracking.call(f"tag model {key}", lambda: c.set_registered_model_tag(settings.model_name, key, value), settings)
@@ -228,9 +248,11 @@ def resolve(settings: Settings, version: str | None = None, alias: str = CHAMPIO
                 raise
             has_model = bool(c.search_registered_models(f"name='{name}'"))
             if not has_model:
-                raise BadInputError(f"no registered model {name!r} in MLflow at {settings.mlflow_tracking_uri}; run training first") from exc
+                raise BadInputError(f"no registered model {name!r} in MLflow at {settings.mlflow_tracking_uri}; "
+                                    f"train one first: {hints.command(settings, 'train')}") from exc
             what = f"version {version}" if version else f"alias {alias!r}"
-            raise BadInputError(f"registered model {name!r} has no {what}; run training first or pick an existing version") from exc
+            raise BadInputError(f"registered model {name!r} has no {what}; pick one from "
+                                f"{hints.command(settings, 'versions')}, or train one: {hints.command(settings, 'train')}") from exc
 
     return tracking.call("resolve model", get, settings)
 
