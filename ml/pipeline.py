@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from ml import steps
+from ml import preflight, steps
 
 
 def new_run_id(kind: str) -> str:
@@ -21,6 +21,7 @@ def run_training(*, dataset_uri: str | None = None, run_id: str | None = None, b
                  seed: int | None = None, max_train_samples: int | None = None,
                  orchestrator: str | None = None) -> dict[str, Any]:
     """load-training-data -> train -> evaluate -> register -> promote."""
+    preflight.training(dataset_uri=dataset_uri, base_model=base_model, orchestrator=orchestrator)  # nothing staged if it fails
     run_id = run_id or new_run_id("training")
     common = {"run_id": run_id, "orchestrator": orchestrator}
     loaded = steps.load_training_data(dataset_uri=dataset_uri, **common)
@@ -41,6 +42,7 @@ def run_inference(*, input_uri: str | None = None, run_id: str | None = None, ve
     """load-inference-data + load-model -> predict -> check-drift -> save-predictions."""
     from ml import monitoring
 
+    preflight.inference(input_uri=input_uri, version=version, orchestrator=orchestrator)  # nothing staged if it fails
     run_id = run_id or new_run_id("inference")
     common = {"run_id": run_id, "orchestrator": orchestrator}
     loaded = steps.load_inference_data(input_uri=input_uri, **common)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ml import gates, lineage, links, partitions, storage, workspace
+from ml import gates, lineage, links, partitions, preflight, storage, workspace
 from ml.config import settings_for
 from ml.errors import BadInputError
 
@@ -36,7 +36,7 @@ def load_training_data(*, run_id: str, dataset_uri: str | None = None, orchestra
     from ml import data
 
     s = settings_for(orchestrator)
-    dataset_uri = dataset_uri or s.dataset_uri
+    dataset_uri = dataset_uri or preflight.default_dataset(s)
     with _tmpdir() as tmp:
         table, digest = data.read_labelled(dataset_uri, s)
         cleaned = data.clean_text_rows(table, s.text_column, dataset_uri, s.label_column)
@@ -320,6 +320,7 @@ def load_model(*, run_id: str, version: str | None = None, alias: str = "champio
     from ml import registry, tracking
 
     s = settings_for(orchestrator, model_name=model_name)
+    preflight.require_registry(s)  # before configure, which would create an empty SQLite registry
     tracking.configure(s)
     found = registry.resolve(s, version=str(version) if version else None, alias=alias)
     log.info("run %s uses %s version %s", run_id, s.model_name, found.version)

@@ -1,0 +1,121 @@
+"""Checks before a pipeline's first step: what would fail later fails now, in seconds, with nothing written.
+
+Why: the embedded chain (`python -m ml run-training`, `make demo`) ran the data split before the
+train step found that the base model cannot be had (`Tiny`, a misspelled Hub id), and an
+inference before any training staged its input and created an empty `mlflow.db` before finding
+no model. Each check here reads only what it checks, so a failure leaves no trace. The steps
+call the same checks (`train` the base model, `load-model` the registry), so orchestrated runs
+fail with the same lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from ml import hints, storage
+from ml.config import Settings, settings_for
+from ml.errors import BadInputError
+
+log = logging.getLogger(__name__)
+
+TINY = "tiny"  # the offline preset (ml.modeling.TINY)
+
+
+def training(*, dataset_uri: str | None = None, base_model: str | None = None, orchestrator: str | None = None,
+             **_: object) -> None:
+    """The training chain can start: its dataset exists (embedded default or given), its base model can be had."""
+    s = settings_for(orchestrator, base_model=base_model)
+    check_input(dataset_uri or default_dataset(s))
+    check_base_model(s.base_model, s.retry_attempts)
+
+
+def inference(*, input_uri: str | None = None, version: str | None = None, alias: str = "champion",
+              partition_date: str | None = None, as_of: str | None = None, orchestrator: str | None = None,
+              **_: object) -> None:
+    """The inference chain can start: a model to use exists, and so does its input (given, or the day's file)."""
+    from ml import partitions, registry, tracking
+
+    s = settings_for(orchestrator)
+    require_registry(s)
+    if input_uri:
+        check_input(input_uri)
+    elif not s.uses_s3:
+        day = partitions.partition_date(as_of, partition_date)
+        uri = partitions.input_uri_for(s.inference_input_template, day)
+        if not storage.is_s3(uri) and not storage.local_path(uri).is_file():
+            raise BadInputError(f"no --input-uri given and the input of {day} ({uri}) does not exist; pass --input-uri "
+                                f"path/to/texts.csv (a {s.text_column!r} column), or put that day's file there")
+    tracking.configure(s)
+    registry.resolve(s, version=str(version) if version else None, alias=alias)
+
+
+def default_dataset(s: Settings) -> str:
+    """`ML_DATASET_URI`; in embedded mode its default is the demo set, and its absence one line saying what to do."""
+    uri = s.dataset_uri
+    if not s.uses_s3 and not storage.is_s3(uri) and not storage.local_path(uri).exists():
+        demo = str(s.home.resolve() / "demo" / "train.csv")
+        if uri == demo:
+            raise BadInputError(
+                f"no training data: no --dataset-uri given and the embedded default {uri} does not exist; pass "
+                f"--dataset-uri path/to/your.csv (columns {s.text_column!r} and {s.label_column!r}), or create the "
+                f"synthetic demo set: python -m ml demo-data --output-uri {uri}")
+    return uri
+
+
+def check_input(uri: str) -> None:
+    """A local input file exists and has a format we read; remote ones are checked when read."""
+    from ml import data
+
+    if uri.startswith("hf://"):
+        return
+    data.detect_format(uri)  # a folder or an unknown extension, by name
+    if storage.is_s3(uri) or storage.is_http(uri):
+        return
+    path = storage.local_path(uri)
+    if not path.is_file():
+        raise BadInputError(f"{uri} does not exist (looked in {path.resolve().parent}); check the path")
+
+
+def require_registry(s: Settings) -> None:
+    """Embedded mode: the SQLite registry exists. Opening a missing one would create an empty `mlflow.db`."""
+    uri = s.mlflow_tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise BadInputError(f"no registered model {s.model_name!r} yet: {uri} does not exist; train one first: "
+                            f"{hints.command(s, 'train', dataset_uri='path/to/your.csv')}")
+
+
+def check_base_model(name: str, attempts: int) -> None:
+    """Fail fast, before any data is read, when `name` names no model this run can have."""
+    if name == TINY:
+        return
+    if one_edit_away(name.strip().lower(), TINY) and not storage.local_path(name).exists():
+        case = " (names are case-sensitive)" if name.strip().lower() == TINY else ""
+        raise BadInputError(f"base model {name!r} is not the preset, a folder or a Hub id; did you mean {TINY!r}?{case} "
+                            "Set --base-model / ML_BASE_MODEL")
+    if storage.is_s3(name):
+        if "config.json" not in storage.list_folder(name):
+            raise BadInputError(f"{name} holds no config.json; upload a save_pretrained folder there")
+        return
+    path = storage.local_path(name)
+    if path.exists() or name.startswith((".", "/", "~")):
+        if not path.is_dir():
+            raise BadInputError(f"base model folder {name} does not exist; check --base-model / ML_BASE_MODEL")
+        if not (path / "config.json").is_file():
+            raise BadInputError(f"{path} has no config.json; point --base-model / ML_BASE_MODEL at a save_pretrained folder")
+        return
+    from ml import hub
+
+    hub.ensure_available(name, attempts)
+
+
+def one_edit_away(typed: str, word: str) -> bool:
+    """`typed` is `word`, or one typo from it: a changed, missing, extra or swapped (adjacent) letter."""
+    if typed == word:
+        return True
+    if len(typed) == len(word):
+        diff = [i for i, (a, b) in enumerate(zip(typed, word, strict=True)) if a != b]
+        swapped = len(diff) == 2 and diff[1] == diff[0] + 1 and typed[diff[0]] == word[diff[1]] and typed[diff[1]] == word[diff[0]]
+        return len(diff) == 1 or swapped
+    short, long = sorted((typed, word), key=len)
+    return len(long) - len(short) == 1 and any(long[:i] + long[i + 1:] == short for i in range(len(long)))
