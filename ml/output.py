@@ -72,7 +72,7 @@ def _settings(result: dict[str, Any], wall_s: float) -> None:
 def _pipeline(pipeline: str) -> Callable[[dict[str, Any], float], None]:
     def view(result: dict[str, Any], wall_s: float) -> None:
         facts = summary.summarize(pipeline, {"run": result})
-        extra = {"metrics": _metrics(result.get("metrics")), "drift": (result.get("drift") or {}).get("summary"),
+        extra = {"metrics": _metrics(result.get("metrics")), "drift check": (result.get("drift") or {}).get("summary"),
                  "browse": _browse()}
         head = summary.title("embedded", pipeline, result.get("run_id", "?"), True, "success", wall_s)
         links = {"mlflow": result["mlflow_model_url"]} if result.get("mlflow_model_url") else {}
