@@ -100,7 +100,8 @@ def check_base_model(name: str, attempts: int) -> None:
     path = storage.local_path(name)
     if path.exists() or name.startswith((".", "/", "~")):
         if not path.is_dir():
-            raise BadInputError(f"base model folder {name} does not exist; check --base-model / ML_BASE_MODEL")
+            what = "is a file, not a save_pretrained folder" if path.exists() else "does not exist"
+            raise BadInputError(f"base model folder {name} {what}; check --base-model / ML_BASE_MODEL")
         if not (path / "config.json").is_file():
             raise BadInputError(f"{path} has no config.json; point --base-model / ML_BASE_MODEL at a save_pretrained folder")
         return

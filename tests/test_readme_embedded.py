@@ -131,6 +131,14 @@ def test_readme_says_to_activate_the_venv_before_python_m_ml() -> None:
     assert readme_blocks()["own-data"].lstrip().startswith(". .venv/bin/activate")
 
 
+def test_readme_cli_example_starts_with_what_works_in_embedded_mode() -> None:
+    """Issue 26, item 2: the CLI section's first example needs no object store and no Hub."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## The steps and the CLI"):text.index("## Your own data and model")]
+    first = next(line for line in section.splitlines() if line.startswith("python -m ml run-training"))
+    assert "s3://" not in first and "--base-model" not in first, first
+
+
 def test_readme_gives_the_install_size_and_time() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     setup = text[text.index("What `make setup` costs"):text.index("`make demo` ends each run")]
