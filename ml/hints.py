@@ -53,3 +53,10 @@ def command(settings: Settings, action: str, **options: object) -> str:
         flag = "--" + key.replace("_", "-")
         words.append(flag if value is True else f"{flag} {shlex.quote(str(value))}")
     return " ".join(words)
+
+
+def train(settings: Settings) -> str:
+    """How to get a first model: with the stack `make train` (its demo set), embedded a run on your file."""
+    if mode(settings) == "stack":
+        return command(settings, "train")
+    return command(settings, "train", dataset_uri="path/to/your.csv")

@@ -44,8 +44,15 @@ def _versions(result: dict[str, Any], wall_s: float) -> None:
         _table(title, ("version", "created (UTC)", metric, "aliases", "review", "task (labels)", "base model", "dataset"),
                rows, wrap=("task (labels)", "base model", "dataset"))
     else:
-        _say(f"{title}: none registered yet")
+        _say(f"{title}: none registered yet; train one: {_train_hint()}")
     _say(_champion_line(result))
+
+
+def _train_hint() -> str:
+    from ml import hints
+    from ml.config import get_settings
+
+    return hints.train(get_settings())
 
 
 def _task(version: dict[str, Any]) -> str:

@@ -82,7 +82,7 @@ def require_registry(s: Settings) -> None:
     uri = s.mlflow_tracking_uri
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
         raise BadInputError(f"no registered model {s.model_name!r} yet: {uri} does not exist; train one first: "
-                            f"{hints.command(s, 'train', dataset_uri='path/to/your.csv')}")
+                            f"{hints.train(s)}")
 
 
 def check_base_model(name: str, attempts: int) -> None:

@@ -249,10 +249,10 @@ def resolve(settings: Settings, version: str | None = None, alias: str = CHAMPIO
             has_model = bool(c.search_registered_models(f"name='{name}'"))
             if not has_model:
                 raise BadInputError(f"no registered model {name!r} in MLflow at {settings.mlflow_tracking_uri}; "
-                                    f"train one first: {hints.command(settings, 'train')}") from exc
+                                    f"train one first: {hints.train(settings)}") from exc
             what = f"version {version}" if version else f"alias {alias!r}"
             raise BadInputError(f"registered model {name!r} has no {what}; pick one from "
-                                f"{hints.command(settings, 'versions')}, or train one: {hints.command(settings, 'train')}") from exc
+                                f"{hints.command(settings, 'versions')}, or train one: {hints.train(settings)}") from exc
 
     return tracking.call("resolve model", get, settings)
 
