@@ -124,10 +124,10 @@ def offline_mode() -> bool:
 
 
 def check_available(base_model: str, attempts: int) -> None:
-    """Fail in seconds, before any data is read, when the base model cannot be had (`ml.preflight`, `ml.hub`)."""
-    from ml import preflight
+    """Fail in seconds, before any data is read, when the base model cannot be had (`ml.base_model`, `ml.hub`)."""
+    from ml import base_model as base
 
-    preflight.check_base_model(base_model, attempts)
+    base.check(base_model, attempts)
 
 
 def _local_checkpoint(base_model: str, workdir: Path) -> str:

@@ -4,7 +4,7 @@ The step contract (docs/steps.md) is one JSON object on the last stdout line, an
 always read stdout through a pipe, so they always get it. The commands people run by hand
 (`run-training`, `history`, `versions`, `settings`, the lifecycle actions) also have a view:
 tables and summaries on stderr, and on a terminal no JSON line unless `--json` asks for it
-(the convention of `make train`'s client, ml_trigger). When piped, both come: stderr for the
+(the convention of `make train`'s client too). When piped, both come: stderr for the
 eyes, stdout for `jq`.
 """
 
@@ -29,7 +29,7 @@ def _history(result: dict[str, Any], wall_s: float) -> None:
     title = f"champion history of {result['model_name']!r} (MLflow experiment {result['experiment']!r})"
     if rows:
         _table(title, ("time (UTC)", "action", "from", "to", "by", "git sha", "image", "decision"), rows,
-               wrap=("by", "image", "decision"))
+               wrap=("by", "image", "decision"), optional=("image", "git sha"))
     else:
         _say(f"{title}: no champion moves recorded yet")
     _say(_champion_line(result))
@@ -42,7 +42,7 @@ def _versions(result: dict[str, Any], wall_s: float) -> None:
     if rows:
         metric = result["versions"][0]["metric"]
         _table(title, ("version", "created (UTC)", metric, "aliases", "review", "task (labels)", "base model", "dataset"),
-               rows, wrap=("task (labels)", "base model", "dataset"))
+               rows, wrap=("task (labels)", "base model", "dataset"), optional=("dataset", "base model", "created (UTC)"))
     else:
         _say(f"{title}: none registered yet; train one: {_train_hint()}")
     _say(_champion_line(result))
@@ -56,7 +56,7 @@ def _train_hint() -> str:
 
 
 def _task(version: dict[str, Any]) -> str:
-    labels = ",".join(version["labels"] or ["?"])
+    labels = ", ".join(version["labels"] or ["?"])
     return labels if version["same_task"] in (True, None) else f"{labels} (other task)"
 
 
@@ -73,7 +73,7 @@ def _settings(result: dict[str, Any], wall_s: float) -> None:
     rows = [(variable(name), result[name], "environment" if variable(name) in os.environ else "default",
              field.description or "") for name, field in Settings.model_fields.items() if name in result]
     _table("effective settings (secrets masked)", ("variable", "value", "from", "meaning"), rows,
-           wrap=("value", "meaning"))
+           wrap=("value", "meaning"), optional=("meaning",))
 
 
 def _pipeline(pipeline: str) -> Callable[[dict[str, Any], float], None]:
@@ -135,8 +135,9 @@ def emit(command: str, result: dict[str, Any], *, as_json: bool, stdout: TextIO,
     return line
 
 
-def _table(title: str, header: tuple[str, ...], rows: list[tuple[Any, ...]], *, wrap: tuple[str, ...]) -> None:
-    terminal.table(title, header, rows, stream=sys.stderr, wrap=wrap)
+def _table(title: str, header: tuple[str, ...], rows: list[tuple[Any, ...]], *, wrap: tuple[str, ...],
+           optional: tuple[str, ...] = ()) -> None:
+    terminal.table(title, header, rows, stream=sys.stderr, wrap=wrap, optional=optional)
 
 
 def _say(line: str) -> None:

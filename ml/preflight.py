@@ -4,8 +4,8 @@ Why: the embedded chain (`python -m ml run-training`, `make demo`) ran the data 
 train step found that the base model cannot be had (`Tiny`, a misspelled Hub id), and an
 inference before any training staged its input and created an empty `mlflow.db` before finding
 no model. Each check here reads only what it checks, so a failure leaves no trace. The steps
-call the same checks (`train` the base model, `load-model` the registry), so orchestrated runs
-fail with the same lines.
+call the same checks (`train` the base model, ml/base_model.py; `load-model` the registry), so
+orchestrated runs fail with the same lines.
 """
 
 from __future__ import annotations
@@ -14,12 +14,11 @@ import logging
 from pathlib import Path
 
 from ml import hints, storage
+from ml.base_model import check as check_base_model
 from ml.config import Settings, settings_for
 from ml.errors import BadInputError
 
 log = logging.getLogger(__name__)
-
-TINY = "tiny"  # the offline preset (ml.modeling.TINY)
 
 
 def training(*, dataset_uri: str | None = None, base_model: str | None = None, orchestrator: str | None = None,
@@ -83,40 +82,3 @@ def require_registry(s: Settings) -> None:
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
         raise BadInputError(f"no registered model {s.model_name!r} yet: {uri} does not exist; train one first: "
                             f"{hints.train(s)}")
-
-
-def check_base_model(name: str, attempts: int) -> None:
-    """Fail fast, before any data is read, when `name` names no model this run can have."""
-    if name == TINY:
-        return
-    if one_edit_away(name.strip().lower(), TINY) and not storage.local_path(name).exists():
-        case = " (names are case-sensitive)" if name.strip().lower() == TINY else ""
-        raise BadInputError(f"base model {name!r} is not the preset, a folder or a Hub id; did you mean {TINY!r}?{case} "
-                            "Set --base-model / ML_BASE_MODEL")
-    if storage.is_s3(name):
-        if "config.json" not in storage.list_folder(name):
-            raise BadInputError(f"{name} holds no config.json; upload a save_pretrained folder there")
-        return
-    path = storage.local_path(name)
-    if path.exists() or name.startswith((".", "/", "~")):
-        if not path.is_dir():
-            what = "is a file, not a save_pretrained folder" if path.exists() else "does not exist"
-            raise BadInputError(f"base model folder {name} {what}; check --base-model / ML_BASE_MODEL")
-        if not (path / "config.json").is_file():
-            raise BadInputError(f"{path} has no config.json; point --base-model / ML_BASE_MODEL at a save_pretrained folder")
-        return
-    from ml import hub
-
-    hub.ensure_available(name, attempts)
-
-
-def one_edit_away(typed: str, word: str) -> bool:
-    """`typed` is `word`, or one typo from it: a changed, missing, extra or swapped (adjacent) letter."""
-    if typed == word:
-        return True
-    if len(typed) == len(word):
-        diff = [i for i, (a, b) in enumerate(zip(typed, word, strict=True)) if a != b]
-        swapped = len(diff) == 2 and diff[1] == diff[0] + 1 and typed[diff[0]] == word[diff[1]] and typed[diff[1]] == word[diff[0]]
-        return len(diff) == 1 or swapped
-    short, long = sorted((typed, word), key=len)
-    return len(long) - len(short) == 1 and any(long[:i] + long[i + 1:] == short for i in range(len(long)))

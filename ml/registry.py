@@ -26,6 +26,8 @@ CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "metric."
 #: MLflow's warning, for every logged PythonModel object, that it is serialised with CloudPickle.
 CLOUDPICKLE_NOTICE = "serialized using CloudPickle"
+#: MLflow's notice that it checks the input example we pass: it fails loudly if the check does.
+VALIDATION_NOTICE = "Validating input example against model signature"
 
 
 def client() -> MlflowClient:
@@ -62,7 +64,7 @@ def log_model(model_dir: Path, mlflow_run_id: str, settings: Settings) -> str:
     def log_to_run() -> str:
         # The wrapper object is pickled by reference to ml.serving, shipped in code_paths: MLflow's
         # notice against pickling arbitrary objects is about code we do not log here.
-        with mlflow.start_run(run_id=mlflow_run_id), logs.dropped("mlflow.pyfunc", CLOUDPICKLE_NOTICE):
+        with mlflow.start_run(run_id=mlflow_run_id), logs.dropped("mlflow.pyfunc", CLOUDPICKLE_NOTICE, VALIDATION_NOTICE):
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=wrapper,

@@ -1,6 +1,6 @@
 """The end of a pipeline run for people: the same facts whoever ran it.
 
-Why in `ml`: `make train`/`make infer` (the trigger client, ml_trigger/summary.py), the embedded
+Why in `ml`: `make train`/`make infer` (their trigger client imports this module), the embedded
 `python -m ml run-training`/`run-inference` (`make demo`) and the local orchestrator runs
 (`make local-airflow`, `make local-dagster`) all end with this summary, so a user who moves
 from one to the other reads the same lines. Pure Python: the trigger's image has no torch.

@@ -50,23 +50,36 @@ def is_terminal(stream: TextIO | None = None) -> bool:
 
 
 def table(title: str, header: Sequence[str], rows: Sequence[Sequence[Any]], stream: TextIO | None = None,
-          *, wrap: Sequence[str] = ()) -> None:
-    """Print an aligned table (rich) on `stream`; only the columns named in `wrap` may fold on a narrow terminal.
+          *, wrap: Sequence[str] = (), optional: Sequence[str] = ()) -> None:
+    """Print an aligned table (rich) on `stream`.
 
-    Cells are plain text (no markup), made printable first.
+    Cells are plain text (no markup), made printable first. On a terminal too narrow for every
+    column, the `optional` ones are left out, in that order, until the rest fits; then only the
+    columns named in `wrap` may fold. In a log or a pipe nothing is left out or folded.
     """
     from rich import box
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
+    stream = stream or sys.stdout
+    cells = [[printable("-" if cell is None or cell == "" else str(cell)) for cell in row] for row in rows]
+    console = Console(file=stream, width=None if is_terminal(stream) else 100_000, highlight=False, soft_wrap=False)
+    keep = list(range(len(header)))
+    for name in optional:
+        if _natural_width(header, cells, keep) <= console.width:
+            break
+        keep.remove(list(header).index(name))
     view = Table(title=Text(printable(title)), title_justify="left", header_style="bold", box=box.SIMPLE_HEAD,
                  show_edge=False, pad_edge=False)
-    for name in header:
-        view.add_column(name, no_wrap=name not in wrap, overflow="fold")
-    for row in rows:
-        view.add_row(*(Text(printable("-" if cell is None or cell == "" else str(cell))) for cell in row))
-    stream = stream or sys.stdout
-    # On a terminal: its width (long cells fold); in a log or a pipe: never fold (grep finds whole values).
-    width = None if is_terminal(stream) else 100_000
-    Console(file=stream, width=width, highlight=False, soft_wrap=False).print(view)
+    for i in keep:
+        view.add_column(header[i], no_wrap=header[i] not in wrap, overflow="fold")
+    for row in cells:
+        view.add_row(*(Text(row[i]) for i in keep))
+    console.print(view)
+
+
+def _natural_width(header: Sequence[str], cells: Sequence[Sequence[str]], keep: Sequence[int]) -> int:
+    """Columns side by side at their widest cell, with the table's two spaces between them."""
+    widths = [max(len(header[i]), *(len(row[i]) for row in cells)) for i in keep]
+    return sum(widths) + 3 * (len(keep) - 1)
