@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	@echo "== $(VENV): ml, Airflow, Dagster and the test tools; about 3 GB with torch's CPU build, 6.5 GB with PyPI's CUDA build (README, Embedded mode)"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c $(CONSTRAINTS) $(PIP_ARGS) -e '.[dev,airflow,dagster]'
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev,airflow,dagster]' $(PIP_ARGS)
 	touch $@
 	@echo "== done; activate it to run python -m ml, mlflow, airflow and dagster directly: . $(VENV)/bin/activate"
 
