@@ -16,14 +16,18 @@ and the console logger at INFO: the same runs, each step in its own process as b
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from ml_trigger.errors import EXIT_FAILED, EXIT_OK, TriggerError
-from ml_trigger.outcome import Outcome, duration, log
+from ml_trigger.outcome import Outcome, duration, failure_reason, log
 from ml_trigger.params import PIPELINES, parse_params, with_default_inputs
 from ml_trigger.summary import print_summary, summarize
 
@@ -56,7 +60,8 @@ def run_airflow(pipeline: str, params: Mapping[str, Any]) -> Outcome:
     folder = conf.get("core", "dags_folder")
     started = time.monotonic()
     dag = BundleDagBag(dag_folder=folder, bundle_path=folder).dags[AIRFLOW_DAGS[pipeline]]
-    dag_run = dag.test(run_conf=dict(params))
+    with watched_stdout() as printed:
+        dag_run = dag.test(run_conf=dict(params))
     instances = sorted(dag_run.get_task_instances(), key=lambda ti: (ti.start_date is None, ti.start_date))
     with create_session() as session:
         rows = session.scalars(XComModel.get_many(run_id=dag_run.run_id, dag_ids=dag_run.dag_id, key="return_value"))
@@ -68,8 +73,38 @@ def run_airflow(pipeline: str, params: Mapping[str, Any]) -> Outcome:
         wall_s=time.monotonic() - started, results=results,
         steps={ti.task_id: {"state": str(ti.state), "duration_s": duration(_iso(ti.start_date), _iso(ti.end_date))}
                for ti in instances},
-        error=f"{failed[0]} failed (its log is above)" if failed else None,
+        error=f"{failed[0]}: {failure_reason(''.join(printed)) or 'failed (its log is above)'}" if failed else None,
     )
+
+
+@contextlib.contextmanager
+def watched_stdout(keep: int = 4000) -> Iterator[deque[str]]:
+    """The lines this process writes to stdout, passed through and the last `keep` of them kept.
+
+    Why at the file descriptor: Airflow's task logs (the step's `error:` line among them) are
+    written by a logger that holds the original stdout, so replacing `sys.stdout` sees nothing.
+    """
+    sys.stdout.flush()
+    original, (reader, writer) = os.dup(1), os.pipe()
+    os.dup2(writer, 1)
+    os.close(writer)
+    lines: deque[str] = deque(maxlen=keep)
+
+    def pump() -> None:
+        with os.fdopen(reader, "rb") as source:
+            for raw in source:
+                os.write(original, raw)
+                lines.append(raw.decode(errors="replace"))
+
+    thread = threading.Thread(target=pump, name="stdout-watch", daemon=True)
+    thread.start()
+    try:
+        yield lines
+    finally:
+        sys.stdout.flush()
+        os.dup2(original, 1)  # closes the pipe's last writer unless a child process still holds it
+        thread.join(timeout=10)
+        os.close(original)
 
 
 def training_job() -> Any:
@@ -101,7 +136,7 @@ def run_dagster(pipeline: str, params: Mapping[str, Any]) -> Outcome:
             run_id, succeeded = result.run_id, result.success
             results = {"/".join(event.asset_key.path): _result_of(event, RESULT_KEY)
                        for event in result.get_asset_materialization_events() if event.asset_key}
-            failures = [event.step_key for event in result.get_step_failure_events()]
+            failures = [f"{event.step_key}: {_failure_of(event)}" for event in result.get_step_failure_events()]
         stats = instance.get_run_step_stats(run_id)
         state = instance.get_run_by_id(run_id).status.value
     return Outcome(
@@ -109,8 +144,15 @@ def run_dagster(pipeline: str, params: Mapping[str, Any]) -> Outcome:
         wall_s=time.monotonic() - started, results=results,
         steps={s.step_key: {"state": s.status.value if s.status else None, "duration_s": duration(s.start_time, s.end_time)}
                for s in sorted(stats, key=lambda s: s.start_time or 0)},
-        error=f"{failures[0]} failed (its log is above)" if failures else None,
+        error=failures[0] if failures else None,
     )
+
+
+def _failure_of(event: Any) -> str:
+    """The step's `error:` line from a Dagster step failure, else where to look."""
+    error = event.step_failure_data.error if event.step_failure_data else None
+    text = "" if error is None else f"{error.message}\n{''.join(error.stack or [])}"
+    return failure_reason(text) or "failed (its log is above)"
 
 
 def _result_of(event: Any, key: str) -> Any:
