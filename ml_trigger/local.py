@@ -136,7 +136,8 @@ def run_dagster(pipeline: str, params: Mapping[str, Any]) -> Outcome:
             run_id, succeeded = result.run_id, result.success
             results = {"/".join(event.asset_key.path): _result_of(event, RESULT_KEY)
                        for event in result.get_asset_materialization_events() if event.asset_key}
-            failures = [f"{event.step_key}: {_failure_of(event)}" for event in result.get_step_failure_events()]
+            failures = [*_failed_checks(result), *(f"{event.step_key}: {_failure_of(event)}"
+                                                   for event in result.get_step_failure_events())]
         stats = instance.get_run_step_stats(run_id)
         state = instance.get_run_by_id(run_id).status.value
     return Outcome(
@@ -146,6 +147,16 @@ def run_dagster(pipeline: str, params: Mapping[str, Any]) -> Outcome:
                for s in sorted(stats, key=lambda s: s.start_time or 0)},
         error=failures[0] if failures else None,
     )
+
+
+def _failed_checks(result: Any) -> list[str]:
+    """`asset (check name): error: ...` of each failed asset check (the way make train words it)."""
+    from ml_trigger.dagster_api import check_failure
+
+    return [reason for evaluation in result.get_asset_check_evaluations()
+            if (reason := check_failure({"success": evaluation.passed, "description": evaluation.description,
+                                          "assetKey": {"path": evaluation.asset_key.path},
+                                          "checkName": evaluation.check_name}))]
 
 
 def _failure_of(event: Any) -> str:

@@ -173,3 +173,21 @@ def test_readme_block_runs_as_written(tmp_path: Path, name: str) -> None:
         assert (repo / ".airflow" / "airflow.db").is_file()
     if name == "dagster":
         assert (repo / ".dagster" / "dagster.yaml").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("orchestrator", ["airflow", "dagster"])
+def test_a_failed_local_run_ends_with_the_steps_error_line(tmp_path: Path, orchestrator: str) -> None:
+    """Issue 26, item 6: a local run that fails ends like make train's: FAILED and the step's one-line reason."""
+    if shutil.which("make") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs make and a git checkout")
+    repo = checkout_copy(tmp_path / "clone")
+    venv_view(repo)
+    (repo / "one-class.csv").write_text("text,label\nsame thing,x\nother thing,x\nthird thing,x\n", encoding="utf-8")
+    done = subprocess.run(["make", f"local-{orchestrator}", "DATASET=one-class.csv"], cwd=repo,
+                          env=clean_env(repo, tmp_path / "home"), capture_output=True, text=True, timeout=900, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    assert re.search(rf"{orchestrator} train run \S+: FAILED", output), output[-3000:]
+    [reason] = [line for line in output.splitlines() if line.startswith("  reason: ")]
+    assert "error: " in reason and "a classifier needs at least two classes" in reason, reason
