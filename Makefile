@@ -11,19 +11,24 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
+# Extra pip options of make setup, e.g. PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu" for torch's CPU build.
+PIP_ARGS ?=
 
 .DEFAULT_GOAL := help
 
-help: ## List the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' '{printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}'
+help: ## List the targets (colour only on a terminal)
+	@if [ -t 1 ]; then c=$$'\033[36m' r=$$'\033[0m'; else c= r=; fi; \
+	grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sort | awk -F':.*## ' -v c="$$c" -v r="$$r" '{printf "  %s%-20s%s %s\n", c, $$1, r, $$2}'
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	@case "$(PYTHON_MINOR)" in 3.11|3.12|3.13) ;; \
 	  *) echo "error: need Python 3.11, 3.12 or 3.13 (PYTHON='$(PYTHON)' is '$(PYTHON_MINOR)'); install one or pass PYTHON=/path/to/python3.1x" >&2; exit 2 ;; esac
+	@echo "== $(VENV): ml, Airflow, Dagster and the test tools; about 3 GB with torch's CPU build, 6.5 GB with PyPI's CUDA build (README, Embedded mode)"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev,airflow,dagster]'
+	$(PIP) install --quiet -c $(CONSTRAINTS) -e '.[dev,airflow,dagster]' $(PIP_ARGS)
 	touch $@
+	@echo "== done; activate it to run python -m ml, mlflow, airflow and dagster directly: . $(VENV)/bin/activate"
 
 setup: $(VENV)/.installed ## Create .venv with everything the tests need (ml, Airflow, Dagster, test servers)
 
@@ -39,14 +44,15 @@ browser-deps: setup ## The e2e browser checks' tools: Debian's chromium (apt-get
 lint: setup ## Static checks
 	$(VENV)/bin/ruff check ml ml_trigger airflow dagster tests bench
 
+# Each run ends with its summary on stderr (the summary make train prints); its JSON line is not needed here.
 demo: setup ## Embedded mode: synthetic data -> train `tiny` -> register/promote -> predict (no Docker, no servers)
-	@$(PY) -m ml demo-data --output-uri .ml/demo/train.csv --rows $(DEMO_ROWS) >/dev/null
-	@$(PY) -m ml demo-data --output-uri .ml/demo/inference.csv --rows 500 --seed 11 --no-labelled >/dev/null
-	@echo "== training (embedded: storage in .ml/, MLflow in .ml/mlflow.db)"
-	@$(PY) -m ml run-training --dataset-uri .ml/demo/train.csv >/dev/null
+	@echo "== synthetic demo data: $(ML_HOME)/demo/train.csv ($(DEMO_ROWS) rows), $(ML_HOME)/demo/inference.csv"
+	@$(PY) -m ml demo-data --output-uri $(ML_HOME)/demo/train.csv --rows $(DEMO_ROWS) >/dev/null
+	@$(PY) -m ml demo-data --output-uri $(ML_HOME)/demo/inference.csv --rows 500 --seed 11 --no-labelled >/dev/null
+	@echo "== training (embedded: storage in $(ML_HOME)/, MLflow in $(ML_HOME)/mlflow.db)"
+	@$(PY) -m ml run-training --dataset-uri $(ML_HOME)/demo/train.csv >/dev/null
 	@echo "== inference"
-	@$(PY) -m ml run-inference --input-uri .ml/demo/inference.csv >/dev/null
-	@echo "Browse the runs: $(VENV)/bin/mlflow ui --backend-store-uri sqlite:///.ml/mlflow.db"
+	@$(PY) -m ml run-inference --input-uri $(ML_HOME)/demo/inference.csv >/dev/null
 
 bench: setup ## Benchmarks: bench/results/*.json + docs/benchmarks.md (BENCH_ARGS=--quick for small sizes)
 	$(PY) -m bench.run $(BENCH_ARGS)
@@ -59,35 +65,60 @@ lock: ## Re-pin the test environment: 3.11 from the current .venv, then LOCK_VER
 
 # --- Embedded mode with an orchestrator, no Docker (README "Airflow, locally" / "Dagster, locally") ----
 # Storage in $(ML_HOME) (local folders), MLflow in its SQLite file; steps run as subprocesses of this
-# machine (Airflow: the `local` launcher; Dagster: the run's own processes). DATASET may be any local
-# CSV/TSV/JSONL/Parquet file; by default the synthetic demo set, generated once.
+# machine (Airflow: the `local` launcher; Dagster: the run's own processes). DATASET (training) and
+# INPUT (inference) may be any local CSV/TSV/JSONL/Parquet file; by default the synthetic demo sets,
+# generated once. `python -m ml_trigger local` runs the DAG (dag.test) or the job (execute_job) and
+# ends with the summary make train/make infer print (ml_trigger/local.py).
 ML_HOME ?= .ml
 LOCAL_HOME := $(abspath $(ML_HOME))
 DEMO_ROWS ?= 2000
 DATASET ?= $(LOCAL_HOME)/demo/train.csv
+INPUT ?= $(LOCAL_HOME)/demo/inference.csv
 LOCAL_ENV = ML_HOME=$(LOCAL_HOME) PYTHONPATH=$(CURDIR):$(CURDIR)/dagster$${PYTHONPATH:+:$$PYTHONPATH}
 AIRFLOW_LOCAL_HOME ?= $(CURDIR)/.airflow
 DAGSTER_LOCAL_HOME ?= $(CURDIR)/.dagster
 AIRFLOW_LOCAL_ENV = $(LOCAL_ENV) ML_LAUNCHER=local ML_LOCAL_PYTHON=$(abspath $(PY)) AIRFLOW_HOME=$(AIRFLOW_LOCAL_HOME) \
 	AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/airflow/dags AIRFLOW__CORE__LOAD_EXAMPLES=False
 DAGSTER_LOCAL_ENV = $(LOCAL_ENV) DAGSTER_HOME=$(DAGSTER_LOCAL_HOME)
+LOCAL_RUN = $(PY) -m ml_trigger local
+NEED_DATASET = @test -f "$(DATASET)" || { echo "error: DATASET=$(DATASET) does not exist; pass a local training file, e.g. make $@ DATASET=data/tickets.csv" >&2; exit 2; }
+NEED_INPUT = @test -f "$(INPUT)" || { echo "error: INPUT=$(INPUT) does not exist; pass a local file of texts to label, e.g. make $@ INPUT=data/new.csv" >&2; exit 2; }
 
 $(LOCAL_HOME)/demo/train.csv:
-	$(PY) -m ml demo-data --output-uri $@ --rows $(DEMO_ROWS) >/dev/null
+	@$(PY) -m ml demo-data --output-uri $@ --rows $(DEMO_ROWS) >/dev/null
 
-local-data: setup $(LOCAL_HOME)/demo/train.csv ## Embedded mode: the synthetic demo training set in $(ML_HOME)/demo/ (DEMO_ROWS=2000)
+$(LOCAL_HOME)/demo/inference.csv:
+	@$(PY) -m ml demo-data --output-uri $@ --rows 500 --seed 11 --no-labelled >/dev/null
 
-local-airflow: setup $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DATASET)) ## Embedded mode: one ml_training run with `airflow dags test` (DATASET=path; .airflow/ holds Airflow's SQLite DB)
-	@test -f "$(DATASET)" || { echo "error: DATASET=$(DATASET) does not exist; pass a local training file" >&2; exit 2; }
-	$(AIRFLOW_LOCAL_ENV) $(VENV)/bin/airflow db migrate >/dev/null
-	$(AIRFLOW_LOCAL_ENV) $(VENV)/bin/airflow dags test ml_training --conf '{"dataset_uri": "$(abspath $(DATASET))"}'
+local-data: setup $(LOCAL_HOME)/demo/train.csv $(LOCAL_HOME)/demo/inference.csv ## Embedded mode: the synthetic demo sets in $(ML_HOME)/demo/ (DEMO_ROWS=2000 training rows)
 
-local-dagster: setup $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DATASET)) ## Embedded mode: one Dagster training run in this process on a local instance (DATASET=path; .dagster/ is DAGSTER_HOME)
-	@test -f "$(DATASET)" || { echo "error: DATASET=$(DATASET) does not exist; pass a local training file" >&2; exit 2; }
-	mkdir -p $(DAGSTER_LOCAL_HOME) && cp dagster/local/dagster.yaml $(DAGSTER_LOCAL_HOME)/dagster.yaml
-	$(DAGSTER_LOCAL_ENV) $(PY) -m ml_dagster.local training dataset_uri=$(abspath $(DATASET))
+airflow-local-db: setup
+	@$(AIRFLOW_LOCAL_ENV) $(VENV)/bin/airflow db migrate >/dev/null
 
-.PHONY: local-data local-airflow local-dagster
+dagster-local-home:
+	@mkdir -p $(DAGSTER_LOCAL_HOME) && cp dagster/local/dagster.yaml $(DAGSTER_LOCAL_HOME)/dagster.yaml
+
+local-airflow: setup airflow-local-db $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DATASET)) ## Embedded mode: one training run through Airflow, tasks as subprocesses (DATASET=path; .airflow/ holds its SQLite DB)
+	$(NEED_DATASET)
+	@echo "== training through Airflow (embedded: $(ML_HOME)/, every task's log below, then the summary)"
+	@$(AIRFLOW_LOCAL_ENV) $(LOCAL_RUN) train --orchestrator airflow --param dataset_uri=$(abspath $(DATASET))
+
+local-airflow-infer: setup airflow-local-db $(if $(filter $(LOCAL_HOME)/demo/inference.csv,$(INPUT)),$(INPUT)) ## Embedded mode: label INPUT=path with the champion through Airflow
+	$(NEED_INPUT)
+	@echo "== inference through Airflow (embedded: $(ML_HOME)/, every task's log below, then the summary)"
+	@$(AIRFLOW_LOCAL_ENV) $(LOCAL_RUN) infer --orchestrator airflow --param input_uri=$(abspath $(INPUT))
+
+local-dagster: setup dagster-local-home $(if $(filter $(LOCAL_HOME)/demo/train.csv,$(DATASET)),$(DATASET)) ## Embedded mode: one training run through Dagster, a process per step (DATASET=path; .dagster/ is DAGSTER_HOME)
+	$(NEED_DATASET)
+	@echo "== training through Dagster (embedded: $(ML_HOME)/, the run's events below, then the summary)"
+	@$(DAGSTER_LOCAL_ENV) $(LOCAL_RUN) train --orchestrator dagster --param dataset_uri=$(abspath $(DATASET))
+
+local-dagster-infer: setup dagster-local-home $(if $(filter $(LOCAL_HOME)/demo/inference.csv,$(INPUT)),$(INPUT)) ## Embedded mode: label INPUT=path with the champion through Dagster
+	$(NEED_INPUT)
+	@echo "== inference through Dagster (embedded: $(ML_HOME)/, the run's events below, then the summary)"
+	@$(DAGSTER_LOCAL_ENV) $(LOCAL_RUN) infer --orchestrator dagster --param input_uri=$(abspath $(INPUT))
+
+.PHONY: local-data airflow-local-db dagster-local-home local-airflow local-airflow-infer local-dagster local-dagster-infer
 
 # --- Docker Compose stack (docs/compose.md) -----------------------------------------------------
 # Needs only docker (with the compose v2 plugin) and make on the host. Extra compose files (a CA
@@ -144,14 +175,17 @@ backfill: .env ## Label every day FROM=YYYY-MM-DD TO=YYYY-MM-DD (both orchestrat
 ML_CLI = $(COMPOSE) run --rm --no-deps -T ml-cli python -m ml
 ACTOR ?= cli:$(shell id -un 2>/dev/null || echo unknown)
 REASON ?=
-NEED_VERSION = @test -n "$(VERSION)" || { echo "error: set VERSION=<model version>, e.g. make $@ VERSION=3 (make history lists them)" >&2; exit 2; }
+NEED_VERSION = @test -n "$(VERSION)" || { echo "error: set VERSION=<model version>, e.g. make $@ VERSION=3 (make versions lists them)" >&2; exit 2; }
 
 history: .env ## Every move of the champion alias: when, from/to, who, code and image, why
 	@$(ML_CLI) history >/dev/null
 
-rollback: .env ## Point champion at VERSION=N and pin it (REASON="..." required); automatic promotion waits for make unpin
+versions: .env ## Every version of the model: its score, aliases, review state and task (what rollback/approve choose from)
+	@$(ML_CLI) versions >/dev/null
+
+rollback: .env ## Point champion at VERSION=N and pin it (REASON="..." required; NEW_TASK=1 for another label set); automatic promotion waits for make unpin
 	$(NEED_VERSION)
-	@$(ML_CLI) rollback --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)"
+	@$(ML_CLI) rollback --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)" $(if $(NEW_TASK),--new-task)
 
 unpin: .env ## Let automatic promotion move a pinned champion again
 	@$(ML_CLI) unpin --actor "$(ACTOR)"
@@ -177,7 +211,7 @@ clean: ## Stop the stack and delete its volumes (databases, object store, logs) 
 	$(COMPOSE) down -v --remove-orphans
 	@ids=$$(docker ps -aq --filter label=ml.orchestrator); if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null; fi
 
-.PHONY: images up down logs train infer backfill history rollback unpin approve reject seed-data e2e chaos clean
+.PHONY: images up down logs train infer backfill history versions rollback unpin approve reject seed-data e2e chaos clean
 
 # --- Kubernetes (docs/kubernetes.md) ------------------------------------------------------------
 # The same four images on a cluster: the services from the kustomize base docker/k8s, Airflow and

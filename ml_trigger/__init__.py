@@ -7,7 +7,8 @@ Why not in `ml/`: the steps know no orchestrator; this is the client of the orch
 APIs (Airflow's REST API v2, Dagster's GraphQL API), so it runs in the dagster image, which has
 dagster-graphql, requests and tenacity. One module per concern: `cli` (arguments, exit codes),
 `http` (session and retries), `airflow_api`, `dagster_api`, `outcome`, `summary`, `params`,
-`backfill` (a range of days through both orchestrators).
+`backfill` (a range of days through both orchestrators), `local` (a run through Airflow or
+Dagster on this machine with no servers: `python -m ml_trigger local train|infer -o ...`).
 
 The names below are importable from the package itself (`import ml_trigger as trigger`, as the
 e2e checks do); each module is imported on first use, so importing the package costs nothing.

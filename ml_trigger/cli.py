@@ -1,7 +1,8 @@
 """`python -m ml_trigger train|infer --orchestrator airflow|dagster [--param key=value ...]`.
 
 `python -m ml_trigger backfill --from YYYY-MM-DD --to YYYY-MM-DD [-o airflow|dagster|both]`
-labels a range of days (ml_trigger/backfill.py).
+labels a range of days (ml_trigger/backfill.py); `python -m ml_trigger local train|infer -o ...`
+runs a pipeline on this machine with no servers (ml_trigger/local.py).
 
 Progress goes to stderr as task/step states change; the summary is printed for people and, as
 the contract of every command here, one JSON object is the last stdout line when stdout is not a
@@ -101,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ml_trigger.backfill import main as backfill_main
 
         return backfill_main(argv[1:])
+    if argv[:1] == ["local"]:  # a run on this machine, no servers (ml_trigger/local.py)
+        from ml_trigger.local import main as local_main
+
+        return local_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0

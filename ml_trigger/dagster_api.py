@@ -181,7 +181,7 @@ class DagsterClient:
         first: str | None = None
         for event in data["events"]:
             if event["__typename"] == "AssetCheckEvaluationEvent":
-                reason = _check_failure(event.get("evaluation") or {})
+                reason = check_failure(event.get("evaluation") or {})
                 if reason:
                     return reason
             elif event["__typename"] == "ExecutionStepFailureEvent":
@@ -212,7 +212,7 @@ class DagsterClient:
         return f"{self.public_url}/runs/{run_id}"
 
 
-def _check_failure(evaluation: Mapping[str, Any]) -> str | None:
+def check_failure(evaluation: Mapping[str, Any]) -> str | None:
     """`asset (check name): error: ...` of a failed asset check, None when it passed."""
     if evaluation.get("success"):
         return None

@@ -1,4 +1,9 @@
-"""The headline facts of a finished run, for people (stderr) and for scripts (the JSON line)."""
+"""The headline facts of a finished run, for people (stderr) and for scripts (the JSON line).
+
+The facts are the pipeline spec's (`summary`), their layout `ml.pipelines.outcome`'s, so `make
+train` ends like the embedded and the local orchestrator runs (`make demo`, `make local-airflow`,
+`make local-dagster`).
+"""
 
 from __future__ import annotations
 

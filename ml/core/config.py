@@ -39,18 +39,25 @@ class Settings(BaseSettings):
         description="MLflow server; default sqlite:///<home>/mlflow.db.",
     )
     mlflow_public_uri: str = Field("", description="MLflow URL for links shown to people (UI).")
-    experiment_name: str = Field("text-classification", description="MLflow experiment.")
-    model_name: str = Field("text-classifier", description="Registered model name.")
+    experiment_name: str = Field("text-classification", description="MLflow experiment of the training runs.")
+    model_name: str = Field(
+        "text-classifier", description="Registered model name; one per task (label set and columns) keeps versions comparable."
+    )
     promotion_metric: str = Field("test_macro_f1", description="Metric that decides the champion.")
     min_test_macro_f1: float = Field(0.5, ge=0, le=1, description="Quality gate: a model below is not registered.")
     promotion_mode: Literal["auto", "approval"] = Field(
-        "auto", description="auto = the best version of the task becomes champion; approval = a person decides (make approve)."
+        "auto", description="auto = the best version of the task becomes champion; approval = a person decides (approve)."
     )
 
     # --- orchestrated runs -------------------------------------------------------------------
-    dataset_uri: str = Field("s3://datasets/demo/train.csv", description="Default training dataset of a run.")
+    dataset_uri: str = Field(
+        "s3://datasets/demo/train.csv",
+        description="Labelled training data: CSV, TSV, JSONL or Parquet with a text and a label column; a local path, "
+        "s3://, http(s):// or hf:// URI. Embedded mode (no ML_S3_ENDPOINT): <home>/demo/train.csv.",
+    )
     inference_input_template: str = Field(
-        "s3://datasets/inference/{ds}.csv", description="Daily inference input; {ds} becomes YYYY-MM-DD."
+        "s3://datasets/inference/{ds}.csv",
+        description="Daily inference input; {ds} becomes YYYY-MM-DD. Embedded mode: <home>/inference/{ds}.csv.",
     )
 
     # --- new data starts training (ml/new_data.py) ---------------------------------------------
@@ -62,9 +69,9 @@ class Settings(BaseSettings):
     new_data_poll_s: int = Field(15, ge=5, le=3600, description="Seconds between two listings of ML_NEW_DATA_PREFIX.")
 
     # --- data ------------------------------------------------------------------------------
-    text_column: str = Field("text", description="Column holding the input text.")
-    label_column: str = Field("label", description="Column holding the class label.")
-    id_column: str = Field("id", description="Row id column; generated when absent.")
+    text_column: str = Field("text", description="Column of your data holding the input text.")
+    label_column: str = Field("label", description="Column of your training data holding the class label.")
+    id_column: str = Field("id", description="Row id column of your data; rows are numbered when it is absent.")
     validation_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of rows held out for validation.")
     test_fraction: float = Field(0.1, gt=0, lt=0.5, description="Share of rows held out for the test.")
 
@@ -138,6 +145,13 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _derive_defaults(self) -> Settings:
+        if not self.s3_endpoint:  # embedded mode: the stack's s3:// defaults become folders under home
+            fields = Settings.model_fields
+            if self.dataset_uri == fields["dataset_uri"].default and "dataset_uri" not in self.model_fields_set:
+                self.dataset_uri = str(self.home.resolve() / "demo" / "train.csv")
+            template = fields["inference_input_template"]
+            if self.inference_input_template == template.default and "inference_input_template" not in self.model_fields_set:
+                self.inference_input_template = str(self.home.resolve() / "inference" / "{ds}.csv")
         if not self.work_uri:
             self.work_uri = "s3://ml-work" if self.s3_endpoint else str(self.home.resolve() / "work")
         if not self.results_uri:

@@ -9,16 +9,37 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator
 
+from ml.core.terminal import SafeFormatter
+
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: Under Airflow every captured line gets the task log's own timestamp: a second one is noise.
+FORMAT_UNDER_AIRFLOW = "%(levelname)s %(name)s: %(message)s"
 _QUIET = ("urllib3", "botocore", "git", "filelock", "httpx")
 
 
+def line_format() -> str:
+    """The record format: without a time of its own when Airflow's task log (which stamps each line) captures it.
+
+    Read from the environment (the launchers set ML_ORCHESTRATOR), not the settings: logging is
+    configured before the settings are validated. Dagster's compute logs keep raw lines, so they
+    keep ml's time.
+    """
+    return FORMAT_UNDER_AIRFLOW if os.environ.get("ML_ORCHESTRATOR") == "airflow" else FORMAT
+
+
+def _handler() -> logging.Handler:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter(line_format()))
+    return handler
+
+
 def configure(verbose: bool = False) -> None:
-    """Root logging to stderr (CLI processes, which own their whole process)."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=FORMAT, stream=sys.stderr)
+    """Root logging to stderr (CLI processes, which own their whole process); no control bytes reach it."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[_handler()])
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
     _route_hub_logs_through_root()
@@ -66,8 +87,7 @@ def attach_to_stderr() -> None:
     logger = logging.getLogger("ml")
     if any(getattr(h, "_ml_stderr", False) for h in logger.handlers):
         return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(FORMAT))
+    handler = _handler()
     handler._ml_stderr = True  # type: ignore[attr-defined]
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)

@@ -70,12 +70,13 @@ def basename(uri: str) -> str:
 # --- S3 client ------------------------------------------------------------------------------
 
 
-def _client(settings: Settings) -> Minio:
+def _client(settings: Settings, uri: str = "s3://") -> Minio:
     import urllib3
     from minio import Minio
 
     if not settings.uses_s3:
-        raise BadInputError("an s3:// URI was given but ML_S3_ENDPOINT is empty; set ML_S3_ENDPOINT (and keys)")
+        raise BadInputError(f"{uri} is on an object store but ML_S3_ENDPOINT is empty (embedded mode: local files); "
+                            "give a local path instead, or set ML_S3_ENDPOINT and its keys")
     endpoint = settings.s3_endpoint
     secure = endpoint.startswith("https://")
     host = endpoint.split("://", 1)[-1]
@@ -141,7 +142,7 @@ def exists(uri: str) -> bool:
         from minio.error import S3Error
 
         bucket, key = split_s3(uri)
-        client = _client(get_settings())
+        client = _client(get_settings(), uri)
 
         def stat() -> bool:
             try:
@@ -163,7 +164,7 @@ def fetch(uri: str, dest: Path) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if is_s3(uri):
         bucket, key = split_s3(uri)
-        client = _client(get_settings())
+        client = _client(get_settings(), uri)
         _call_s3("download", uri, lambda: client.fget_object(bucket, key, str(dest)))
     elif is_http(uri):
         _fetch_http(uri, dest)
@@ -229,7 +230,7 @@ def publish(src: Path, uri: str) -> str:
     """Publish the local file `src` at `uri` atomically (complete or not at all)."""
     if is_s3(uri):
         bucket, key = split_s3(uri)
-        client = _client(get_settings())
+        client = _client(get_settings(), uri)
         _call_s3("upload", uri, lambda: client.fput_object(bucket, key, str(src)))
     elif is_http(uri):
         raise BadInputError(f"cannot write to an http(s) URI: {uri}; use s3:// or a local path")
@@ -294,7 +295,7 @@ def list_folder(uri: str) -> list[str]:
     """Paths (relative to `uri`) of every object under the `s3://` folder `uri`."""
     bucket, prefix = split_s3(uri)
     prefix = prefix.rstrip("/") + "/"
-    client = _client(get_settings())
+    client = _client(get_settings(), uri)
     names = _call_s3("list", uri, lambda: [o.object_name for o in client.list_objects(bucket, prefix, recursive=True)])
     return [name[len(prefix) :] for name in names]
 
@@ -302,7 +303,7 @@ def list_folder(uri: str) -> list[str]:
 def list_etags(uri: str) -> dict[str, str]:
     """Key -> ETag of every object under the `s3://` folder `uri` (keys relative to the bucket)."""
     bucket, prefix = split_s3(uri)
-    client = _client(get_settings())
+    client = _client(get_settings(), uri)
 
     def listing() -> dict[str, str]:
         objects = client.list_objects(bucket, prefix.rstrip("/") + "/", recursive=True)

@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import random
 
+from ml.core import storage
+from ml.core.config import Settings
+from ml.core.errors import BadInputError
+
 LABELS = ("negative", "neutral", "positive")
 
 _SUBJECTS = ["the blender", "this phone", "the hotel room", "the delivery", "our new sofa", "the headphones",
@@ -46,3 +50,16 @@ def rows(n: int = 2000, seed: int = 7, with_labels: bool = True) -> list[dict[st
         out.append(row)
     rng.shuffle(out)
     return out
+
+
+def default_dataset(s: Settings) -> str:
+    """`ML_DATASET_URI`; in embedded mode its default is the demo set, and its absence one line saying what to do."""
+    uri = s.dataset_uri
+    if not s.uses_s3 and not storage.is_s3(uri) and not storage.local_path(uri).exists():
+        demo = str(s.home.resolve() / "demo" / "train.csv")
+        if uri == demo:
+            raise BadInputError(
+                f"no training data: no --dataset-uri given and the embedded default {uri} does not exist; pass "
+                f"--dataset-uri path/to/your.csv (columns {s.text_column!r} and {s.label_column!r}), or create the "
+                f"synthetic demo set: python -m ml demo-data --output-uri {uri}")
+    return uri

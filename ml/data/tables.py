@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ml.core.errors import BadInputError
+from ml.data import sources
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -37,7 +38,8 @@ FORMATS = {
 
 
 def detect_format(uri: str) -> str:
-    """The format named by the file extension (compression suffixes are not supported)."""
+    """The format named by the file extension (compression suffixes are not supported); a folder fails by name."""
+    sources.refuse_folder(uri, set(FORMATS))
     suffix = Path(uri.split("?", 1)[0]).suffix.lower()
     if suffix not in FORMATS:
         raise BadInputError(
@@ -62,6 +64,7 @@ def iter_batches(path: Path, fmt: str, uri: str, chunk_rows: int = 50_000) -> It
 
     if path.stat().st_size == 0:
         raise BadInputError(f"{uri} is empty; provide a file with a header and at least one row")
+    sources.refuse_binary(path, uri, fmt)
     try:
         if fmt in ("csv", "tsv"):
             yield from _iter_csv(path, fmt, uri)

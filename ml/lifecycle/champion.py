@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ml.core import hints
 from ml.core.config import Settings
 from ml.core.errors import BadInputError
 from ml.lifecycle import history, registry
@@ -199,7 +200,7 @@ def promote(version: str, settings: Settings, actor: str = "") -> Promotion:
     if signature_of(ours) != task:
         decision = (f"v{version} not promoted: its task is {describe_signature(signature_of(ours))}, but {name!r} answers "
                     f"{describe_signature(task)} (champion v{previous or '-'}); use one ML_MODEL_NAME per dataset, "
-                    f"or make it the champion explicitly: python -m ml approve --version {version} --new-task")
+                    f"or make it the champion explicitly: {hints.command(settings, 'approve', version=version, new_task=True)}")
         return _decided(settings, version, Promotion(False, previous or "", decision))
     if settings.promotion_mode == "approval":
         registry.set_version_tag(settings, version, REVIEW_TAG, "pending")
@@ -207,11 +208,12 @@ def promote(version: str, settings: Settings, actor: str = "") -> Promotion:
         champ_score = registry.score(champ, metric) if champ is not None else None
         versus = f"champion v{previous} {champ_score:.4f}" if champ_score is not None else "no champion yet"
         decision = (f"v{version} ({metric}={our_score:.4f}; {versus}) awaits approval (ML_PROMOTION_MODE=approval): "
-                    f"make approve VERSION={version}, or make reject VERSION={version} REASON=...")
+                    f"{hints.command(settings, 'approve', version=version)}, or "
+                    f"{hints.command(settings, 'reject', version=version, reason='...')}")
         return _decided(settings, version, Promotion(False, previous or "", decision, awaiting_approval=True))
     if state.pin is not None:
         decision = (f"v{version} ({metric}={our_score:.4f}) stays challenger: champion {state.pin.describe()}; "
-                    "make unpin resumes automatic promotion")
+                    f"{hints.command(settings, 'unpin')} resumes automatic promotion")
         final, _ = converge(settings, "promote", actor)  # restores the pin should a racing promoter have moved it
         return _decided(settings, version, Promotion(False, final.champion or "", decision))
     final, _ = converge(settings, "promote", actor, reason=f"v{version} {metric}={our_score:.4f}")
@@ -233,29 +235,36 @@ def _decided(settings: Settings, version: str, outcome: Promotion) -> Promotion:
     return outcome
 
 
-def _checked(settings: Settings, state: State, version: str, *, new_task: bool = False) -> ModelVersion:
-    """A version a person may make champion: exists, READY, of the model's task (unless `new_task`)."""
+def _checked(settings: Settings, state: State, version: str, *, action: str = "approve", reason: str = "",
+             new_task: bool = False) -> ModelVersion:
+    """A version a person may make champion (`action`: rollback or approve): exists, READY, of the model's task
+    (unless `new_task`)."""
     name = settings.model_name
     found = state.get(version)
     if found is None:
         known = ", ".join(sorted((str(v.version) for v in state.versions), key=int)) or "none"
-        raise BadInputError(f"model {name!r} has no version {version} (versions: {known}); pick one from make history")
+        raise BadInputError(f"model {name!r} has no version {version} (versions: {known}); "
+                            f"pick one from {hints.command(settings, 'versions')}")
     if str(found.status) != "READY":
         raise BadInputError(f"version {version} of {name!r} is {found.status}, not READY; wait for its registration or pick another")
     task = state.task(settings.promotion_metric)
     if not new_task and state.champion and signature_of(found) != task:
         raise BadInputError(
             f"version {version} of {name!r} answers {describe_signature(signature_of(found))}, the champion "
-            f"{describe_signature(task)}; use a separate ML_MODEL_NAME, or pass --new-task to change the model's task")
+            f"{describe_signature(task)}; use a separate ML_MODEL_NAME, or change the model's task: "
+            f"{hints.command(settings, action, version=version, reason=reason, new_task=True)}")
     return found
 
 
-def rollback(settings: Settings, version: str, reason: str, actor: str) -> dict[str, Any]:
-    """Point `champion` at `version` and pin it; the replaced champion is marked `demoted`."""
+def rollback(settings: Settings, version: str, reason: str, actor: str, *, new_task: bool = False) -> dict[str, Any]:
+    """Point `champion` at `version` and pin it; the replaced champion is marked `demoted`.
+
+    `new_task`: the version may answer another task than the champion (the model's task changes).
+    """
     if not reason.strip():
         raise BadInputError("rollback needs a reason (--reason \"...\"): it is kept in the champion history")
     state = read_state(settings)
-    found = _checked(settings, state, version)
+    found = _checked(settings, state, version, action="rollback", reason=reason, new_task=new_task)
     previous = state.champion
     pin = Pin(version=str(found.version), actor=actor, reason=reason, at=datetime.now(UTC).isoformat(timespec="seconds"))
     write_pin(settings, pin)  # before the alias: every racing promoter's confirmation now restores it
@@ -294,7 +303,7 @@ def approve(settings: Settings, version: str, reason: str, actor: str, *, new_ta
     from ml.training import gates
 
     state = read_state(settings)
-    found = _checked(settings, state, version, new_task=new_task)
+    found = _checked(settings, state, version, action="approve", reason=reason or None, new_task=new_task)
     gate = gates.quality_gate(registry.run_metrics(settings, found), settings)
     if not gate.passed:
         raise BadInputError(f"version {version} of {settings.model_name!r} is below the quality gate: {gate.reason}")
@@ -319,9 +328,11 @@ def reject(settings: Settings, version: str, reason: str, actor: str) -> dict[st
     state = read_state(settings)
     found = state.get(version)
     if found is None:
-        raise BadInputError(f"model {settings.model_name!r} has no version {version}; pick one from make history")
+        raise BadInputError(f"model {settings.model_name!r} has no version {version}; "
+                            f"pick one from {hints.command(settings, 'versions')}")
     if state.champion == str(version):
-        raise BadInputError(f"v{version} is the champion; roll back to another version instead (make rollback VERSION=N)")
+        raise BadInputError(f"v{version} is the champion; roll back to another version instead: "
+                            f"{hints.command(settings, 'rollback', version='N', reason='...')}")
     registry.set_version_tag(settings, version, REVIEW_TAG, "rejected")
     registry.set_version_tag(settings, version, "review_by", actor)
     decision = f"rejected v{version}" + (f": {reason}" if reason else "")

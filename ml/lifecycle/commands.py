@@ -1,4 +1,4 @@
-"""The model-lifecycle commands people run: history, rollback, unpin, approve, reject.
+"""The model-lifecycle commands people run: history, versions, rollback, unpin, approve, reject.
 
 Each is a step-like function (keyword arguments in, a small JSON-able dict out) that the CLI
 exposes (`python -m ml rollback ...`, `make rollback ...`) and that Airflow's approval tasks and
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import getpass
 import logging
-import sys
 from typing import Any
 
 from ml.core.config import Settings, settings_for
@@ -37,24 +36,26 @@ def default_actor(run_id: str | None = None, orchestrator: str | None = None) ->
 
 
 def show_history(*, model_name: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
-    """Every move of `champion` (time, action, from, to, who, code and image, reason); the table goes to stderr."""
+    """Every move of `champion` (time, action, from, to, who, code and image, reason); a table on stderr."""
     s = _settings(model_name, orchestrator)
-    moves = history.read(s)
     state = champion.read_state(s)
-    print(f"champion history of {s.model_name!r} (MLflow experiment {history.experiment_name(s)!r}):", file=sys.stderr)
-    print(history.table(moves), file=sys.stderr)
-    pin = state.pin.describe() if state.pin else "not pinned"
-    print(f"champion now: v{state.champion or '-'} ({pin}); promotion mode {s.promotion_mode}", file=sys.stderr)
-    return {"model_name": s.model_name, "champion_version": state.champion,
+    return {"model_name": s.model_name, "experiment": history.experiment_name(s), "champion_version": state.champion,
             "pinned": state.pin.__dict__ if state.pin else None, "promotion_mode": s.promotion_mode,
-            "moves": [m.as_dict() for m in moves]}
+            "moves": [m.as_dict() for m in history.read(s)]}
 
 
-def rollback(*, version: str, reason: str, actor: str | None = None, model_name: str | None = None,
-             run_id: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+def show_versions(*, model_name: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+    """Every version of the model: its score, aliases, review state and task (the choices for rollback and approve)."""
+    from ml.lifecycle import versions
+
+    return versions.list_versions(_settings(model_name, orchestrator))
+
+
+def rollback(*, version: str, reason: str, actor: str | None = None, new_task: bool = False,
+             model_name: str | None = None, run_id: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
     """Point `champion` at an earlier version and pin it: automatic promotion leaves it until `unpin`."""
     s = _settings(model_name, orchestrator)
-    return champion.rollback(s, str(version), reason, actor or default_actor(run_id, orchestrator))
+    return champion.rollback(s, str(version), reason, actor or default_actor(run_id, orchestrator), new_task=new_task)
 
 
 def unpin(*, actor: str | None = None, model_name: str | None = None, run_id: str | None = None,
@@ -92,4 +93,5 @@ def review(*, version: str, decision: str, reason: str = "", actor: str | None =
 
 
 #: The commands people run (`review`, the review pipeline's step, comes from the pipeline spec).
-COMMANDS = {"history": show_history, "rollback": rollback, "unpin": unpin, "approve": approve, "reject": reject}
+COMMANDS = {"history": show_history, "versions": show_versions, "rollback": rollback, "unpin": unpin,
+            "approve": approve, "reject": reject}

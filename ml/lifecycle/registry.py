@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from ml.core import logs
+from ml.core import hints, logs
 from ml.core.config import Settings
 from ml.core.errors import BadInputError
 from ml.lifecycle import tracking
@@ -27,6 +27,8 @@ CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "metric."
 #: MLflow's warning, for every logged PythonModel object, that it is serialised with CloudPickle.
 CLOUDPICKLE_NOTICE = "serialized using CloudPickle"
+#: MLflow's notice that it checks the input example we pass: it fails loudly if the check does.
+VALIDATION_NOTICE = "Validating input example against model signature"
 
 
 def client() -> MlflowClient:
@@ -63,7 +65,7 @@ def log_model(model_dir: Path, mlflow_run_id: str, settings: Settings) -> str:
     def log_to_run() -> str:
         # The wrapper object is pickled by reference to ml.inference.serving, shipped in code_paths: MLflow's
         # notice against pickling arbitrary objects is about code we do not log here.
-        with mlflow.start_run(run_id=mlflow_run_id), logs.dropped("mlflow.pyfunc", CLOUDPICKLE_NOTICE):
+        with mlflow.start_run(run_id=mlflow_run_id), logs.dropped("mlflow.pyfunc", CLOUDPICKLE_NOTICE, VALIDATION_NOTICE):
             info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=wrapper,
@@ -198,6 +200,26 @@ def model_tags(settings: Settings) -> dict[str, str]:
     return tracking.call("read model tags", get, settings)
 
 
+def aliases(settings: Settings) -> dict[str, str]:
+    """Alias -> version of the registered model ({} when it does not exist yet).
+
+    Why not the versions' own `aliases`: version searches leave them empty on some stores.
+    """
+    from mlflow.exceptions import MlflowException
+
+    c = client()
+
+    def get() -> dict[str, str]:
+        try:
+            return {k: str(v) for k, v in (c.get_registered_model(settings.model_name).aliases or {}).items()}
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise
+
+    return tracking.call("read aliases", get, settings)
+
+
 def set_model_tag(settings: Settings, key: str, value: str) -> None:
     c = client()
     tracking.call(f"tag model {key}", lambda: c.set_registered_model_tag(settings.model_name, key, value), settings)
@@ -229,9 +251,11 @@ def resolve(settings: Settings, version: str | None = None, alias: str = CHAMPIO
                 raise
             has_model = bool(c.search_registered_models(f"name='{name}'"))
             if not has_model:
-                raise BadInputError(f"no registered model {name!r} in MLflow at {settings.mlflow_tracking_uri}; run training first") from exc
+                raise BadInputError(f"no registered model {name!r} in MLflow at {settings.mlflow_tracking_uri}; "
+                                    f"train one first: {hints.train(settings)}") from exc
             what = f"version {version}" if version else f"alias {alias!r}"
-            raise BadInputError(f"registered model {name!r} has no {what}; run training first or pick an existing version") from exc
+            raise BadInputError(f"registered model {name!r} has no {what}; pick one from "
+                                f"{hints.command(settings, 'versions')}, or train one: {hints.train(settings)}") from exc
 
     return tracking.call("resolve model", get, settings)
 
@@ -249,3 +273,11 @@ def download(name: str, version: str, dest: Path, settings: Settings) -> Path:
     if not (folder / "config.json").is_file():
         raise BadInputError(f"models:/{name}/{version} holds no transformers model; it was not logged by this pipeline")
     return folder
+
+
+def require_registry(s: Settings) -> None:
+    """Embedded mode: the SQLite registry exists. Opening a missing one would create an empty `mlflow.db`."""
+    uri = s.mlflow_tracking_uri
+    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+        raise BadInputError(f"no registered model {s.model_name!r} yet: {uri} does not exist; train one first: "
+                            f"{hints.train(s)}")

@@ -116,13 +116,6 @@ def build_tiny(texts: list[str], labels: list[str], max_length: int, seed: int) 
     return model, tokenizer
 
 
-def is_hub_id(base_model: str) -> bool:
-    """True when `base_model` names a Hub repository: not the preset, not s3://, no local folder of that name."""
-    if base_model == TINY or storage.is_s3(base_model) or base_model.startswith((".", "/", "~")):
-        return False
-    return not storage.local_path(base_model).exists()
-
-
 def offline_mode() -> bool:
     """`HF_HUB_OFFLINE=1` (or `TRANSFORMERS_OFFLINE=1`): only the local cache may be used."""
     from huggingface_hub import constants
@@ -131,11 +124,10 @@ def offline_mode() -> bool:
 
 
 def check_available(base_model: str, attempts: int) -> None:
-    """Fail in seconds, before any data is read, when a Hub base model cannot be had (see `ml.model.hub`)."""
-    if is_hub_id(base_model):
-        from ml.model import hub
+    """Fail in seconds, before any data is read, when the base model cannot be had (`ml.model.base_model`)."""
+    from ml.model import base_model as base
 
-        hub.ensure_available(base_model, attempts)
+    base.check(base_model, attempts)
 
 
 def _local_checkpoint(base_model: str, workdir: Path) -> str:

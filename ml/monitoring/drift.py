@@ -23,8 +23,9 @@ the reference share of a bin and `a` the partition's; shares are floored at `EPS
 empty bin counts as very unlikely instead of infinite. Unknown words are two bins (known,
 unknown). A PSI below `ML_DRIFT_WARN_PSI` (0.1) is `ok`, below `ML_DRIFT_ALERT_PSI` (0.25)
 `warn`, else `drift`, the conventional reading of PSI. The verdict is the worst of the three.
-PSI of a small partition is noisy (each of k bins adds about (k - 1) / (2 n) by chance), so a
-partition of a few dozen rows may warn without a real shift.
+PSI of a small partition is noisy: with k bins and n rows, chance alone gives a PSI of about
+(k - 1) / n, so a partition of a few dozen rows may warn or even show drift without a real shift.
+When that chance level reaches the warn threshold the verdict says so (`small_sample`).
 """
 
 from __future__ import annotations
@@ -207,7 +208,23 @@ def compare(profile: Mapping[str, Any], texts: PartitionCounter, predicted: Mapp
     for figure in figures.values():
         figure["status"] = grade(figure["psi"], thresholds.warn, thresholds.alert)
     status = worst(f["status"] for f in figures.values())
-    return {"status": status, "rows": texts.rows, "statistics": figures, "summary": summary(status, figures, thresholds)}
+    bins = max(len(length_ref), 2, len(labels))
+    chance = chance_psi(bins, texts.rows)
+    note = small_sample_note(texts.rows, bins, thresholds) if chance >= thresholds.warn else ""
+    return {"status": status, "rows": texts.rows, "statistics": figures, "small_sample": bool(note),
+            "chance_psi": chance, "summary": summary(status, figures, thresholds) + note}
+
+
+def chance_psi(bins: int, rows: int) -> float:
+    """The PSI a partition of `rows` rows shows by chance alone over `bins` bins, with no shift at all."""
+    return (bins - 1) / rows if rows else math.inf
+
+
+def small_sample_note(rows: int, bins: int, thresholds: Thresholds) -> str:
+    """What the verdict of a partition too small for PSI is worth, and how many rows would do."""
+    needed = math.ceil((bins - 1) / thresholds.warn)
+    return (f" (small sample: on {rows} rows chance alone gives PSI about {chance_psi(bins, rows):.2f}; "
+            f"read this verdict with care, about {needed} rows or more make it reliable)")
 
 
 def summary(status: Status, figures: Mapping[str, Mapping[str, Any]], thresholds: Thresholds) -> str:

@@ -201,6 +201,7 @@ def check_drift(*, run_id: str, data_uri: str, predictions_uri: str, version: st
     })
     verdict = {
         "status": comparison["status"], "blocking": s.drift_blocking, "summary": comparison["summary"],
+        "small_sample": comparison["small_sample"],
         "model_name": s.model_name, "version": version, "rows": comparison["rows"],
         "statistics": comparison["statistics"],
         "thresholds": {"warn": thresholds.warn, "drift": thresholds.alert}, "reference": reference_uri,
@@ -210,7 +211,8 @@ def check_drift(*, run_id: str, data_uri: str, predictions_uri: str, version: st
     _log(s, monitoring_run, verdict, list(profile["text_length"]["edges"]))
     registry.set_version_tag(s, version, "drift_last_status", verdict["status"])
     registry.set_version_tag(s, version, "drift_last_check", monitoring_run)
-    log.info("drift check of %s version %s on %d rows: %s", s.model_name, version, verdict["rows"], verdict["summary"])
+    level = logging.INFO if verdict["status"] == "ok" else logging.WARNING
+    log.log(level, "drift check of %s version %s on %d rows: %s", s.model_name, version, verdict["rows"], verdict["summary"])
     if verdict["status"] == "drift" and s.drift_blocking:
         where = verdict["mlflow_run_url"] or f"MLflow run {monitoring_run}"
         raise DriftDetected(f"input drift and ML_DRIFT_BLOCKING=true: {verdict['summary']}; figures: {where}", verdict)
@@ -222,7 +224,7 @@ def _unchecked(settings: Settings, version: str) -> dict[str, Any]:
     summary = (f"{settings.model_name} version {version} has no drift reference (tag {REFERENCE_TAG}: registered "
                "before drift checks existed): inputs not checked; train and register a new version to get one")
     log.warning(summary)
-    return {"status": "unchecked", "blocking": settings.drift_blocking, "summary": summary,
+    return {"status": "unchecked", "blocking": settings.drift_blocking, "summary": summary, "small_sample": False,
             "model_name": settings.model_name, "version": version, "rows": 0, "statistics": {},
             "thresholds": {"warn": settings.drift_warn_psi, "drift": settings.drift_alert_psi}, "reference": None,
             "mlflow_run_id": None, "mlflow_run_url": "", "mlflow_model_url": links.model_version_url(

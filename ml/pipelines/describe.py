@@ -1,5 +1,8 @@
 """The spec for people and tools: `python -m ml pipelines [--json]`, and the pipeline commands.
 
+(The CLI shows `pipelines` as tables on stderr, and its JSON line when piped or with `--json`:
+`ml/cli/output.py`.)
+
 `run-training` and `run-inference` are built here from the spec: one option per run parameter
 (with the parameter's own help and bounds), plus the run id, the orchestrator name and, where a
 step takes it, `--as-of`.
@@ -8,18 +11,14 @@ step takes it, `--as-of`.
 from __future__ import annotations
 
 import inspect
-import sys
 from collections.abc import Callable
 from typing import Any
 
+from ml.core.config import Settings
 from ml.pipelines.params import Param
 from ml.pipelines.spec import CONTEXT_HELP, Pipeline, Step, pipelines
 
 _TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
-
-
-class Text(str):
-    """A command's answer meant for people: the CLI prints it as is, instead of a JSON line."""
 
 
 def as_json() -> dict[str, Any]:
@@ -68,9 +67,9 @@ def table() -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def show_pipelines(*, json: bool = False) -> dict[str, Any] | Text:
+def show_pipelines() -> dict[str, Any]:
     """The pipelines as the spec declares them: steps, edges, names in each runner, time limits."""
-    return as_json() if json else Text(table())
+    return as_json()
 
 
 def pipeline_command(spec: Pipeline) -> Callable[..., dict[str, Any]]:
@@ -78,12 +77,8 @@ def pipeline_command(spec: Pipeline) -> Callable[..., dict[str, Any]]:
     from ml.pipelines import embedded
 
     def command(*, run_id: str | None = None, orchestrator: str | None = None, **values: Any) -> dict[str, Any]:
-        from ml.pipelines.outcome import describe
-
         as_of = values.pop("as_of", None)
-        outcome = embedded.run(spec.name, values, run_id=run_id, orchestrator=orchestrator, as_of=as_of)
-        print(describe(outcome), file=sys.stderr)
-        return outcome
+        return embedded.run(spec.name, values, run_id=run_id, orchestrator=orchestrator, as_of=as_of)
 
     options = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_annotation(p))
                for p in spec.params()]
@@ -96,7 +91,9 @@ def pipeline_command(spec: Pipeline) -> Callable[..., dict[str, Any]]:
     command.__doc__ = (f"Run the {spec.name} pipeline in this process: {' -> '.join(s.name for s in spec.steps)}.\n\n"
                        "Every option is a run parameter that Airflow and Dagster offer too; unset ones take the "
                        "step's default. The outcome (each step's result, the summary) is the last stdout line.")
-    command.option_help = {p.name: _cli_help(p.description) for p in spec.params()}  # type: ignore[attr-defined]
+    # a parameter that overrides a setting gets the setting's description and its value now (ml/cli)
+    command.option_help = {p.name: _cli_help(p.description) for p in spec.params()  # type: ignore[attr-defined]
+                           if p.name not in Settings.model_fields}
     command.option_help.update(run_id="The run's id; every path it writes derives from it (default: a new id).",
                                orchestrator="Who runs it, in run names and tags (default: cli).", **CONTEXT_HELP)
     return command

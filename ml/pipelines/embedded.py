@@ -9,6 +9,7 @@ trigger prints for `make train|infer` (state, per-step times, each step's result
 
 from __future__ import annotations
 
+import importlib
 import logging
 import time
 import uuid
@@ -54,6 +55,7 @@ def run(name: str, params: Mapping[str, Any] | None = None, *, run_id: str | Non
     spec = pipeline(name)
     params = dict(params or {})
     _check_params(spec, params)
+    _preflight(spec, params, orchestrator, as_of)  # fails in seconds, before anything is staged
     run_id = run_id or new_run_id(spec.name)
     who = orchestrator or ORCHESTRATOR
     context = {"as_of": as_of}
@@ -71,6 +73,15 @@ def run(name: str, params: Mapping[str, Any] | None = None, *, run_id: str | Non
         "wall_s": round(time.monotonic() - started, 2), "finished_at": datetime.now(UTC).isoformat(),
         "steps": timings, "results": results, "summary": summarize(spec, results),
     }
+
+
+def _preflight(spec: Pipeline, params: Mapping[str, Any], orchestrator: str | None, as_of: str | None) -> None:
+    """The pipeline's checks before its first step, given the run's options (ml/pipelines/preflight.py)."""
+    if not spec.preflight:
+        return
+    module, _, name = spec.preflight.partition(":")
+    options = {p.option: params[p.name] for p in spec.params() if params.get(p.name) not in (None, "")}
+    getattr(importlib.import_module(module), name)(orchestrator=orchestrator, as_of=as_of, **options)
 
 
 def _check_params(spec: Pipeline, params: Mapping[str, Any]) -> None:

@@ -121,6 +121,7 @@ class Pipeline:
     steps: tuple[Step, ...]
     summary: Mapping[str, Ref]  # the headline facts of a finished run, from its steps' outputs
     cli: str | None = None  # the embedded runner's command
+    preflight: str = ""  # "module:function" the embedded runner calls with the run's options before the first step
     daily: Daily | None = None
     airflow_review_tasks: tuple[str, str] = ("", "")  # approval: (gate task, human-in-the-loop task)
 
@@ -186,6 +187,7 @@ def _training() -> Pipeline:
     data, train = "load-training-data", "train"
     return Pipeline(
         name="training", command="train", cli="run-training", title="Fine-tune, evaluate, register and promote",
+        preflight="ml.pipelines.preflight:training",
         airflow_dag="ml_training", dagster_job="training_job", dagster_group="training",
         airflow_review_tasks=("awaiting_approval", "review_challenger"),
         steps=(
@@ -228,6 +230,7 @@ def _inference() -> Pipeline:
     data, model, predict = "load-inference-data", "load-model", "predict"
     return Pipeline(
         name="inference", command="infer", cli="run-inference", title="Label texts with one model version",
+        preflight="ml.pipelines.preflight:inference",
         airflow_dag="ml_inference", dagster_job="inference_job", dagster_group="inference",
         daily=Daily(dagster_job="daily_inference_job", dagster_group="daily_inference", dagster_prefix="daily",
                     partition_param="partition_date"),

@@ -52,6 +52,7 @@ def load_model(*, run_id: str, version: str | None = None, alias: str = "champio
     from ml.lifecycle import registry, tracking
 
     s = settings_for(orchestrator, model_name=model_name)
+    registry.require_registry(s)  # before configure, which would create an empty SQLite registry
     tracking.configure(s)
     found = registry.resolve(s, version=str(version) if version else None, alias=alias)
     log.info("run %s uses %s version %s", run_id, s.model_name, found.version)

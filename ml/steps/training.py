@@ -15,6 +15,7 @@ from typing import Any
 from ml.core import storage, workspace
 from ml.core.config import settings_for
 from ml.core.errors import BadInputError
+from ml.data import demo
 from ml.lifecycle import lineage, links
 from ml.training import gates
 
@@ -31,7 +32,7 @@ def load_training_data(*, run_id: str, dataset_uri: str | None = None, orchestra
     from ml.data import tables
 
     s = settings_for(orchestrator)
-    dataset_uri = dataset_uri or s.dataset_uri
+    dataset_uri = dataset_uri or demo.default_dataset(s)
     with workspace.scratch() as tmp:
         table, digest = tables.read_labelled(dataset_uri, s)
         cleaned = tables.clean_text_rows(table, s.text_column, dataset_uri, s.label_column)

@@ -84,7 +84,7 @@ def test_no_registered_model_says_run_training_first(local_env: Path, capsys) ->
     code, _, err = run_cli(capsys, "load-model", "--run-id", "r3")
     assert code == EXIT_BAD_INPUT
     assert "no registered model 'text-classifier'" in error_line(err)
-    assert "run training first" in error_line(err)
+    assert "train one first: python -m ml run-training" in error_line(err)
 
 
 def test_unknown_explicit_version(local_env: Path, capsys, demo_csv: Path) -> None:

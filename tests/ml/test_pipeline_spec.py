@@ -72,11 +72,11 @@ def test_edges_drop_only_what_a_longer_path_implies() -> None:
 
 
 def test_pipelines_command_prints_tables_and_json_for_tools() -> None:
-    run = [sys.executable, "-m", "ml", "pipelines"]
-    table = subprocess.run(run, capture_output=True, text=True, check=True, cwd=REPO).stdout
+    done = subprocess.run([sys.executable, "-m", "ml", "pipelines", "--json"], capture_output=True, text=True,
+                          check=True, cwd=REPO)
+    table = done.stderr  # for people; the JSON line is for tools (always when piped, on a terminal with --json)
     assert "training:" in table and "train_model" in table and "check input_drift" in table and "{" not in table
-    out = subprocess.run([*run, "--json"], capture_output=True, text=True, check=True, cwd=REPO).stdout
-    doc = json.loads(out.strip().splitlines()[-1])
+    doc = json.loads(done.stdout.strip().splitlines()[-1])
     training = doc["pipelines"]["training"]
     assert (training["airflow_dag"], training["dagster_job"]) == ("ml_training", "training_job")
     train = next(s for s in training["steps"] if s["step"] == "train")

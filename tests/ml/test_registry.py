@@ -68,10 +68,11 @@ def test_another_task_is_registered_never_promoted_and_says_why(live_env) -> Non
     stars = _new_version(1.0, STARS)  # a perfect score on another task must not win
     outcome = champion.promote(stars, settings)
     assert not outcome.promoted and registry.champion_version(settings) == v1
-    assert "labels 1, 3, 5" in outcome.decision and "ML_MODEL_NAME" in outcome.decision and "--new-task" in outcome.decision
+    assert "labels 1, 3, 5" in outcome.decision and "ML_MODEL_NAME" in outcome.decision
+    assert f"make approve VERSION={stars} NEW_TASK=1" in outcome.decision  # the stack's command (S3 storage)
     v3 = _new_version(0.85)  # the better version of the same task still wins
     assert champion.promote(v3, settings).promoted
-    with pytest.raises(BadInputError, match="--new-task"):
+    with pytest.raises(BadInputError, match="NEW_TASK=1"):
         commands.approve(version=stars, actor="cli:test")
     assert registry.champion_version(settings) == v3
     commands.approve(version=stars, actor="cli:test", new_task=True, reason="the model now rates stars")

@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
-import json
 import os
 import sys
+import time
 import traceback
 import types
 import typing
@@ -24,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from ml import __version__
+from ml.cli import help as clihelp
+from ml.cli import output
 from ml.core import logs
 from ml.core.config import Settings, get_settings, with_overrides
 from ml.core.errors import EXIT_FAILURE, MLError
-from ml.pipelines.describe import Text
+from ml.core.terminal import MAX_ERROR_CHARS, printable
 
 
 def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed: int = 7) -> dict[str, Any]:
@@ -110,8 +112,8 @@ STEP_OPTION_HELP: dict[str, str] = {
     "check_drift.version": "Model version that made the predictions (its drift reference is compared).",
     "version": "Registered model version; default: the version the alias points to.",
     "alias": "Registry alias to resolve when no --version is given.",
-    "input_uri": "Texts to label (CSV, JSONL or Parquet; local path, s3:// or http(s)); "
-                 "default: the day's partition from $ML_INFERENCE_INPUT_TEMPLATE.",
+    "input_uri": "Texts to label: CSV, TSV, JSONL or Parquet with a text column ($ML_TEXT_COLUMN); a local path, "
+                 "s3:// or http(s) URI; default: the day's partition from $ML_INFERENCE_INPUT_TEMPLATE.",
     "partition_date": "Day to label (YYYY-MM-DD) when no --input-uri is given.",
     "save_predictions.partition_date": "The day this run labelled (the partition_date load-inference-data printed): "
                                        "publish to that day's stable location, $ML_RESULTS_URI/daily/<day>/.",
@@ -135,13 +137,13 @@ STEP_OPTION_HELP: dict[str, str] = {
 def _option_help(fn: Callable[..., Any], name: str, default: Any) -> str:
     """Help of one option: the settings field's description when the option overrides it, else the table.
 
-    Why: `--help` is where a new user learns what an option does and which variable sets its default.
+    Why: `--help` is where a new user learns what an option does, its default now, and which variable sets it.
     """
     field = Settings.model_fields.get(name)
     own = getattr(fn, "option_help", {}).get(name) or STEP_OPTION_HELP.get(f"{fn.__name__}.{name}")
     if own is None and field is not None and default is None:
         text = field.description or name.replace("_", " ")
-        return f"{text} (default: $ML_{name.upper()})".replace("%", "%%")
+        return f"{text} ({clihelp.default_note(name)})".replace("%", "%%")
     text = own or STEP_OPTION_HELP.get(name, "")
     if default not in (None, inspect.Parameter.empty):
         text = f"{text} (default: {default})"
@@ -182,24 +184,27 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="<command>")
     for command, (fn, kind) in _commands().items():
         summary = (inspect.getdoc(fn) or "").splitlines()[0]
-        child = sub.add_parser(command, help=f"[{kind}] {summary}", description=inspect.getdoc(fn))
+        child = sub.add_parser(command, help=f"[{kind}] {summary}", description=inspect.getdoc(fn),
+                               epilog=clihelp.epilog(command), formatter_class=argparse.RawDescriptionHelpFormatter)
         child.set_defaults(_fn=fn)
         _add_options(child, fn)
+        output.add_options(command, child)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure(args.verbose)
-    kwargs = {k: v for k, v in vars(args).items() if k not in ("_fn", "command", "verbose")}
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("_fn", "_json", "command", "verbose")}
     stdout = sys.stdout
+    started = time.monotonic()
     try:
         # Libraries sometimes print to stdout; keep it clean for the one JSON line.
         validate_options(args._fn, kwargs)
         with contextlib.redirect_stdout(sys.stderr):
             result = args._fn(**kwargs)
     except MLError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc), limit=MAX_ERROR_CHARS)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -207,15 +212,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or an unexpected fault: full traceback, then the one line
         traceback.print_exc(file=sys.stderr)
         first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"error: {args.command} failed: {type(exc).__name__}: {first}", file=sys.stderr)
+        print(f"error: {args.command} failed: {type(exc).__name__}: {printable(first, limit=MAX_ERROR_CHARS)}",
+              file=sys.stderr)
         return EXIT_FAILURE
-    if isinstance(result, Text):  # meant for people (e.g. `pipelines` without --json)
-        stdout.write(result)
-        stdout.flush()
-        return 0
-    line = json.dumps(result, default=str)
-    stdout.write(line + "\n")
-    stdout.flush()
+    line = output.emit(args.command, result, as_json=getattr(args, "_json", False), stdout=stdout,
+                       wall_s=time.monotonic() - started)
     _write_result_file(line)
     return 0
 
