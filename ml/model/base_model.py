@@ -1,6 +1,6 @@
 """Can this run have its base model? Checked before any data is read, in about a second.
 
-Why a module of its own: the embedded chain asks before its first step (ml/preflight.py) and the
+Why a module of its own: the embedded chain asks before its first step (ml/pipelines/preflight.py) and the
 train step asks again before it reads its split (orchestrated runs), and both must answer alike.
 A misspelled preset (`Tiny`) used to go to the Hugging Face Hub as a repository id and come back
 after retries as a network fault; a folder without a checkpoint failed only after the split.

@@ -106,7 +106,7 @@ def _message_strings(path: Path) -> list[str]:
 
 
 def test_no_message_in_ml_spells_a_make_target_itself() -> None:
-    """Hints come from `ml.hints` only; a literal `make rollback ...` in a message would be wrong in embedded mode."""
+    """Hints come from `ml.core.hints` only; a literal `make rollback ...` in a message would be wrong in embedded mode."""
     target = re.compile(r"\bmake (history|versions|rollback|unpin|approve|reject|train|infer)\b")
     found = [f"{path.relative_to(ROOT)}: {text}" for path in sorted((ROOT / "ml").rglob("*.py")) if path.name != "hints.py"
              for text in _message_strings(path) if target.search(text)]
