@@ -11,7 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from ml import logs, tracking
+from ml import logs, redact, tracking
 from ml.config import Settings
 from ml.errors import BadInputError
 
@@ -228,7 +228,7 @@ def resolve(settings: Settings, version: str | None = None, alias: str = CHAMPIO
                 raise
             has_model = bool(c.search_registered_models(f"name='{name}'"))
             if not has_model:
-                raise BadInputError(f"no registered model {name!r} in MLflow at {settings.mlflow_tracking_uri}; run training first") from exc
+                raise BadInputError(f"no registered model {name!r} in MLflow at {redact.uri(settings.mlflow_tracking_uri)}; run training first") from exc
             what = f"version {version}" if version else f"alias {alias!r}"
             raise BadInputError(f"registered model {name!r} has no {what}; run training first or pick an existing version") from exc
 

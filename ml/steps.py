@@ -33,12 +33,13 @@ def load_training_data(*, run_id: str, dataset_uri: str | None = None, orchestra
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ml import data
+    from ml import data, redact
 
     s = settings_for(orchestrator)
-    dataset_uri = dataset_uri or s.dataset_uri
+    source = dataset_uri or s.dataset_uri
+    dataset_uri = redact.uri(source)  # what is shown, logged and tagged from here on
     with _tmpdir() as tmp:
-        table, digest = data.read_labelled(dataset_uri, s)
+        table, digest = data.read_labelled(source, s)
         cleaned = data.clean_text_rows(table, s.text_column, dataset_uri, s.label_column)
         label_values = data.label_strings(cleaned.table[s.label_column])
         classes = data.sorted_labels(label_values)
@@ -297,7 +298,7 @@ def load_inference_data(*, run_id: str, input_uri: str | None = None, partition_
     Without `input_uri` the run labels one day's partition (ml.partitions): `partition_date`, else
     the UTC day before `as_of` (when the run was triggered or scheduled; default now).
     """
-    from ml import data
+    from ml import data, redact
 
     s = settings_for(orchestrator)
     day = None
@@ -309,8 +310,8 @@ def load_inference_data(*, run_id: str, input_uri: str | None = None, partition_
         stats = data.stage_inference_input(input_uri, staged, s)
         data_uri = workspace.run_uri(s, run_id, "inference", "input.parquet")
         storage.publish(staged, data_uri)
-    log.info("staged %d rows from %s (%d dropped)", stats.rows, input_uri, stats.dropped)
-    return {"data_uri": data_uri, "input_uri": input_uri, "partition_date": day.isoformat() if day else None,
+    log.info("staged %d rows from %s (%d dropped)", stats.rows, redact.uri(input_uri), stats.dropped)
+    return {"data_uri": data_uri, "input_uri": redact.uri(input_uri), "partition_date": day.isoformat() if day else None,
             "rows": stats.rows, "dropped_rows": stats.dropped, "fingerprint": stats.fingerprint}
 
 
