@@ -191,15 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             result = args._fn(**kwargs)
     except MLError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {logs.MaskSecrets().scrub(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # a bug or an unexpected fault: full traceback, then the one line
-        traceback.print_exc(file=sys.stderr)
+        mask = logs.MaskSecrets()
+        print(mask.scrub(traceback.format_exc()), file=sys.stderr, end="")
         first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"error: {args.command} failed: {type(exc).__name__}: {first}", file=sys.stderr)
+        print(f"error: {args.command} failed: {type(exc).__name__}: {mask.scrub(first)}", file=sys.stderr)
         return EXIT_FAILURE
     line = json.dumps(result, default=str)
     stdout.write(line + "\n")

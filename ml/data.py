@@ -347,10 +347,7 @@ def _read_hf(uri: str) -> tuple[pa.Table, str]:
 
 
 def read_labelled(uri: str, settings: Settings) -> tuple[pa.Table, str]:
-    """A labelled dataset from any supported source, its columns checked, and its sha256.
-
-    Messages name the URI without credentials or query string (`ml.redact`).
-    """
+    """A labelled dataset from any supported source, its columns checked, and its sha256 (messages: `ml.redact`)."""
     from ml import redact, storage
 
     shown = redact.uri(uri)

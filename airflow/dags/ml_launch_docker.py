@@ -56,7 +56,7 @@ class MlDockerOperator(DockerOperator):
         from airflow.sdk.log import mask_secret
 
         for name, value in self._private_environment.items():
-            if value and masks_in_logs(name):
+            if value and masks_in_logs(name, value):
                 mask_secret(value, name)
         self.command = drop_empty_options(self.command)
         if self.probe_gpus:

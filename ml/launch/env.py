@@ -5,10 +5,16 @@ Dagster's daemon) forwards the variables of its own environment whose names star
 `FORWARDED_PREFIXES`, minus its own settings (`LaunchSettings`, `ML_K8S_*`), which mean nothing
 inside a step.
 
-Secrets are an explicit list, never a guess from a name: the `SecretStr` settings of `ml.config`
-plus the credential variables of the libraries the steps use (`NAMED_SECRETS`). A secret goes
-where the launcher keeps secrets (Docker: `private_environment`; Kubernetes: only the Secret via
-`envFrom`), and its value is masked in logs, except identifiers listed in `UNMASKED_SECRETS`.
+What is secret, one rule (never a guess from a substring such as `TOKEN`), a variable that is:
+1. a `SecretStr` setting of `ml.config` (`ML_S3_SECRET_KEY`, ...);
+2. named in the explicit list: the credentials of the libraries the steps use (`NAMED_SECRETS`)
+   plus your own names in `ML_SECRET_NAMES` (comma-separated, in the launcher's environment);
+3. a well-known credential variable of the clouds and the Hub (`WELL_KNOWN_SECRETS`);
+4. or whose value is a URL with credentials or a query string (`http://user:pw@...`, a presigned
+   URL): the value itself carries the secret, whatever the name (`ml.redact`).
+A secret goes where the launcher keeps secrets (Docker: `private_environment`; Kubernetes: only
+the Secret via `envFrom`), and its value is masked in logs (`ml.logs`), except identifiers listed
+in `UNMASKED_SECRETS`.
 """
 
 from __future__ import annotations
@@ -38,6 +44,37 @@ NAMED_SECRETS = frozenset(
         "HUGGING_FACE_HUB_TOKEN",
     }
 )
+#: Credential variables of the clouds and model hubs: tokens, passwords and keys, never forwarded
+#: as plain values whatever launcher runs the step.
+WELL_KNOWN_SECRETS = frozenset(
+    {
+        "AWS_SECURITY_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_BEARER_TOKEN_BEDROCK",
+        "AZURE_CLIENT_SECRET",
+        "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+        "AZURE_PASSWORD",
+        "AZURE_STORAGE_KEY",
+        "AZURE_STORAGE_ACCESS_KEY",
+        "AZURE_STORAGE_CONNECTION_STRING",
+        "AZURE_STORAGE_SAS_TOKEN",
+        "GOOGLE_API_KEY",
+        "GOOGLE_OAUTH_ACCESS_TOKEN",
+        "GCS_OAUTH_TOKEN",
+        "CLOUDSDK_AUTH_ACCESS_TOKEN",
+        "HF_HUB_TOKEN",
+        "HF_API_TOKEN",
+        "HUGGINGFACE_TOKEN",
+        "HUGGING_FACE_HUB_TOKEN",
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CLIENT_SECRET",
+        "DATABRICKS_PASSWORD",
+        "MLFLOW_TRACKING_CLIENT_CERT_PASSWORD",
+        "WANDB_API_KEY",
+        "GITHUB_TOKEN",
+        "GH_TOKEN",
+    }
+)
 #: Secrets that are identifiers, often plain words (a project name): private, but masking them
 #: would turn every log line with that word into `***`.
 UNMASKED_SECRETS = frozenset({"ML_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "MLFLOW_TRACKING_USERNAME"})
@@ -50,9 +87,15 @@ def _env_name(settings: type[Settings] | type[LaunchSettings], field: str) -> st
 
 @cache
 def secret_names() -> frozenset[str]:
-    """Every variable whose value must stay private: `ml.config`'s SecretStr fields + `NAMED_SECRETS`."""
+    """The names that are secret whatever their value: SecretStr settings, `NAMED_SECRETS`, `WELL_KNOWN_SECRETS`."""
     derived = {_env_name(Settings, name) for name, info in Settings.model_fields.items() if info.annotation is SecretStr}
-    return frozenset(derived | NAMED_SECRETS)
+    return frozenset(derived | NAMED_SECRETS | WELL_KNOWN_SECRETS)
+
+
+def extra_secret_names(environ: Mapping[str, str] | None = None) -> frozenset[str]:
+    """Your own secret names, `ML_SECRET_NAMES` (comma-separated) in `environ` (default: this process's)."""
+    raw = (os.environ if environ is None else environ).get("ML_SECRET_NAMES", "")
+    return frozenset(name.strip().upper() for name in raw.split(",") if name.strip())
 
 
 @cache
@@ -64,14 +107,35 @@ def launcher_only_names() -> frozenset[str]:
     return frozenset(_env_name(LaunchSettings, name) for name in LaunchSettings.model_fields if name != "image")
 
 
-def is_secret(name: str) -> bool:
-    """True for a variable on the secret list."""
-    return name.upper() in secret_names()
+def is_secret(name: str, value: str | None = None, environ: Mapping[str, str] | None = None) -> bool:
+    """The rule of the module docstring: by name (1-3), or by a `value` holding URL credentials (4)."""
+    from ml import redact
+
+    upper = name.upper()
+    if upper in secret_names() or upper in extra_secret_names(environ):
+        return True
+    return value is not None and redact.has_credentials(value)
 
 
-def masks_in_logs(name: str) -> bool:
+def masks_in_logs(name: str, value: str | None = None, environ: Mapping[str, str] | None = None) -> bool:
     """Secrets whose values are masked in task logs (all but the identifiers)."""
-    return is_secret(name) and name.upper() not in UNMASKED_SECRETS
+    return is_secret(name, value, environ) and name.upper() not in UNMASKED_SECRETS
+
+
+def secret_values(environ: Mapping[str, str] | None = None, shortest: int = 4) -> list[str]:
+    """The values of `environ`'s secrets to mask in logs, longest first (a value inside another is masked after it)."""
+    environ = os.environ if environ is None else environ
+    values = {value for name, value in environ.items()
+              if len(value) >= shortest and masks_in_logs(name, value, environ) and not redact_only(value)}
+    return sorted(values, key=len, reverse=True)
+
+
+def redact_only(value: str) -> bool:
+    """A URL whose only secret part `ml.redact` cuts anyway (its userinfo or query): masking it whole would hide
+    the server's address in every line that names it."""
+    from ml import redact
+
+    return "://" in value and redact.has_credentials(value)
 
 
 def is_forwarded(name: str) -> bool:
@@ -104,6 +168,6 @@ def step_environment(orchestrator: str, environ: Mapping[str, str] | None = None
     secret: dict[str, str] = {}
     for name, value in sorted(environ.items()):
         if is_forwarded(name):
-            (secret if is_secret(name) else plain)[name] = value
+            (secret if is_secret(name, value, environ) else plain)[name] = value
     plain["ML_ORCHESTRATOR"] = orchestrator
     return StepEnvironment(plain=plain, secret=secret)

@@ -52,7 +52,7 @@ def servers() -> Iterator[tuple[Server, Server]]:
         class Handler(http.server.BaseHTTPRequestHandler):
             server_spec = spec
 
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            def do_GET(self) -> None:
                 spec = self.server_spec
                 spec.requests.append((self.path, dict(self.headers)))
                 status, headers, body = spec.routes.get(self.path.split("?", 1)[0], (404, {}, b"not here"))
@@ -132,6 +132,9 @@ def test_an_allowed_data_server_is_read_and_its_credentials_are_never_shown(allo
     assert headers["Authorization"].startswith("Basic ") and headers["Host"] == f"127.0.0.2:{data.port}"
     assert "s3cr3t-pw" not in out + err and "sig-value-123" not in out + err
     assert inside.requests == []
+    # the manifest is what train logs as the `dataset_uri` param and lineage tag
+    manifest = (Path(result["data_uri"]) / "manifest.json").read_text()
+    assert f"127.0.0.2:{data.port}/train.csv" in manifest and "s3cr3t" not in manifest and "sig-value" not in manifest
 
 
 def test_a_redirect_into_the_network_is_refused(allow_data_server, capsys, servers) -> None:
@@ -240,7 +243,7 @@ def test_https_to_an_allowed_address_verifies_the_host_name_not_the_address(allo
 
 def _https_handler(spec: Server) -> type[http.server.BaseHTTPRequestHandler]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             spec.requests.append((self.path, dict(self.headers)))
             status, _, body = spec.routes.get(self.path, (404, {}, b""))
             self.send_response(status)
