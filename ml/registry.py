@@ -7,6 +7,7 @@ Aliases: every new version gets `challenger`; `champion` is moved only by the ru
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -121,18 +122,57 @@ def all_versions(settings: Settings) -> list[ModelVersion]:
     return tracking.call("list versions", search, settings)
 
 
-def score(version: ModelVersion, metric: str) -> float | None:
-    raw = (version.tags or {}).get(METRIC_TAG_PREFIX + metric)
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
+@dataclass(frozen=True)
+class Measured:
+    """What a version's MLflow run measured: the promotion metric evaluate logged, the task train tagged.
+
+    The champion rule and the gate read these from the run, never from the version's tags
+    (`metric.*`, `task_signature` on a version are copies for people: anyone who may edit the
+    registered model can change them).
+    """
+
+    score: float | None
+    signature: str | None
 
 
-def best_version(versions: list[ModelVersion], metric: str) -> ModelVersion | None:
-    """The version every promoter agrees on: highest metric, ties to the newest."""
-    scored = [(s, int(v.version), v) for v in versions if (s := score(v, metric)) is not None]
-    return max(scored, key=lambda t: (t[0], t[1]))[2] if scored else None
+_MEASURED: dict[tuple[str, str, str], Measured] = {}  # (tracking URI, run id, metric): a finished run's measurement
+
+
+def measured(settings: Settings, versions: list[ModelVersion], metric: str) -> dict[str, Measured]:
+    """Version number -> its run's measurement (no run, or a run without the metric: score None)."""
+    c = client()
+    out = {}
+    for v in versions:
+        key = (settings.mlflow_tracking_uri, v.run_id or "", metric)
+        if key not in _MEASURED:
+            found = _measure(settings, c, v.run_id, metric)
+            if found.score is None:
+                out[str(v.version)] = found  # not evaluated yet: read again next time
+                continue
+            _MEASURED[key] = found
+        out[str(v.version)] = _MEASURED[key]
+    return out
+
+
+def _measure(settings: Settings, c: MlflowClient, run_id: str | None, metric: str) -> Measured:
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return Measured(None, None)
+
+    def get() -> Measured:
+        try:
+            run = c.get_run(run_id)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return Measured(None, None)
+            raise
+        value = run.data.metrics.get(metric)
+        from ml.champion import SIGNATURE_TAG
+
+        return Measured(float(value) if value is not None else None, run.data.tags.get(SIGNATURE_TAG))
+
+    return tracking.call("read version's run", get, settings)
 
 
 def champion_version(settings: Settings) -> str | None:
