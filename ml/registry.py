@@ -80,20 +80,18 @@ def log_model(model_dir: Path, mlflow_run_id: str, settings: Settings) -> str:
 
 def version_of_run(settings: Settings, mlflow_run_id: str) -> str | None:
     """The version an earlier attempt registered from this MLflow run, if any (lowest number)."""
-    c = client()
-    name = settings.model_name
-    found = tracking.call("find version of run", lambda: c.search_model_versions(
-        f"name='{name}' and run_id='{mlflow_run_id}'"), settings)
-    return str(min(int(v.version) for v in found)) if found else None
+    from ml import once
+
+    found = once.versions_of_run(settings, mlflow_run_id)
+    return found[0] if found else None
 
 
-def register(model_uri: str, tags: dict[str, str], settings: Settings) -> str:
-    """A new version of the registered model, tagged, with alias `challenger`; returns its number."""
-    import mlflow
+def register(model_uri: str, tags: dict[str, str], settings: Settings, mlflow_run_id: str) -> str:
+    """A new version of the registered model (one per run, however often retried: `ml.once`), tagged,
+    with alias `challenger`; returns its number."""
+    from ml import once
 
-    name = settings.model_name
-    found = tracking.call("register model", lambda: mlflow.register_model(model_uri, name, await_registration_for=300), settings)
-    return tag_version(str(found.version), tags, settings)
+    return tag_version(once.register_version(settings, model_uri, mlflow_run_id), tags, settings)
 
 
 def tag_version(version: str, tags: dict[str, str], settings: Settings) -> str:

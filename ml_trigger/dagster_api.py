@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -18,7 +19,7 @@ import requests
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from gql.transport.exceptions import TransportConnectionFailed, TransportQueryError, TransportServerError
 
-from ml_trigger.dagster_queries import REPOSITORIES_QUERY, RUN_EVENTS_QUERY, RUN_QUERY
+from ml_trigger.dagster_queries import REPOSITORIES_QUERY, RUN_EVENTS_QUERY, RUN_QUERY, RUNS_BY_TAG_QUERY
 from ml_trigger.errors import EXIT_USAGE, RunTimeout, TriggerError
 from ml_trigger.http import BACKOFF_S, configured_retries, retrying, unreachable
 from ml_trigger.outcome import Outcome, duration, failure_reason, log
@@ -30,6 +31,8 @@ DAGSTER_TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 #: The metadata entry in which each asset carries its step's JSON result.
 RESULT_LABEL = "ml_result"
 TRIGGER_TAGS = {"ml/triggered_by": "ml_trigger"}
+#: The tag that names one launch (a fresh uuid per `launch` call): how a retried launch finds its run.
+LAUNCH_KEY_TAG = "ml/launch_key"
 
 T = TypeVar("T")
 
@@ -150,10 +153,25 @@ class DagsterClient:
 
     def launch(self, repository: str, location: str, job: str, run_config: Mapping[str, Any],
                tags: Mapping[str, str]) -> str:
-        """Launch `job` with `run_config`; its run id. A run config Dagster rejects is exit 2."""
+        """Launch `job` with `run_config`; its run id. A run config Dagster rejects is exit 2.
+
+        Launched once: the run carries a key of this call (`LAUNCH_KEY_TAG`), and every try first
+        looks for a run with that key, so a launch retried after its answer was lost (a read
+        timeout) finds the run it started instead of starting a second one.
+        """
+        key = uuid.uuid4().hex
+        tagged = {**tags, LAUNCH_KEY_TAG: key}
+
+        def find_or_launch() -> str:
+            found = self.graphql._execute(RUNS_BY_TAG_QUERY, {"key": LAUNCH_KEY_TAG, "value": key})["runsOrError"]
+            if found.get("results"):
+                log(f"[dagster] run {found['results'][0]['runId']} exists already (an earlier try launched it)")
+                return str(found["results"][0]["runId"])
+            return self.graphql.submit_job_execution(job, repository_location_name=location, repository_name=repository,
+                                                     run_config=dict(run_config), tags=tagged)
+
         try:
-            run_id = self._call(self.graphql.submit_job_execution, job, repository_location_name=location,
-                                repository_name=repository, run_config=dict(run_config), tags=dict(tags))
+            run_id = self._call(find_or_launch)
         except DagsterGraphQLClientError as exc:
             kind = str(exc.args[0]) if exc.args else type(exc).__name__
             payload = exc.args[1] if len(exc.args) > 1 else exc.body
