@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_TAG = "task_signature"
+SIGNATURE_TAG = registry.SIGNATURE_TAG
 REVIEW_TAG = "review"
 PIN_TAG = "champion_pin"
 INELIGIBLE = ("pending", "rejected", "demoted")

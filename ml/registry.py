@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "metric."
+#: The run tag (set by train) and version tag (a copy) naming what a model answers (`ml.champion`).
+SIGNATURE_TAG = "task_signature"
 #: MLflow's warning, for every logged PythonModel object, that it is serialised with CloudPickle.
 CLOUDPICKLE_NOTICE = "serialized using CloudPickle"
 
@@ -166,8 +168,6 @@ def _measure(settings: Settings, c: MlflowClient, run_id: str | None, metric: st
                 return Measured(None, None)
             raise
         value = run.data.metrics.get(metric)
-        from ml.champion import SIGNATURE_TAG
-
         return Measured(float(value) if value is not None else None, run.data.tags.get(SIGNATURE_TAG))
 
     return tracking.call("read version's run", get, settings)

@@ -377,7 +377,7 @@ def save_predictions(*, run_id: str, predictions_uri: str, output_uri: str | Non
     s = settings_for(orchestrator)
     day = partitions.parse_date(partition_date) if partition_date else None
     if output_uri:
-        target = output_uri
+        target = workspace.confined_output(s, output_uri)  # exit 2 outside ML_RESULTS_URI
     elif day is not None:
         target = partitions.daily_results_uri(s.results_uri, day)
     else:

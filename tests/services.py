@@ -89,7 +89,8 @@ class S3Server:
     log: Path
 
     @classmethod
-    def start(cls, root: Path) -> S3Server:
+    def start(cls, root: Path, config: Path | None = None) -> S3Server:
+        """`config`: a SeaweedFS identities file (-s3.config); its admin must be ACCESS_KEY/SECRET_KEY."""
         base = free_port_block(8)
         data = root / "s3"
         data.mkdir(parents=True, exist_ok=True)
@@ -98,7 +99,7 @@ class S3Server:
                  "webdav.port": base + 4, "admin.port": base + 5, "debug.port": base + 6, "metricsPort": base + 7}
         args = [_bin("weed"), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 "-master.telemetry=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
-        args += [f"-{k}={v}" for k, v in ports.items()]
+        args += [f"-{k}={v}" for k, v in ports.items()] + ([f"-s3.config={config}"] if config else [])
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         proc = _spawn(args, env, root, log)
         server = cls(endpoint=f"http://127.0.0.1:{ports['s3.port']}", proc=proc, log=log)

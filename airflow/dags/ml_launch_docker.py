@@ -52,6 +52,18 @@ class MlDockerOperator(DockerOperator):
         """Whether GPUs depend on this Docker daemon's runtimes (`auto`), asked when the task runs."""
         return self.policy.needs_runtime_probe()
 
+    @property
+    def cli(self) -> Any:
+        """DockerOperator's Docker client, whose container host configs carry the launch policy's
+        hardening (`LaunchSettings.container_hardening`: no-new-privileges, no capabilities), which
+        DockerOperator has no parameter for; the same the Dagster run launcher passes."""
+        client = self.hook.api_client
+        if not getattr(client, "_ml_hardened", False):
+            plain, hardening = client.create_host_config, self.policy.container_hardening()
+            client.create_host_config = lambda *args, **kwargs: plain(*args, **{**hardening, **kwargs})
+            client._ml_hardened = True
+        return client
+
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.log import mask_secret
 

@@ -140,6 +140,27 @@ def test_same_container_limits(both) -> None:
         assert task.shm_size == 2 * 1024**3 and kwargs["shm_size"] == "2g"
 
 
+def test_same_container_hardening_and_a_default_memory_limit(both) -> None:
+    from types import SimpleNamespace
+
+    import docker
+
+    from ml.launch.settings import DEFAULT_MEM_LIMIT, HARDENING
+
+    bag, launcher = both(ML_MEM_LIMIT="")
+    kwargs = _dagster_context(launcher()).container_kwargs
+    assert {k: kwargs[k] for k in HARDENING} == HARDENING == {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
+    assert kwargs["mem_limit"] == DEFAULT_MEM_LIMIT
+    task = bag.dags["ml_inference"].tasks[0]
+    task.__dict__["hook"] = SimpleNamespace(api_client=docker.APIClient(base_url="unix:///nonexistent", version="1.41"))
+    host_config = task.cli.create_host_config(mem_limit=task.mem_limit)  # what DockerOperator sends
+    assert host_config["SecurityOpt"] == ["no-new-privileges:true"] and host_config["CapDrop"] == ["ALL"]
+    assert task.mem_limit == DEFAULT_MEM_LIMIT
+    bag, launcher = both(ML_MEM_LIMIT="none")
+    assert "mem_limit" not in _dagster_context(launcher()).container_kwargs
+    assert bag.dags["ml_inference"].tasks[0].mem_limit is None
+
+
 def test_same_retry_numbers(both) -> None:
     from ml_dagster.definitions import defs
 

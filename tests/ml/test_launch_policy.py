@@ -79,7 +79,7 @@ def test_runtime_probe_reads_the_docker_daemons_runtimes() -> None:
 def test_container_limits_and_sizes(clean_env) -> None:
     from ml.launch.settings import load_launch_settings, parse_size
 
-    assert load_launch_settings().container_limits() == {"cpu_shares": 1024, "shm_size": "2g"}
+    assert load_launch_settings().container_limits() == {"cpu_shares": 1024, "mem_limit": "8g", "shm_size": "2g"}
     clean_env.setenv("ML_CPUS", "2.5")
     clean_env.setenv("ML_MEM_LIMIT", "6G")
     assert load_launch_settings().container_limits() == {"cpu_shares": 2560, "mem_limit": "6g", "shm_size": "2g"}
