@@ -8,6 +8,7 @@ queries it has no method for go through its `_execute`. Each asset's result is t
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -16,6 +17,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from gql.transport.exceptions import TransportConnectionFailed, TransportQueryError, TransportServerError
 
@@ -86,12 +88,19 @@ def _graphql_message(exc: DagsterGraphQLClientError) -> str:
         if isinstance(cause, TransportQueryError) and cause.errors:
             return str(cause.errors[0].get("message", cause.errors[0]))
         if isinstance(cause, TransportServerError):
-            return f"answered {cause.code}: {str(cause).splitlines()[0]}"
+            hint = "; check DAGSTER_USER / DAGSTER_PASSWORD (.env: DAGSTER_ADMIN_*)" if cause.code in (401, 403) else ""
+            return f"answered {cause.code}: {str(cause).splitlines()[0]}{hint}"
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def graphql_client(base_url: str, timeout: int) -> DagsterGraphQLClient:
-    """The official client for a webserver URL such as `http://dagster-webserver:3000/prefix`."""
+def credentials_from_env() -> tuple[str, str] | None:
+    """DAGSTER_USER / DAGSTER_PASSWORD: the login of the authenticating proxy in front of Dagster (compose)."""
+    user, password = os.environ.get("DAGSTER_USER", ""), os.environ.get("DAGSTER_PASSWORD", "")
+    return (user, password) if user and password else None
+
+
+def graphql_client(base_url: str, timeout: int, auth: tuple[str, str] | None = None) -> DagsterGraphQLClient:
+    """The official client for a webserver URL such as `http://dagster-proxy:8080/prefix`, logged in when `auth`."""
     parts = urlsplit(base_url)
     return DagsterGraphQLClient(
         parts.hostname or "localhost",
@@ -99,6 +108,7 @@ def graphql_client(base_url: str, timeout: int) -> DagsterGraphQLClient:
         use_https=parts.scheme == "https",
         timeout=timeout,
         path_prefix=parts.path.rstrip("/"),
+        auth=requests.auth.HTTPBasicAuth(*auth) if auth else None,
     )
 
 
@@ -106,10 +116,11 @@ class DagsterClient:
     """Dagster's GraphQL API (`/graphql` of the webserver) with retries and one-line errors."""
 
     def __init__(self, base_url: str, *, public_url: str | None = None, timeout: int = 30,
-                 retries: int | None = None, backoff_s: float = BACKOFF_S) -> None:
+                 retries: int | None = None, backoff_s: float = BACKOFF_S,
+                 auth: tuple[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.public_url = (public_url or base_url).rstrip("/")
-        self.graphql = graphql_client(self.base_url, timeout)
+        self.graphql = graphql_client(self.base_url, timeout, auth or credentials_from_env())
         self.retries = configured_retries() if retries is None else retries
         self.backoff_s = backoff_s
 

@@ -129,7 +129,8 @@ class MlflowServer:
     log: Path
 
     @classmethod
-    def start(cls, root: Path, s3_endpoint: str) -> MlflowServer:
+    def start(cls, root: Path, s3_endpoint: str, admin_password: str | None = None) -> MlflowServer:
+        """`admin_password`: behind MLflow's basic-auth app (as docker/mlflow-start.sh runs it), admin `admin`."""
         port = free_port_block(1, grpc_offset=0)
         log = root / "mlflow.log"
         env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -137,6 +138,14 @@ class MlflowServer:
         args = [_bin("mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
                 "--artifacts-destination", "s3://mlflow/artifacts", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", "2"]
+        if admin_password:
+            ini = root / "basic_auth.ini"
+            ini.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{root / 'auth.db'}\n"
+                           "admin_username = admin\n"
+                           "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+            env.update({"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+                        "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-session-key"})
+            args[2:2] = ["--app-name", "basic-auth"]
         proc = _spawn(args, env, root, log)
         server = cls(url=f"http://127.0.0.1:{port}", proc=proc, log=log)
         _wait(lambda: requests.get(f"{server.url}/health", timeout=2).ok, "MLflow server", proc, log, timeout=120)

@@ -100,8 +100,9 @@ def test_published_ports_bind_loopback_by_default(config: dict[str, Any]) -> Non
     for name, svc in config["services"].items():
         for port in svc.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
-            published[int(port["target"])] = name
-    assert published == {8080: "airflow-apiserver", 3000: "dagster-webserver", 5000: "mlflow",
+            published[int(port["published"])] = name
+    # Dagster's webserver has no login: only its authenticating proxy is published
+    assert published == {8080: "airflow-apiserver", 3000: "dagster-proxy", 5000: "mlflow",
                          9000: "minio", 9001: "minio"}
 
 
@@ -275,7 +276,8 @@ def test_trigger_runs_in_the_dagster_image_with_api_settings_only() -> None:
     assert not trigger.get("depends_on")
     assert set(trigger["environment"]) == {"AIRFLOW_URL", "AIRFLOW_PUBLIC_URL", "AIRFLOW_ADMIN_USER",
                                            "AIRFLOW_ADMIN_PASSWORD", "DAGSTER_URL", "DAGSTER_PUBLIC_URL",
-                                           "ML_INFERENCE_URI"}
+                                           "DAGSTER_USER", "DAGSTER_PASSWORD", "ML_INFERENCE_URI"}
+    assert trigger["environment"]["DAGSTER_URL"] == "http://dagster-proxy:8080"  # logs in, like a person
     assert trigger["command"][:3] == ["python", "-m", "ml_trigger"]
     assert "run --rm --no-deps trigger python -m ml_trigger" in (ROOT / "Makefile").read_text()
 

@@ -24,16 +24,15 @@ class ReviewConfig(dg.Config):
     version: str = Field(description="Registered model version to decide on (the decision of its training run names it).")
     decision: Literal["approve", "reject"] = Field(description="approve: it becomes champion; reject: it never will.")
     reason: str = Field("", description="Why (kept in the champion history).")
-    actor: str = Field("", description="Who decides (default: dagster:<run id>).")
     new_task: bool = Field(False, description="Approve a version of another task (labels, columns); the model's task changes.")
 
 
 @dg.op(retry_policy=STEP_RETRY_POLICY, tags={"kind": "mlflow"})
 def review_model(context: dg.OpExecutionContext, config: ReviewConfig) -> dg.Output[dict[str, Any]]:
     """Apply the decision to the registry and the champion history (`python -m ml review`)."""
-    values = config.model_dump()
-    values["actor"] = values["actor"] or None
-    out = run_step(context, "review", **values)
+    # No free-text "who": Dagster has no users; the decision is recorded as this run
+    # (dagster:<run id>), and the login that launched it is in dagster-proxy's access log.
+    out = run_step(context, "review", **config.model_dump())
     return dg.Output(out, metadata={**result(out), "decision": out["decision"],
                                     "champion_version": str(out.get("champion_version"))})
 

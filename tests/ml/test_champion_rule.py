@@ -76,3 +76,13 @@ def test_another_task_needs_new_task_to_become_champion() -> None:
     with pytest.raises(BadInputError, match="--new-task"):
         champion._checked(Settings(), s, "2")
     assert champion._checked(Settings(), s, "2", new_task=True).version == "2"
+
+
+def test_a_persons_change_names_the_mlflow_login_that_authorised_it(monkeypatch) -> None:
+    from ml import lifecycle
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ml-operator")
+    assert lifecycle._who("cli:alice", None, None) == "cli:alice [mlflow:ml-operator]"  # --actor is only text
+    assert lifecycle._who(None, "r1", "dagster") == "dagster:r1"  # a pipeline run is its own identity
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
+    assert lifecycle._who("cli:alice", None, None) == "cli:alice"
