@@ -1,7 +1,8 @@
 """e2e phase "security": try to break into the running stack, record what each attempt got.
 
 Every attempt is a row {"what", "expected", "got", "passed"} under `security` in e2e.json (and a
-check). From the host: the APIs without credentials and with a wrong password. In the steps' own
+check). From the host: every UI and API without credentials and with a wrong password (Airflow, MLflow,
+Dagster's proxy and its GraphQL websocket, the object store and the MinIO console). In the steps' own
 container (dagster-code: the ml image with the steps' object-store identity, as every step
 container has it): writing to MLflow's bucket, an `output_uri` outside the results location, data
 URIs to the metadata address and to services inside the compose network (a listener there proves
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run_e2e
 
 #: How many attempts `run` records (the driver may compare it with what it got).
-EXPECTED_CHECKS = 14
+EXPECTED_CHECKS = 22
 LISTENER = "mlpipes-security-listener"
 #: .env variables whose values are secrets (the scan looks for each of them).
 SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "_KEY", "TOKEN")
@@ -47,9 +48,15 @@ def port(name: str, default: str) -> str:
     return os.environ.get(name) or run_e2e.env_file_value(name) or default
 
 
-def http_status(method: str, url: str, body: dict[str, Any] | None = None) -> str:
+def http_status(method: str, url: str, body: dict[str, Any] | None = None, *, login: tuple[str, str] | None = None,
+                headers: dict[str, str] | None = None) -> str:
+    import base64
+
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    if login:
+        sent["Authorization"] = "Basic " + base64.b64encode(f"{login[0]}:{login[1]}".encode()).decode()
+    request = urllib.request.Request(url, data=data, method=method, headers=sent)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return str(response.status)
@@ -68,6 +75,30 @@ def from_host() -> None:
     row("Airflow login with a wrong password", "401", got, got == "401")
     got = http_status("GET", f"http://127.0.0.1:{port('MINIO_PORT', '9000')}/mlflow?list-type=2")
     row("object store: listing MLflow's bucket without credentials", "403", got, got == "403")
+    got = http_status("GET", f"http://127.0.0.1:{port('MINIO_CONSOLE_PORT', '9001')}/api/v1/buckets")
+    row("MinIO console API without a session", "401 or 403 (CI's stand-in has no console: nothing listens)", got,
+        got in ("401", "403") or got.startswith("no answer"))
+    mlflow = f"http://127.0.0.1:{port('MLFLOW_PORT', '5000')}"
+    api = f"{mlflow}/api/2.0/mlflow/registered-models/search?max_results=1"
+    got = http_status("GET", api)
+    row("MLflow API without credentials", "401", got, got == "401")
+    got = http_status("GET", api, login=(port("MLFLOW_ADMIN_USER", "admin"), "wrong-" + uuid.uuid4().hex))
+    row("MLflow API with a wrong password", "401", got, got == "401")
+    got = http_status("GET", f"{mlflow}/")
+    row("MLflow UI without credentials", "401", got, got == "401")
+    dagster = f"http://127.0.0.1:{port('DAGSTER_PORT', '3000')}"
+    query = {"query": "{ version }"}
+    got = http_status("POST", f"{dagster}/graphql", query)
+    row("Dagster GraphQL API without credentials", "401", got, got == "401")
+    got = http_status("POST", f"{dagster}/graphql", query, login=(port("DAGSTER_ADMIN_USER", "admin"), "wrong-" + uuid.uuid4().hex))
+    row("Dagster GraphQL API with a wrong password", "401", got, got == "401")
+    upgrade = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "c2VjdXJpdHktcGhhc2UtcHJvYmU=", "Sec-WebSocket-Protocol": "graphql-ws"}
+    got = http_status("GET", f"{dagster}/graphql", headers=upgrade)
+    row("Dagster GraphQL websocket without credentials", "401", got, got == "401")
+    got = http_status("POST", f"{dagster}/graphql", query, login=(port("DAGSTER_ADMIN_USER", "admin"),
+                                                                  port("DAGSTER_ADMIN_PASSWORD", "")))
+    row("Dagster GraphQL API with the login (the proxy lets it through)", "200", got, got == "200")
 
 
 def in_step_container(command: list[str]) -> subprocess.CompletedProcess[str]:
@@ -165,7 +196,9 @@ def run() -> None:
     from_host()
     as_a_step()
     values = secrets()
-    result = run_e2e.in_ml_image([], stdin=json.dumps(values), timeout=1800, script="security_checks.py")
+    admin = [port("MLFLOW_ADMIN_USER", "admin"), port("MLFLOW_ADMIN_PASSWORD", "")]
+    result = run_e2e.in_ml_image([], stdin=json.dumps({"secrets": values, "mlflow_admin": admin}), timeout=1800,
+                                 script="security_checks.py")
     for entry in (result or {}).get("security", []):
         with run_e2e._lock:
             run_e2e.RESULTS.setdefault("security", []).append(entry)

@@ -47,9 +47,16 @@ def wrong_key() -> tuple[str, bool]:
     return "written", False
 
 
-def forged_metric_tag() -> tuple[str, bool]:
-    """A version registered by hand, its run measured 0.01, its tag claims 0.9999: promote keeps the champion."""
-    client = checks.mlflow_client()
+def forged_metric_tag(admin: list[str]) -> tuple[str, bool]:
+    """A version registered by hand, its run measured 0.01, its tag claims 0.9999: promote keeps the champion.
+
+    Registered as MLflow's admin (the operator's login may not write the training experiment):
+    whoever may edit the registered model's tags must still not decide who is champion.
+    """
+    from mlflow import MlflowClient
+
+    os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = admin
+    client = MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
     name, metric = checks.model_name(), os.environ.get("ML_PROMOTION_METRIC", "test_macro_f1")
     champion = client.get_model_version_by_alias(name, "champion")
     source = client.get_run(champion.run_id)
@@ -138,9 +145,13 @@ def scan(what: str, values: dict[str, str], texts: Callable[[], Iterable[str]]) 
 
 
 def main() -> None:
-    values: dict[str, str] = json.loads(sys.stdin.read() or "{}")
+    given = json.loads(sys.stdin.read() or "{}")
+    values: dict[str, str] = given.get("secrets", {})
+    operator = (os.environ.get("MLFLOW_TRACKING_USERNAME", ""), os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
     attempt("object store with a wrong secret key", "refused", wrong_key)
-    attempt("a version with a forged metric tag is promoted", "not promoted, champion unchanged", forged_metric_tag)
+    attempt("a version with a forged metric tag is promoted", "not promoted, champion unchanged",
+            lambda: forged_metric_tag(given.get("mlflow_admin", ["", ""])))
+    os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = operator
     attempt("scan: every Airflow task log, try and rendered step environment", "none found",
             lambda: scan("airflow", values, airflow_texts))
     attempt("scan: every Dagster run's config, tags and compute logs", "none found",
