@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The run tag that names one creation (a fresh uuid per call of `create_run`).
+#: The run tag that names one creation (a fresh uuid per call of `create_run`; removed once created).
 CREATE_KEY_TAG = "ml.create_key"
 
 
@@ -45,7 +45,10 @@ def create_run(settings: Settings, experiment_id: str, *, run_name: str | None =
         client.create_run(experiment_id, start_time=start_time, tags=tagged, run_name=run_name)
         return _keep_first(client, find())  # MLflow's HTTP client may have sent the POST twice
 
-    return tracking.call("create run", find_or_create, settings)
+    run = tracking.call("create run", find_or_create, settings)
+    # The key has served once the run is known: runs of both orchestrators keep the same tags.
+    tracking.call("untag created run", lambda: client.delete_tag(run.info.run_id, CREATE_KEY_TAG), settings)
+    return run
 
 
 def _keep_first(client: object, runs: list[Run]) -> Run:

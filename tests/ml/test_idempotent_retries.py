@@ -52,6 +52,7 @@ def test_a_retried_create_run_leaves_one_run(through_proxy) -> None:
     run = once.create_run(settings, experiment, run_name=name, tags={"k": "v"})
     assert proxy.held == 1 and proxy.count("POST", "/runs/create") >= 2  # the first answer was lost, then retried
     assert [r.info.run_id for r in _runs_named(experiment, name)] == [run.info.run_id]
+    assert once.CREATE_KEY_TAG not in _runs_named(experiment, name)[0].data.tags  # no trace left in the lineage
 
 
 def test_a_retried_register_finds_the_version_it_made(through_proxy) -> None:
