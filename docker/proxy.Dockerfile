@@ -8,9 +8,9 @@ FROM ${BASE_IMAGE}
 RUN apt-get update -qq \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light openssl >/dev/null \
     && rm -rf /var/lib/apt/lists/*
-RUN useradd --system --uid 10004 --user-group --no-create-home proxy
+RUN useradd --system --uid 10004 --user-group --no-create-home mlproxy
 COPY docker/proxy/nginx.conf /etc/mlpipes-proxy/nginx.conf
 COPY docker/proxy/start.sh /usr/local/bin/proxy-start
-USER proxy
+USER mlproxy
 EXPOSE 8080
 CMD ["sh", "/usr/local/bin/proxy-start"]
