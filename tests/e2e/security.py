@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -120,12 +119,12 @@ def listener(action: str) -> str:
     compose = run_e2e.compose_cmd()
     if action == "start":
         run_e2e.sh(["docker", "rm", "-f", LISTENER], check=False, capture=True)
-        run_e2e.sh([*compose, "run", "-d", "--rm", "--no-deps", "--name", LISTENER, "ml-cli", "python", "-m",
+        run_e2e.sh([*compose, "run", "-d", "--rm", "--no-deps", "--name", LISTENER, "ml-cli", "python", "-u", "-m",
                     "http.server", "8000", "--directory", "/tmp"], check=False, capture=True)
-        time.sleep(3)
         return ""
-    if action == "logs":
-        return run_e2e.sh(["docker", "logs", LISTENER], check=False, capture=True).stdout or ""
+    if action == "logs":  # http.server logs each request on stderr, which `docker logs` replays on its stderr
+        proc = subprocess.run(["docker", "logs", LISTENER], capture_output=True, text=True, check=False, timeout=60)
+        return (proc.stdout or "") + (proc.stderr or "")
     run_e2e.sh(["docker", "rm", "-f", LISTENER], check=False, capture=True)
     return ""
 
@@ -157,10 +156,15 @@ def as_a_step() -> None:
     token = uuid.uuid4().hex
     listener("start")
     try:
+        # the control: a plain request from the step's container, repeated until the listener answers
+        # (any HTTP status), so the listener is known to be up and to log what reaches it
+        control = in_step_container(["python", "-c", (
+            "import time, urllib.request, urllib.error\nfor _ in range(60):\n    try:\n"
+            f"        urllib.request.urlopen('http://{LISTENER}:8000/control-{token}', timeout=5); break\n"
+            "    except urllib.error.HTTPError:\n        break\n    except OSError:\n        time.sleep(1)\n"
+            "else:\n    raise SystemExit(1)\n")])
         code, line = step("load-training-data", "--run-id", "security", "--dataset-uri",
                           f"http://{LISTENER}:8000/refused-{token}.csv")
-        control = in_step_container(["python", "-c", "import urllib.request, sys\ntry:\n    urllib.request.urlopen("
-                                     f"'http://{LISTENER}:8000/control-{token}', timeout=10)\nexcept Exception:\n    pass"])
         logs = listener("logs")
     finally:
         listener("stop")

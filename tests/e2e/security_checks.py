@@ -149,7 +149,7 @@ def main() -> None:
     values: dict[str, str] = given.get("secrets", {})
     operator = (os.environ.get("MLFLOW_TRACKING_USERNAME", ""), os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
     attempt("object store with a wrong secret key", "refused", wrong_key)
-    attempt("a version with a forged metric tag is promoted", "not promoted, champion unchanged",
+    attempt("a version registered with a forged metric tag", "not promoted, champion unchanged",
             lambda: forged_metric_tag(given.get("mlflow_admin", ["", ""])))
     os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = operator
     attempt("scan: every Airflow task log, try and rendered step environment", "none found",
