@@ -263,10 +263,12 @@ k8s-push: ## Push the four K8S_TAG images to K8S_REGISTRY (e.g. K8S_REGISTRY=reg
 k8s-secrets: .env ## Create/update the cluster's Secrets from .env (docker/k8s/secrets.sh)
 	K8S_NAMESPACE=$(K8S_NAMESPACE) sh docker/k8s/secrets.sh .env
 
-k8s-config: ## Create/update the ConfigMap postgres-init from docker/postgres-init/ (the init SQL compose runs)
+k8s-config: ## Create/update the ConfigMaps postgres-init (docker/postgres-init/) and minio-users (docker/minio/)
 	$(KUBECTL) apply -f docker/k8s/namespace.yaml
 	$(KUBECTL) -n $(K8S_NAMESPACE) create configmap postgres-init --from-file=docker/postgres-init/ \
 		--dry-run=client -o yaml | $(KUBECTL) apply -f -
+	$(KUBECTL) -n $(K8S_NAMESPACE) create configmap minio-users --from-file=docker/minio/users.sh \
+		--from-file=docker/minio/policies/ --dry-run=client -o yaml | $(KUBECTL) apply -f -
 
 k8s-up: k8s-config ## Deploy to the current kubectl context: services (kustomize), Airflow and Dagster (Helm), images K8S_TAG
 	$(K8S_NEED_TAG)
@@ -276,7 +278,7 @@ k8s-up: k8s-config ## Deploy to the current kubectl context: services (kustomize
 		'images:' '  - name: mlpipes/ml' '    newName: $(K8S_REGISTRY)mlpipes/ml' '    newTag: "$(K8S_TAG)"' \
 		'  - name: mlpipes/mlflow' '    newName: $(K8S_REGISTRY)mlpipes/mlflow' '    newTag: "$(K8S_TAG)"' \
 		>build/k8s/kustomization.yaml
-	$(KUBECTL) -n $(K8S_NAMESPACE) delete job init-storage --ignore-not-found
+	$(KUBECTL) -n $(K8S_NAMESPACE) delete job init-storage minio-users mlflow-users --ignore-not-found
 	$(KUBECTL) apply -k build/k8s
 	$(KUBECTL) -n $(K8S_NAMESPACE) rollout status statefulset/postgres --timeout=10m
 	$(KUBECTL) -n $(K8S_NAMESPACE) rollout status statefulset/minio --timeout=10m

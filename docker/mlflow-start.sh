@@ -1,7 +1,9 @@
 #!/bin/sh
-# Start the MLflow server from the environment (compose passes it): create the artifact bucket if
-# it is missing, then serve. Why a script: the database URI is assembled from the password at run
-# time, so no secret is written into compose.yaml or the image.
+# Start the MLflow server from the environment (compose passes it): check the artifact bucket, then
+# serve, behind MLflow's basic-auth app when MLFLOW_AUTH_ADMIN_PASSWORD is set (every API and the
+# UI then ask who you are; users and their rights: docker/mlflow-users.py). Why a script: the
+# database URI is assembled from the password at run time, so no secret is written into
+# compose.yaml or the image.
 set -eu
 : "${MLFLOW_DB_PASSWORD:?error: MLFLOW_DB_PASSWORD is not set; copy .env.example to .env or run make up}"
 : "${MLFLOW_S3_ENDPOINT_URL:?error: MLFLOW_S3_ENDPOINT_URL is not set (e.g. http://minio:9000)}"
@@ -30,8 +32,26 @@ for attempt in range(30):
         time.sleep(2)
 PY
 
-exec mlflow server \
-  --backend-store-uri "postgresql+psycopg2://${MLFLOW_DB_USER:-mlflow}:${MLFLOW_DB_PASSWORD}@${MLFLOW_DB_HOST:-postgres}:5432/${MLFLOW_DB_NAME:-mlflow}" \
+db_uri="postgresql+psycopg2://${MLFLOW_DB_USER:-mlflow}:${MLFLOW_DB_PASSWORD}@${MLFLOW_DB_HOST:-postgres}:5432/${MLFLOW_DB_NAME:-mlflow}"
+set --
+if [ -n "${MLFLOW_AUTH_ADMIN_PASSWORD:-}" ]; then
+  : "${MLFLOW_FLASK_SERVER_SECRET_KEY:?error: MLFLOW_FLASK_SERVER_SECRET_KEY is not set (the login's session key)}"
+  # The users and their rights live in MLflow's own database (tables apart from the tracking ones).
+  MLFLOW_AUTH_CONFIG_PATH=$(mktemp /tmp/mlflow-auth.XXXXXX)
+  export MLFLOW_AUTH_CONFIG_PATH
+  umask 077
+  cat >"$MLFLOW_AUTH_CONFIG_PATH" <<INI
+[mlflow]
+default_permission = READ
+database_uri = ${db_uri}
+admin_username = ${MLFLOW_AUTH_ADMIN_USERNAME:-admin}
+authorization_function = mlflow.server.auth:authenticate_request_basic_auth
+INI
+  set -- --app-name basic-auth
+fi
+
+exec mlflow server "$@" \
+  --backend-store-uri "$db_uri" \
   --artifacts-destination "$MLFLOW_ARTIFACTS_DESTINATION" \
   --host 0.0.0.0 --port 5000 \
   --workers "${MLFLOW_WORKERS:-2}"

@@ -21,6 +21,7 @@ RUN --mount=type=secret,id=ca --mount=type=cache,target=/root/.cache/pip \
 
 RUN useradd --system --uid 10002 --user-group --create-home --home-dir /home/mlflow mlflow
 COPY docker/mlflow-start.sh /usr/local/bin/mlflow-start
+COPY docker/mlflow-users.py /usr/local/bin/mlflow-users
 USER mlflow
 WORKDIR /home/mlflow
 EXPOSE 5000

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -16,6 +18,11 @@ from ml_trigger.http import Http
 from ml_trigger.outcome import Outcome, by_step, duration, failure_reason, log
 
 AIRFLOW_TERMINAL = {"success", "failed"}
+
+
+def new_run_id() -> str:
+    """A manual run's id as Airflow words it (`manual__<time>`), made unique by a random suffix."""
+    return f"manual__{datetime.now(UTC).isoformat()}_{uuid.uuid4().hex[:8]}"
 
 
 class AirflowClient:
@@ -65,12 +72,21 @@ class AirflowClient:
         return dag
 
     def trigger(self, dag_id: str, conf: Mapping[str, Any]) -> str:
-        """Start a run now (no logical date) with `conf` as the DAG params; its run id."""
+        """Start a run now (no logical date) with `conf` as the DAG params; its run id.
+
+        The run id is chosen here, so a POST retried after its answer was lost (a read timeout)
+        finds the run it already created (409: that id exists) instead of starting a second one.
+        """
+        run_id = new_run_id()
         response = self.http.request(
             "POST",
             f"/api/v2/dags/{quote(dag_id)}/dagRuns",
-            json={"logical_date": None, "conf": dict(conf)},
+            ok=(200, 409),
+            json={"dag_run_id": run_id, "logical_date": None, "conf": dict(conf)},
         )
+        if response.status_code == 409:
+            log(f"[airflow] run {run_id} exists already (an earlier try created it); following it")
+            return str(self.run_state(dag_id, run_id)["dag_run_id"])
         return str(response.json()["dag_run_id"])
 
     def run_path(self, dag_id: str, run_id: str) -> str:

@@ -8,18 +8,21 @@ queries it has no method for go through its `_execute`. Each asset's result is t
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 from dagster_graphql import DagsterGraphQLClient, DagsterGraphQLClientError
 from gql.transport.exceptions import TransportConnectionFailed, TransportQueryError, TransportServerError
 
 from ml.core import retry
-from ml_trigger.dagster_queries import REPOSITORIES_QUERY, RUN_EVENTS_QUERY, RUN_QUERY
+from ml_trigger.dagster_queries import REPOSITORIES_QUERY, RUN_EVENTS_QUERY, RUN_QUERY, RUNS_BY_TAG_QUERY
 from ml_trigger.errors import EXIT_USAGE, RunTimeout, TriggerError
 from ml_trigger.http import configured_retries, unreachable
 from ml_trigger.outcome import Outcome, by_step, duration, failure_reason, log
@@ -30,6 +33,8 @@ DAGSTER_TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 #: The metadata entry in which each asset carries its step's JSON result.
 RESULT_LABEL = "ml_result"
 TRIGGER_TAGS = {"ml/triggered_by": "ml_trigger"}
+#: The tag that names one launch (a fresh uuid per `launch` call): how a retried launch finds its run.
+LAUNCH_KEY_TAG = "ml/launch_key"
 
 T = TypeVar("T")
 
@@ -83,12 +88,19 @@ def _graphql_message(exc: DagsterGraphQLClientError) -> str:
         if isinstance(cause, TransportQueryError) and cause.errors:
             return str(cause.errors[0].get("message", cause.errors[0]))
         if isinstance(cause, TransportServerError):
-            return f"answered {cause.code}: {str(cause).splitlines()[0]}"
+            hint = "; check DAGSTER_USER / DAGSTER_PASSWORD (.env: DAGSTER_ADMIN_*)" if cause.code in (401, 403) else ""
+            return f"answered {cause.code}: {str(cause).splitlines()[0]}{hint}"
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def graphql_client(base_url: str, timeout: int) -> DagsterGraphQLClient:
-    """The official client for a webserver URL such as `http://dagster-webserver:3000/prefix`."""
+def credentials_from_env() -> tuple[str, str] | None:
+    """DAGSTER_USER / DAGSTER_PASSWORD: the login of the authenticating proxy in front of Dagster (compose)."""
+    user, password = os.environ.get("DAGSTER_USER", ""), os.environ.get("DAGSTER_PASSWORD", "")
+    return (user, password) if user and password else None
+
+
+def graphql_client(base_url: str, timeout: int, auth: tuple[str, str] | None = None) -> DagsterGraphQLClient:
+    """The official client for a webserver URL such as `http://dagster-proxy:8080/prefix`, logged in when `auth`."""
     parts = urlsplit(base_url)
     return DagsterGraphQLClient(
         parts.hostname or "localhost",
@@ -96,6 +108,7 @@ def graphql_client(base_url: str, timeout: int) -> DagsterGraphQLClient:
         use_https=parts.scheme == "https",
         timeout=timeout,
         path_prefix=parts.path.rstrip("/"),
+        auth=requests.auth.HTTPBasicAuth(*auth) if auth else None,
     )
 
 
@@ -103,10 +116,11 @@ class DagsterClient:
     """Dagster's GraphQL API (`/graphql` of the webserver) with retries and one-line errors."""
 
     def __init__(self, base_url: str, *, public_url: str | None = None, timeout: int = 30,
-                 retries: int | None = None, backoff_s: float = retry.FIRST_WAIT_S) -> None:
+                 retries: int | None = None, backoff_s: float = retry.FIRST_WAIT_S,
+                 auth: tuple[str, str] | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.public_url = (public_url or base_url).rstrip("/")
-        self.graphql = graphql_client(self.base_url, timeout)
+        self.graphql = graphql_client(self.base_url, timeout, auth or credentials_from_env())
         self.retries = configured_retries() if retries is None else retries
         self.backoff_s = backoff_s
 
@@ -151,10 +165,25 @@ class DagsterClient:
 
     def launch(self, repository: str, location: str, job: str, run_config: Mapping[str, Any],
                tags: Mapping[str, str]) -> str:
-        """Launch `job` with `run_config`; its run id. A run config Dagster rejects is exit 2."""
+        """Launch `job` with `run_config`; its run id. A run config Dagster rejects is exit 2.
+
+        Launched once: the run carries a key of this call (`LAUNCH_KEY_TAG`), and every try first
+        looks for a run with that key, so a launch retried after its answer was lost (a read
+        timeout) finds the run it started instead of starting a second one.
+        """
+        key = uuid.uuid4().hex
+        tagged = {**tags, LAUNCH_KEY_TAG: key}
+
+        def find_or_launch() -> str:
+            found = self.graphql._execute(RUNS_BY_TAG_QUERY, {"key": LAUNCH_KEY_TAG, "value": key})["runsOrError"]
+            if found.get("results"):
+                log(f"[dagster] run {found['results'][0]['runId']} exists already (an earlier try launched it)")
+                return str(found["results"][0]["runId"])
+            return self.graphql.submit_job_execution(job, repository_location_name=location, repository_name=repository,
+                                                     run_config=dict(run_config), tags=tagged)
+
         try:
-            run_id = self._call(self.graphql.submit_job_execution, job, repository_location_name=location,
-                                repository_name=repository, run_config=dict(run_config), tags=dict(tags))
+            run_id = self._call(find_or_launch)
         except DagsterGraphQLClientError as exc:
             kind = str(exc.args[0]) if exc.args else type(exc).__name__
             payload = exc.args[1] if len(exc.args) > 1 else exc.body

@@ -92,3 +92,13 @@ query Backfill($backfillId: String!) {
   }
 }
 """
+
+RUNS_BY_TAG_QUERY = """
+query RunsByTag($key: String!, $value: String!) {
+  runsOrError(filter: {tags: [{key: $key, value: $value}]}, limit: 1) {
+    __typename
+    ... on Runs { results { runId } }
+    ... on PythonError { message }
+  }
+}
+"""

@@ -89,7 +89,8 @@ class S3Server:
     log: Path
 
     @classmethod
-    def start(cls, root: Path) -> S3Server:
+    def start(cls, root: Path, config: Path | None = None) -> S3Server:
+        """`config`: a SeaweedFS identities file (-s3.config); its admin must be ACCESS_KEY/SECRET_KEY."""
         base = free_port_block(8)
         data = root / "s3"
         data.mkdir(parents=True, exist_ok=True)
@@ -98,7 +99,7 @@ class S3Server:
                  "webdav.port": base + 4, "admin.port": base + 5, "debug.port": base + 6, "metricsPort": base + 7}
         args = [_bin("weed"), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                 "-master.telemetry=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0"]
-        args += [f"-{k}={v}" for k, v in ports.items()]
+        args += [f"-{k}={v}" for k, v in ports.items()] + ([f"-s3.config={config}"] if config else [])
         env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
         proc = _spawn(args, env, root, log)
         server = cls(endpoint=f"http://127.0.0.1:{ports['s3.port']}", proc=proc, log=log)
@@ -128,7 +129,8 @@ class MlflowServer:
     log: Path
 
     @classmethod
-    def start(cls, root: Path, s3_endpoint: str) -> MlflowServer:
+    def start(cls, root: Path, s3_endpoint: str, admin_password: str | None = None) -> MlflowServer:
+        """`admin_password`: behind MLflow's basic-auth app (as docker/mlflow-start.sh runs it), admin `admin`."""
         port = free_port_block(1, grpc_offset=0)
         log = root / "mlflow.log"
         env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": ACCESS_KEY,
@@ -136,6 +138,14 @@ class MlflowServer:
         args = [_bin("mlflow"), "server", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
                 "--artifacts-destination", "s3://mlflow/artifacts", "--host", "127.0.0.1", "--port", str(port),
                 "--workers", "2"]
+        if admin_password:
+            ini = root / "basic_auth.ini"
+            ini.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{root / 'auth.db'}\n"
+                           "admin_username = admin\n"
+                           "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
+            env.update({"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
+                        "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-session-key"})
+            args[2:2] = ["--app-name", "basic-auth"]
         proc = _spawn(args, env, root, log)
         server = cls(url=f"http://127.0.0.1:{port}", proc=proc, log=log)
         _wait(lambda: requests.get(f"{server.url}/health", timeout=2).ok, "MLflow server", proc, log, timeout=120)

@@ -100,8 +100,9 @@ def test_published_ports_bind_loopback_by_default(config: dict[str, Any]) -> Non
     for name, svc in config["services"].items():
         for port in svc.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
-            published[int(port["target"])] = name
-    assert published == {8080: "airflow-apiserver", 3000: "dagster-webserver", 5000: "mlflow",
+            published[int(port["published"])] = name
+    # Dagster's webserver has no login: only its authenticating proxy is published
+    assert published == {8080: "airflow-apiserver", 3000: "dagster-proxy", 5000: "mlflow",
                          9000: "minio", 9001: "minio"}
 
 
@@ -238,12 +239,31 @@ def test_dockerignore_keeps_secrets_and_venvs_out_of_the_context() -> None:
 
 
 @needs_compose
-def test_object_store_secret_only_where_steps_run_or_launch(config: dict[str, Any]) -> None:
-    holders = {name for name, svc in config["services"].items() if "ML_S3_SECRET_KEY" in svc.get("environment", {})}
-    # (ml-cli, in the `tools` profile, is not part of this config; it needs them for seed-data)
-    # The triggerer runs the new-data watcher, which lists ML_NEW_DATA_PREFIX (ml/new_data.py).
-    assert holders == {"airflow-scheduler", "airflow-dag-processor", "airflow-triggerer", "dagster-daemon",
-                       "dagster-code", "init-storage"}
+def test_each_service_has_its_own_object_store_identity(config: dict[str, Any]) -> None:
+    """Least privilege: the steps' user where steps run or are launched, MLflow's own, root only in the one-shots."""
+    def holders(variable: str, value: str) -> set[str]:
+        return {name for name, svc in config["services"].items() if svc.get("environment", {}).get(variable) == value}
+
+    steps, root, mlflow = "test-s3_steps_password-value", "test-minio_root_password-value", "test-s3_mlflow_password-value"
+    # The triggerer runs the new-data watcher, which lists ML_NEW_DATA_PREFIX (ml/new_data.py); the
+    # DAG processor only parses DAG files. (ml-cli, in the `tools` profile, has the operator's user.)
+    assert holders("ML_S3_SECRET_KEY", steps) == {"airflow-scheduler", "airflow-triggerer", "dagster-daemon", "dagster-code"}
+    assert holders("ML_S3_SECRET_KEY", root) == {"init-storage"}
+    assert holders("MINIO_ROOT_PASSWORD", root) == {"minio", "minio-users"}
+    assert holders("AWS_SECRET_ACCESS_KEY", mlflow) == {"mlflow"}
+    assert not [name for name, svc in config["services"].items() if root in json.dumps(svc.get("environment", {}))
+                and name not in ("minio", "minio-users", "init-storage")]
+
+
+@needs_compose
+def test_every_service_runs_without_privileges(config: dict[str, Any]) -> None:
+    for name, svc in config["services"].items():
+        assert "no-new-privileges:true" in svc.get("security_opt", []), name
+        assert svc.get("cap_drop") == ["ALL"], name
+        assert set(svc.get("cap_add", [])) <= ({"CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"} if name == "postgres"
+                                               else set()), name
+    for name in LAUNCHERS:
+        assert "0" not in [str(g) for g in config["services"][name].get("group_add", [])], name
 
 
 def test_trigger_runs_in_the_dagster_image_with_api_settings_only() -> None:
@@ -256,7 +276,8 @@ def test_trigger_runs_in_the_dagster_image_with_api_settings_only() -> None:
     assert not trigger.get("depends_on")
     assert set(trigger["environment"]) == {"AIRFLOW_URL", "AIRFLOW_PUBLIC_URL", "AIRFLOW_ADMIN_USER",
                                            "AIRFLOW_ADMIN_PASSWORD", "DAGSTER_URL", "DAGSTER_PUBLIC_URL",
-                                           "ML_INFERENCE_URI"}
+                                           "DAGSTER_USER", "DAGSTER_PASSWORD", "ML_INFERENCE_URI"}
+    assert trigger["environment"]["DAGSTER_URL"] == "http://dagster-proxy:8080"  # logs in, like a person
     assert trigger["command"][:3] == ["python", "-m", "ml_trigger"]
     assert "run --rm --no-deps trigger python -m ml_trigger" in (ROOT / "Makefile").read_text()
 

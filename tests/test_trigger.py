@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from setuptools import find_packages
-from trigger_fakes import DAGSTER_RUN, INFER_XCOMS, MODEL_URL, RUN_ID, TRAIN_XCOMS, ApiServer, FakeAirflow, FakeDagster
+from trigger_fakes import DAGSTER_RUN, INFER_XCOMS, MODEL_URL, TRAIN_XCOMS, ApiServer, FakeAirflow, FakeDagster
 
 from ml_trigger import cli
 from ml_trigger.dagster_api import DagsterClient
@@ -106,14 +106,15 @@ def test_airflow_train_succeeds_and_reports_version(monkeypatch: pytest.MonkeyPa
     code = trigger(monkeypatch, api, "train", "--orchestrator", "airflow", "--param", "epochs=2")
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert api.triggered == {"logical_date": None, "conf": {"epochs": 2}}
+    assert api.triggered == {"dag_run_id": api.run_id, "logical_date": None, "conf": {"epochs": 2}}
     assert not api.paused, "a paused DAG must be unpaused, or the run never starts"
     result = last_json(out)
-    assert result["succeeded"] and result["state"] == "success" and result["run_id"] == RUN_ID
+    assert result["succeeded"] and result["state"] == "success" and result["run_id"] == api.run_id
+    assert api.run_id.startswith("manual__") and api.triggered["dag_run_id"] == api.run_id  # chosen by the client
     assert result["results"] == by_step_name(TRAIN_XCOMS)  # keyed by ml's step names
     summary = result["summary"]
     assert (summary["model_version"], summary["alias"], summary["champion_version"]) == ("7", "challenger", "7")
-    assert result["links"]["run"] == f"http://localhost:8080/dags/ml_training/runs/{RUN_ID.replace(':', '%3A').replace('+', '%2B')}"
+    assert result["links"]["run"] == f"http://localhost:8080/dags/ml_training/runs/{api.run_id.replace(':', '%3A').replace('+', '%2B')}"
     assert result["links"]["mlflow"] == MODEL_URL, "the last step's mlflow_model_url is the MLflow link"
     assert set(result["steps"]) == set(by_step_name(TRAIN_XCOMS))
     assert result["steps"]["train"]["task"] == "train_model"  # the orchestrator's own name, beside ml's
@@ -137,11 +138,12 @@ def test_on_a_terminal_json_flag_prints_it_and_result_file_is_honoured(monkeypat
                                                                       tmp_path: Path) -> None:
     monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: True)
     target = tmp_path / "sub" / "result.json"
-    code = trigger(monkeypatch, FakeAirflow(), "train", "-o", "airflow", "--json", "--result-file", str(target))
+    api = FakeAirflow()
+    code = trigger(monkeypatch, api, "train", "-o", "airflow", "--json", "--result-file", str(target))
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert last_json(out)["run_id"] == RUN_ID
-    assert json.loads(target.read_text())["run_id"] == RUN_ID
+    assert last_json(out)["run_id"] == api.run_id
+    assert json.loads(target.read_text())["run_id"] == api.run_id
 
 
 def test_piped_stdout_keeps_json_last_and_writes_no_default_file(monkeypatch: pytest.MonkeyPatch,
@@ -149,9 +151,10 @@ def test_piped_stdout_keeps_json_last_and_writes_no_default_file(monkeypatch: py
                                                                 tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(cli.sys.stdout, "isatty", lambda: False)
-    assert trigger(monkeypatch, FakeAirflow(), "train", "-o", "airflow") == 0
+    api = FakeAirflow()
+    assert trigger(monkeypatch, api, "train", "-o", "airflow") == 0
     out, err = capsys.readouterr()
-    assert last_json(out)["run_id"] == RUN_ID
+    assert last_json(out)["run_id"] == api.run_id
     assert not list(tmp_path.iterdir()) and "result: " not in err
 
 
@@ -171,7 +174,7 @@ def test_airflow_infer_reports_rows_input_and_partition(monkeypatch: pytest.Monk
     code = trigger(monkeypatch, api, "infer", "-o", "airflow", "--param", "partition_date=2026-11-25")
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert api.triggered == {"logical_date": None, "conf": {"partition_date": "2026-11-25"}}
+    assert api.triggered == {"dag_run_id": api.run_id, "logical_date": None, "conf": {"partition_date": "2026-11-25"}}
     assert last_json(out)["summary"] == INFER_SUMMARY
     assert "rows: 500" in err and "mlflow UI: " + MODEL_URL in err
 
@@ -181,10 +184,10 @@ def test_airflow_infer_defaults_to_the_demo_input_unless_a_param_is_left_empty(
     monkeypatch.setenv("ML_INFERENCE_URI", DEMO_INPUT)
     api = FakeAirflow("ml_inference")
     assert trigger(monkeypatch, api, "infer", "-o", "airflow") == 0
-    assert api.triggered == {"logical_date": None, "conf": {"input_uri": DEMO_INPUT}}
+    assert api.triggered == {"dag_run_id": api.run_id, "logical_date": None, "conf": {"input_uri": DEMO_INPUT}}
     api = FakeAirflow("ml_inference")
     assert trigger(monkeypatch, api, "infer", "-o", "airflow", "--param", "input_uri=") == 0
-    assert api.triggered == {"logical_date": None, "conf": {}}, "input_uri= leaves the partition rule to the step"
+    assert api.triggered == {"dag_run_id": api.run_id, "logical_date": None, "conf": {}}, "input_uri= leaves the partition rule to the step"
     capsys.readouterr()
 
 
@@ -244,7 +247,8 @@ def test_dagster_infer_succeeds_and_reports_predictions(monkeypatch: pytest.Monk
         "inference_data": {"config": {"input_uri": "s3://datasets/x.csv", "partition_date": "2026-11-25"}},
         "production_model": {"config": {"model_version": 7}},
     }}
-    assert api.launched["executionMetadata"] == {"tags": [{"key": "ml/triggered_by", "value": "ml_trigger"}]}
+    tags = {t["key"]: t["value"] for t in api.launched["executionMetadata"]["tags"]}
+    assert tags.pop("ml/launch_key") and tags == {"ml/triggered_by": "ml_trigger"}  # the key finds a retried launch
     result = last_json(out)
     assert result["state"] == "SUCCESS" and result["succeeded"]
     assert result["summary"] == INFER_SUMMARY  # the same summary as Airflow's (the drift verdict included)
@@ -395,6 +399,32 @@ def test_dagster_reads_ride_out_a_database_restart_but_mutations_are_not_repeate
     with ApiServer(StorageRestarting(5)) as server, pytest.raises(TriggerError, match="server closed the connection"):
         DagsterClient(server.url, retries=2, backoff_s=0.01).query("query { ok }")
     assert len(server.requests) == 3
+
+
+def test_a_trigger_retried_after_a_lost_answer_follows_its_own_airflow_run() -> None:
+    """The server creates the run but answers after the client's read timeout: the retry reuses the id."""
+    from ml_trigger.airflow_api import AirflowClient, run_airflow
+
+    api = FakeAirflow(hold_first_trigger_s=2.0)
+    with ApiServer(api) as server:
+        client = AirflowClient(server.url, "admin", "pw")
+        client.http.timeout, client.http.backoff_s, client.http.retries = 0.5, 0.01, 3
+        outcome = run_airflow(client, "train", {}, timeout=60, poll=0.01)
+    posts = [r for r in server.requests if r[1] == "POST" and r[2].endswith("/dagRuns")]
+    assert len(posts) >= 2 and api.runs_created == 1  # retried, one run
+    assert outcome.succeeded and outcome.run_id == api.run_id == posts[0][3]["dag_run_id"] == posts[1][3]["dag_run_id"]
+
+
+def test_a_launch_retried_after_a_lost_answer_follows_its_own_dagster_run(dagster_config) -> None:
+    from ml_trigger.dagster_api import LAUNCH_KEY_TAG, DagsterClient, run_dagster
+
+    api = FakeDagster(hold_first_launch_s=2.0)
+    with ApiServer(api) as server:
+        client = DagsterClient(server.url, timeout=1, retries=3, backoff_s=0.01)
+        outcome = run_dagster(client, "infer", {}, timeout=60, poll=0.01)
+    assert api.launches == 1 and outcome.run_id == DAGSTER_RUN and outcome.succeeded  # retried, launched once
+    lookups = [r for r in server.requests if "runsOrError" in (r[3] or {}).get("query", "")]
+    assert len(lookups) >= 2 and lookups[-1][3]["variables"] == {"key": LAUNCH_KEY_TAG, "value": api.run_tags[LAUNCH_KEY_TAG]}
 
 
 # --- where the trigger lives ------------------------------------------------------------------

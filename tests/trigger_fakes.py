@@ -90,8 +90,12 @@ DAGS = {"ml_training": TRAIN_XCOMS, "ml_inference": INFER_XCOMS}
 class FakeAirflow:
     """State machine of one DAG run, answering like Airflow 3.3's API server."""
 
-    def __init__(self, dag_id: str = "ml_training", *, fail_task: str | None = None, password: str = "pw") -> None:
+    def __init__(self, dag_id: str = "ml_training", *, fail_task: str | None = None, password: str = "pw",
+                 hold_first_trigger_s: float = 0) -> None:
         self.dag_id = dag_id
+        self.run_id = RUN_ID  # the client's own id once it triggers
+        self.runs_created = 0
+        self.hold_first_trigger_s = hold_first_trigger_s
         self.xcoms = DAGS[dag_id]
         self.tasks = list(self.xcoms)
         self.fail_task = fail_task
@@ -125,7 +129,7 @@ class FakeAirflow:
         else:
             state = "running"
         end = "2026-11-26T06:35:00+00:00" if state in ("success", "failed") else None
-        return {"dag_run_id": RUN_ID, "state": state, "start_date": "2026-11-26T06:34:23+00:00", "end_date": end}
+        return {"dag_run_id": self.run_id, "state": state, "start_date": "2026-11-26T06:34:23+00:00", "end_date": end}
 
     def __call__(self, method: str, path: str, query: dict[str, list[str]], headers: dict[str, str],
                  body: Any) -> tuple[int, Any]:
@@ -147,9 +151,15 @@ class FakeAirflow:
             return 200, {"dag_id": self.dag_id, "is_paused": self.paused}
         if path == f"{dag}/dagRuns" and method == "POST":
             assert "logical_date" in body and body["logical_date"] is None
+            if self.triggered is not None and body.get("dag_run_id") == self.run_id:  # as Airflow: the id exists
+                return 409, {"detail": f"DAG Run with dag_run_id '{self.run_id}' already exists"}
             self.triggered = body
-            return 200, {"dag_run_id": RUN_ID, "dag_id": self.dag_id, "state": "queued", "conf": body["conf"]}
-        prefix = f"{dag}/dagRuns/{RUN_ID}"
+            self.run_id = body.get("dag_run_id") or RUN_ID
+            self.runs_created += 1
+            if self.hold_first_trigger_s and self.runs_created == 1:
+                time.sleep(self.hold_first_trigger_s)  # created, but the answer comes after the client gave up
+            return 200, {"dag_run_id": self.run_id, "dag_id": self.dag_id, "state": "queued", "conf": body["conf"]}
+        prefix = f"{dag}/dagRuns/{self.run_id}"
         if path == prefix:
             return 200, self.run_answer()
         if path == f"{prefix}/taskInstances":
@@ -216,8 +226,12 @@ DAGSTER_JOBS: dict[str, tuple[list[str], dict[str, list[dict[str, Any]]]]] = {
 class FakeDagster:
     """Answers `/graphql` like Dagster 1.13's webserver for one run of `job`."""
 
-    def __init__(self, job: str = "inference_job", *, fail: bool = False, invalid_config: bool = False) -> None:
+    def __init__(self, job: str = "inference_job", *, fail: bool = False, invalid_config: bool = False,
+                 hold_first_launch_s: float = 0) -> None:
         self.steps, self.materializations = DAGSTER_JOBS[job]
+        self.hold_first_launch_s = hold_first_launch_s
+        self.launches = 0
+        self.run_tags: dict[str, str] = {}
         self.fail_step = self.steps[2] if fail else None
         self.invalid_config = invalid_config
         self.polls = 0
@@ -235,6 +249,10 @@ class FakeDagster:
 
     def launch(self, variables: dict[str, Any]) -> dict[str, Any]:
         self.launched = variables["executionParams"]
+        self.launches += 1
+        if self.hold_first_launch_s and self.launches == 1:
+            self.run_tags = {t["key"]: t["value"] for t in self.launched["executionMetadata"]["tags"]}
+            time.sleep(self.hold_first_launch_s)  # launched, but the answer comes after the client gave up
         if self.invalid_config:
             return {"launchPipelineExecution": {"__typename": "RunConfigValidationInvalid", "errors": [
                 {"__typename": "FieldNotDefinedConfigError", "path": [], "reason": "FIELD_NOT_DEFINED",
@@ -285,6 +303,10 @@ class FakeDagster:
         document, variables = body["query"], body.get("variables") or {}
         if "repositoriesOrError" in document:
             return 200, {"data": self.repositories()}
+        if "runsOrError" in document:  # runs whose tags match the filter (the one run, or none)
+            match = self.run_tags.get(variables["key"]) == variables["value"]
+            return 200, {"data": {"runsOrError": {"__typename": "Runs",
+                                                  "results": [{"runId": DAGSTER_RUN}] if match else []}}}
         if "launchPipelineExecution" in document:
             return 200, {"data": self.launch(variables)}
         if "runOrError" in document:

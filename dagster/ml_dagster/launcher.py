@@ -78,8 +78,9 @@ class MlDockerRunLauncher(DockerRunLauncher):
         fixed = [f"ML_ORCHESTRATOR={env.plain['ML_ORCHESTRATOR']}", *self._image_env(dagster_run)]
         fixed_names = {entry.split("=", 1)[0] for entry in fixed}
         extra = [name for name in env.names() if name not in listed and name not in fixed_names] + fixed
+        policy = {**self.launch_settings.container_limits(), **self.launch_settings.container_hardening()}
         kwargs: dict[str, Any] = {
-            key: value for key, value in self.launch_settings.container_limits().items()
+            key: value for key, value in policy.items()
             if key not in context.container_kwargs  # explicit container_kwargs in dagster.yaml win
         }
         requests = self.device_requests()

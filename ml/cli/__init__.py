@@ -52,8 +52,8 @@ def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed:
     return {"output_uri": output_uri, "rows": rows, "labelled": labelled, "synthetic": True}
 
 
-def init_storage() -> dict[str, Any]:
-    """Create the buckets the settings name (idempotent); local mode creates the folders."""
+def init_storage(*, extra_buckets: str = "") -> dict[str, Any]:
+    """Create the buckets the settings name, plus `extra_buckets` (idempotent); local mode creates the folders."""
     from ml.core import storage
 
     s = get_settings()
@@ -61,7 +61,7 @@ def init_storage() -> dict[str, Any]:
         for uri in (s.work_uri, s.results_uri):
             Path(uri).mkdir(parents=True, exist_ok=True)
         return {"mode": "local", "created": [s.work_uri, s.results_uri]}
-    names = storage.bucket_names(s)
+    names = sorted({*storage.bucket_names(s), *(b.strip() for b in extra_buckets.split(",") if b.strip())})
     return {"mode": "s3", "buckets": names, "created": storage.ensure_buckets(names)}
 
 
@@ -120,6 +120,7 @@ STEP_OPTION_HELP: dict[str, str] = {
     "as_of": "When the run was triggered (ISO time); without --partition-date the day before is labelled.",
     "output_uri": "Where to publish the predictions; default: under $ML_RESULTS_URI, one folder per run.",
     "rows": "Number of rows to generate.",
+    "extra_buckets": "More buckets to create, comma-separated (compose: MLflow's, whose own user may not create it).",
     "labelled": "Include the label column (training data) or not (inference input).",
     "reason": "Why (kept in the champion history).",
     "actor": "Who decides (default: cli:<your login>); kept in the champion history.",
@@ -204,15 +205,16 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             result = args._fn(**kwargs)
     except MLError as exc:
-        print(f"error: {printable(str(exc), limit=MAX_ERROR_CHARS)}", file=sys.stderr)
+        print(f"error: {printable(logs.MaskSecrets().scrub(str(exc)), limit=MAX_ERROR_CHARS)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return EXIT_FAILURE
     except Exception as exc:  # a bug or an unexpected fault: full traceback, then the one line
-        traceback.print_exc(file=sys.stderr)
+        mask = logs.MaskSecrets()
+        print(mask.scrub(traceback.format_exc()), file=sys.stderr, end="")
         first = str(exc).splitlines()[0] if str(exc) else ""
-        print(f"error: {args.command} failed: {type(exc).__name__}: {printable(first, limit=MAX_ERROR_CHARS)}",
+        print(f"error: {args.command} failed: {type(exc).__name__}: {printable(mask.scrub(first), limit=MAX_ERROR_CHARS)}",
               file=sys.stderr)
         return EXIT_FAILURE
     line = output.emit(args.command, result, as_json=getattr(args, "_json", False), stdout=stdout,

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     work_uri: str = Field("", description="Run workspaces; default s3://ml-work or <home>/work.")
     results_uri: str = Field("", description="Published predictions; default s3://predictions or <home>/predictions.")
 
+    # --- http(s) data URIs (ml/safe_http.py) ---------------------------------------------------
+    http_allowed_networks: str = Field(
+        "", description="Comma-separated networks (CIDR, e.g. 10.1.2.0/24) or host names that http(s) data URIs may "
+        "reach although internal; by default only public addresses are fetched.")
+    http_max_bytes: int = Field(4 * 1024**3, ge=1, description="Largest http(s) download in bytes (default 4 GiB).")
+
     # --- tracking and registry ---------------------------------------------------------------
     mlflow_tracking_uri: str = Field(
         "",
@@ -165,8 +171,10 @@ class Settings(BaseSettings):
         return bool(self.s3_endpoint)
 
     def public(self) -> dict[str, object]:
-        """Settings as JSON-able values, secrets masked: safe to print and to log as params."""
-        return self.model_dump(mode="json")
+        """Settings as JSON-able values, secrets masked and URIs without credentials: safe to print and log."""
+        from ml.core import redact
+
+        return {k: redact.uri(v) if isinstance(v, str) else v for k, v in self.model_dump(mode="json").items()}
 
 
 def one_line(exc: ValidationError, source: str, prefix: str = "ML_") -> str:

@@ -21,6 +21,38 @@ FORMAT_UNDER_AIRFLOW = "%(levelname)s %(name)s: %(message)s"
 _QUIET = ("urllib3", "botocore", "git", "filelock", "httpx")
 
 
+class MaskSecrets(logging.Filter):
+    """Cuts URL credentials and query strings (`ml.redact`) and masks the values of the environment's
+    secrets (`ml.launch.env`: the one rule of what is secret) in every record a handler emits.
+
+    Why on the handler: records of every library (MLflow, urllib3, transformers) reach the task log
+    through it, and a filter on a logger would miss records propagated from its children.
+    """
+
+    def __init__(self, environ: dict[str, str] | None = None) -> None:
+        super().__init__()
+        from ml.core.secrets import secret_values
+
+        self.values = secret_values(environ)
+
+    def scrub(self, message: str) -> str:
+        from ml.core import redact
+
+        for value in self.values:
+            message = message.replace(value, "***")
+        return redact.text(message)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        clean = self.scrub(message)
+        exc_text = self.scrub(record.exc_text) if record.exc_text else record.exc_text
+        if clean != message or exc_text != record.exc_text:
+            record.msg, record.args, record.exc_text = clean, None, exc_text
+        return True
+
+
 def line_format() -> str:
     """The record format: without a time of its own when Airflow's task log (which stamps each line) captures it.
 
@@ -32,13 +64,15 @@ def line_format() -> str:
 
 
 def _handler() -> logging.Handler:
+    """stderr, ml's format, no control bytes (SafeFormatter), no secret (MaskSecrets)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(SafeFormatter(line_format()))
+    handler.addFilter(MaskSecrets())
     return handler
 
 
 def configure(verbose: bool = False) -> None:
-    """Root logging to stderr (CLI processes, which own their whole process); no control bytes reach it."""
+    """Root logging to stderr (CLI processes, which own their whole process); no control byte or secret reaches it."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[_handler()])
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)

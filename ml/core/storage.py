@@ -177,23 +177,25 @@ def fetch(uri: str, dest: Path) -> Path:
 
 
 def _fetch_http(uri: str, dest: Path) -> None:
-    import requests
+    """Download under the data-URI policy (ml.core.safe_http: public addresses only, size cap); retry network faults."""
+    from urllib3.exceptions import SSLError
 
-    def download() -> None:
-        with requests.get(uri, stream=True, timeout=(10, 300)) as resp:
-            if resp.status_code in (404, 410):
-                raise BadInputError(f"{uri} returned HTTP {resp.status_code}; check the URL")
-            resp.raise_for_status()
-            with open(dest, "wb") as out:
-                for block in resp.iter_content(1 << 20):
-                    out.write(block)
+    from ml.core import redact, safe_http
 
-    attempts = get_settings().retry_attempts
+    settings = get_settings()
+    attempts = settings.retry_attempts
     try:
-        retry.call(f"download {uri}", download, lambda e: isinstance(e, (requests.ConnectionError, requests.Timeout)),
-                   attempts)
-    except (requests.ConnectionError, requests.Timeout) as exc:
-        raise TransientError(f"{uri} unreachable after {attempts} attempts: {exc}") from exc
+        retry.call(f"download {redact.uri(uri)}", lambda: safe_http.download(uri, dest, settings),
+                   safe_http.is_transient, attempts)
+    except SSLError as exc:
+        raise BadInputError(f"{redact.uri(uri)}: TLS failed ({type(exc).__name__}); check the server's certificate") from exc
+    except TransientError as exc:
+        raise TransientError(f"{exc} (after {attempts} attempts)") from exc
+    except Exception as exc:
+        if safe_http.is_transient(exc):
+            raise TransientError(f"{redact.uri(uri)} unreachable after {attempts} attempts: "
+                                 f"{redact.text(str(exc))}") from exc
+        raise
 
 
 @contextmanager
@@ -206,7 +208,9 @@ def local_copy(uri: str) -> Iterator[Path]:
         yield path
         return
     with tempfile.TemporaryDirectory(prefix="ml-fetch-") as tmp:
-        yield fetch(uri, Path(tmp) / (basename(uri) or "object"))
+        from ml.core import redact
+
+        yield fetch(uri, Path(tmp) / (basename(redact.uri(uri)) or "object"))
 
 
 _PUBLIC_FILE, _PUBLIC_DIR = 0o666, 0o777

@@ -43,3 +43,29 @@ def results_uri(settings: Settings, run_id: str) -> str:
 def scratch() -> tempfile.TemporaryDirectory[str]:
     """A step's local scratch folder, removed when the step ends: only published URIs outlive it."""
     return tempfile.TemporaryDirectory(prefix="ml-step-")
+
+
+def confined_output(settings: Settings, output_uri: str) -> str:
+    """`output_uri` if it lies under `ML_RESULTS_URI`, else bad input: a run may publish only where results go.
+
+    Why: `output_uri` is a run parameter anyone who may start a run can set; without this one run
+    could overwrite the work area, the datasets or MLflow's artifacts (the object store's policy
+    denies it too, where the store enforces one: docs/compose.md).
+    """
+    from pathlib import PurePosixPath
+
+    base = settings.results_uri.rstrip("/")
+    hint = f"publish under ML_RESULTS_URI ({base}), e.g. {base}/my-run/predictions.parquet, or leave output_uri empty"
+    if storage.is_s3(base) != storage.is_s3(output_uri) or storage.is_http(output_uri):
+        raise BadInputError(f"output_uri {output_uri!r} is outside the results location; {hint}")
+    if storage.is_s3(base):
+        bucket, key = storage.split_s3(output_uri)
+        base_bucket, base_key = storage.split_s3(base)
+        parts = PurePosixPath(key).parts
+        inside = bucket == base_bucket and ".." not in parts and key.startswith(f"{base_key}/" if base_key else "")
+    else:
+        target = storage.local_path(output_uri).resolve()
+        inside = target.is_relative_to(storage.local_path(base).resolve())
+    if not inside or output_uri.rstrip("/") == base:
+        raise BadInputError(f"output_uri {output_uri!r} is outside the results location; {hint}")
+    return output_uri

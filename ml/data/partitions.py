@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from ml.core import redact
 from ml.core.errors import BadInputError
 
 #: The first day the daily inference runs label: Airflow's start_date, Dagster's first partition.
@@ -107,7 +108,7 @@ def day_of_partition_key(key: str, explicit: str | date | None = None, input_uri
     """
     day = parse_date(key)
     if input_uri:
-        raise BadInputError(f"the run of partition {day} labels {day}'s input; input_uri={input_uri!r} "
+        raise BadInputError(f"the run of partition {day} labels {day}'s input; input_uri={redact.uri(input_uri)!r} "
                             "contradicts it: drop input_uri, or launch the run without a partition")
     if explicit not in (None, "") and parse_date(explicit) != day:  # type: ignore[arg-type]
         raise BadInputError(f"partition_date={explicit} contradicts the run's partition {day}; drop partition_date")

@@ -350,51 +350,17 @@ def _read_hf(uri: str) -> tuple[pa.Table, str]:
 
 
 def read_labelled(uri: str, settings: Settings) -> tuple[pa.Table, str]:
-    """A labelled dataset from any supported source, its columns checked, and its sha256."""
-    from ml.core import storage
+    """A labelled dataset from any supported source, its columns checked, and its sha256 (messages: `ml.redact`)."""
+    from ml.core import redact, storage
 
+    shown = redact.uri(uri)
     if uri.startswith("hf://"):
         table, digest = _read_hf(uri)
     else:
-        fmt = detect_format(uri)
+        fmt = detect_format(shown)
         with storage.local_copy(uri) as path:
             digest = fingerprint(path)
-            table = read_table(path, fmt, uri)
-    require_columns(table.column_names, [settings.text_column, settings.label_column], uri,
+            table = read_table(path, fmt, shown)
+    require_columns(table.column_names, [settings.text_column, settings.label_column], shown,
                     "ML_TEXT_COLUMN / ML_LABEL_COLUMN")
     return table, digest
-
-
-@dataclass(frozen=True)
-class StagedInput:
-    rows: int
-    dropped: int
-    fingerprint: str
-
-
-def stage_inference_input(uri: str, dest: Path, settings: Settings) -> StagedInput:
-    """Stream any supported file into a Parquet file of (id, text), chunk by chunk."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from ml.core import storage
-
-    fmt = detect_format(uri)
-    schema = pa.schema([("id", pa.string()), ("text", pa.string())])
-    rows = dropped = 0
-    with storage.local_copy(uri) as path:
-        digest = fingerprint(path)
-        with pq.ParquetWriter(dest, schema) as writer:
-            for batch in iter_batches(path, fmt, uri, settings.chunk_rows):
-                table = pa.Table.from_batches([batch])
-                require_columns(table.column_names, [settings.text_column], uri, "ML_TEXT_COLUMN")
-                table = ensure_ids(table, settings.id_column, start=rows + dropped)
-                cleaned = clean_text_rows(table, settings.text_column, uri, allow_empty=True)
-                dropped += cleaned.dropped_empty_text
-                rows += cleaned.table.num_rows
-                writer.write_table(pa.table({"id": cleaned.table[settings.id_column], "text": cleaned.table[settings.text_column]}, schema=schema))
-    if rows + dropped == 0:
-        raise BadInputError(f"{uri} has no data rows; provide at least one row under the header")
-    if rows == 0:
-        raise BadInputError(f"{uri}: all {dropped} rows have a null or empty {settings.text_column!r}; fill in the texts")
-    return StagedInput(rows=rows, dropped=dropped, fingerprint=digest)

@@ -1,14 +1,11 @@
-"""Which environment a step receives, and which of it is secret: one answer for every launcher.
+"""Which environment a step receives: one answer for every launcher.
 
 A step reads its settings from the environment (`ml.core.config`). The launcher (Airflow's scheduler,
 Dagster's daemon) forwards the variables of its own environment whose names start with
 `FORWARDED_PREFIXES`, minus its own settings (`LaunchSettings`, `ML_K8S_*`), which mean nothing
-inside a step.
-
-Secrets are an explicit list, never a guess from a name: the `SecretStr` settings of `ml.core.config`
-plus the credential variables of the libraries the steps use (`NAMED_SECRETS`). A secret goes
-where the launcher keeps secrets (Docker: `private_environment`; Kubernetes: only the Secret via
-`envFrom`), and its value is masked in logs, except identifiers listed in `UNMASKED_SECRETS`.
+inside a step. What is secret is `ml.core.secrets`'s rule: a secret goes where the launcher keeps
+secrets (Docker: `private_environment`; Kubernetes: only the Secret via `envFrom`), never into the
+plain environment.
 """
 
 from __future__ import annotations
@@ -18,41 +15,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 
-from pydantic import SecretStr
-
 from ml.core.config import Settings
+from ml.core.secrets import is_secret
 from ml.launch.settings import LaunchSettings
 
 FORWARDED_PREFIXES = ("ML_", "MLFLOW_", "AWS_", "HF_", "TRANSFORMERS_", "TOKENIZERS_")
 
-#: Credentials the steps' libraries read (boto3/MLflow artifacts, the MLflow client, Hugging Face).
-NAMED_SECRETS = frozenset(
-    {
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "MLFLOW_TRACKING_USERNAME",
-        "MLFLOW_TRACKING_PASSWORD",
-        "MLFLOW_TRACKING_TOKEN",
-        "HF_TOKEN",
-        "HUGGING_FACE_HUB_TOKEN",
-    }
-)
-#: Secrets that are identifiers, often plain words (a project name): private, but masking them
-#: would turn every log line with that word into `***`.
-UNMASKED_SECRETS = frozenset({"ML_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "MLFLOW_TRACKING_USERNAME"})
-
-
 def _env_name(settings: type[Settings] | type[LaunchSettings], field: str) -> str:
     prefix = settings.model_config.get("env_prefix", "")
     return f"{prefix}{field}".upper()
-
-
-@cache
-def secret_names() -> frozenset[str]:
-    """Every variable whose value must stay private: `ml.core.config`'s SecretStr fields + `NAMED_SECRETS`."""
-    derived = {_env_name(Settings, name) for name, info in Settings.model_fields.items() if info.annotation is SecretStr}
-    return frozenset(derived | NAMED_SECRETS)
 
 
 @cache
@@ -62,16 +33,6 @@ def launcher_only_names() -> frozenset[str]:
     `ML_IMAGE` is forwarded: the step records the image it runs in as a lineage tag.
     """
     return frozenset(_env_name(LaunchSettings, name) for name in LaunchSettings.model_fields if name != "image")
-
-
-def is_secret(name: str) -> bool:
-    """True for a variable on the secret list."""
-    return name.upper() in secret_names()
-
-
-def masks_in_logs(name: str) -> bool:
-    """Secrets whose values are masked in task logs (all but the identifiers)."""
-    return is_secret(name) and name.upper() not in UNMASKED_SECRETS
 
 
 def is_forwarded(name: str) -> bool:
@@ -104,6 +65,6 @@ def step_environment(orchestrator: str, environ: Mapping[str, str] | None = None
     secret: dict[str, str] = {}
     for name, value in sorted(environ.items()):
         if is_forwarded(name):
-            (secret if is_secret(name) else plain)[name] = value
+            (secret if is_secret(name, value, environ) else plain)[name] = value
     plain["ML_ORCHESTRATOR"] = orchestrator
     return StepEnvironment(plain=plain, secret=secret)

@@ -20,6 +20,13 @@ from ml.core.errors import BadInputError
 DEFAULT_IMAGE = "mlpipes/ml:local"  # compose's tag of the ml image (ML_IMAGE)
 GPU_HELP = "use auto, all, none, or device ids such as 0,1"
 _UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+#: A step container's memory limit unless ML_MEM_LIMIT says otherwise: a runaway step is stopped
+#: by the kernel's OOM killer inside its container, not by the host's.
+DEFAULT_MEM_LIMIT = "8g"
+#: What every step container runs with (Docker and Dagster's DockerRunLauncher alike): no process
+#: may gain privileges, and no Linux capability (a step runs as the image's unprivileged user and
+#: needs none).
+HARDENING: dict[str, Any] = {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
 
 
 class LaunchSettings(BaseSettings):
@@ -34,7 +41,8 @@ class LaunchSettings(BaseSettings):
     image: str = Field(DEFAULT_IMAGE, min_length=1, description="The ml image every step runs in.")
     gpus: str = Field("auto", description=f"GPUs of a step container: {GPU_HELP}.")
     cpus: float = Field(1.0, gt=0, description="CPU weight of a step container under contention (x1024 shares).")
-    mem_limit: str = Field("", description="Memory limit of a step container (e.g. 8g); empty = none.")
+    mem_limit: str = Field(DEFAULT_MEM_LIMIT, description=f"Memory limit of a step container (e.g. 16g); unset or empty "
+                           f"= {DEFAULT_MEM_LIMIT}, none = no limit.")
     shm_size: str = Field("2g", description="/dev/shm of a step container (torch shares tensors there).")
     docker_network: str = Field("", description="Docker network of the step containers (compose's network).")
     docker_url: str = Field("", description="Docker daemon URL; empty = the local socket.")
@@ -84,6 +92,8 @@ class LaunchSettings(BaseSettings):
     @field_validator("mem_limit", "shm_size")
     @classmethod
     def _size(cls, value: str) -> str:
+        if value.strip().lower() == "none":
+            return "none"
         parse_size(value)
         return value.strip().lower()
 
@@ -102,11 +112,15 @@ class LaunchSettings(BaseSettings):
     def container_limits(self) -> dict[str, Any]:
         """CPU weight, memory limit and /dev/shm as docker SDK `create_container` host-config values."""
         limits: dict[str, Any] = {"cpu_shares": round(self.cpus * 1024)}
-        if self.mem_limit:
+        if self.mem_limit and self.mem_limit != "none":
             limits["mem_limit"] = self.mem_limit
-        if self.shm_size:
+        if self.shm_size and self.shm_size != "none":
             limits["shm_size"] = self.shm_size
         return limits
+
+    def container_hardening(self) -> dict[str, Any]:
+        """`HARDENING` as docker SDK host-config values (a copy: callers may merge into it)."""
+        return {key: list(value) for key, value in HARDENING.items()}
 
 
 def parse_size(value: str) -> int | None:

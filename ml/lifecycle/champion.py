@@ -2,8 +2,8 @@
 
 The rule, applied identically by the CLI, Airflow and Dagster (docs/pipelines.md, "Model lifecycle"):
 
-1. **Task.** A version's task signature (`task_signature` tag: the sorted label set and the text
-   and label column names) says what it answers. The model's task is the champion's signature
+1. **Task.** A version's task signature (the `task_signature` tag train put on its MLflow run:
+   the sorted label set and the text and label column names) says what it answers. The model's task is the champion's signature
    (with no champion yet: the lowest-numbered evaluated version's). Only versions of that task are
    ever promoted automatically; another task is registered, never promoted, and says why.
 2. **Pin.** A rollback points `champion` at a version and pins it (registered-model tag
@@ -13,6 +13,11 @@ The rule, applied identically by the CLI, Airflow and Dagster (docs/pipelines.md
    decides (`approve` moves the alias and clears a pin, `reject` records the refusal).
 4. **Eligible.** Evaluated, of the model's task, and not `pending`, `rejected` or `demoted` (the
    champion a rollback replaced: a bad model is not re-elected by its old score).
+
+Scores and tasks are measurements read from each version's MLflow run (the promotion metric that
+evaluate logged, the signature train tagged: `registry.measured`), never from the version's own
+tags, which anyone allowed to edit the registered model can write: a version registered by hand
+with a forged `metric.*` tag is not promoted by it.
 
 Why automatic promotion is race-safe: MLflow has no transactions, so a promoter never compares
 with a value it read earlier. It computes the target from a fresh read of the whole registry
@@ -26,7 +31,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SIGNATURE_TAG = "task_signature"
+SIGNATURE_TAG = registry.SIGNATURE_TAG
 REVIEW_TAG = "review"
 PIN_TAG = "champion_pin"
 INELIGIBLE = ("pending", "rejected", "demoted")
@@ -79,33 +84,39 @@ class State:
     versions: list[ModelVersion]
     champion: str | None
     pin: Pin | None
+    measured: dict[str, registry.Measured] = field(default_factory=dict)  # version -> what its run measured
 
     def get(self, version: str) -> ModelVersion | None:
         return next((v for v in self.versions if str(v.version) == str(version)), None)
+
+    def score(self, version: ModelVersion | None) -> float | None:
+        """The promotion metric of `version`'s run (None: not evaluated, no run, or no such version)."""
+        found = self.measured.get(str(version.version)) if version is not None else None
+        return found.score if found is not None else None
+
+    def signature(self, version: ModelVersion | None) -> str | None:
+        found = self.measured.get(str(version.version)) if version is not None else None
+        return found.signature if found is not None else None
 
     def task(self, metric: str) -> str | None:
         """The model's task signature (see the module docstring, rule 1)."""
         champ = self.get(self.champion) if self.champion else None
         if champ is not None:
-            return signature_of(champ)
-        scored = sorted((int(v.version), v) for v in self.versions if registry.score(v, metric) is not None)
-        return signature_of(scored[0][1]) if scored else None
+            return self.signature(champ)
+        scored = sorted((int(v.version), v) for v in self.versions if self.score(v) is not None)
+        return self.signature(scored[0][1]) if scored else None
 
     def eligible(self, metric: str) -> list[ModelVersion]:
         task = self.task(metric)
-        return [v for v in self.versions if registry.score(v, metric) is not None
-                and signature_of(v) == task and review_of(v) not in INELIGIBLE]
+        return [v for v in self.versions if self.score(v) is not None
+                and self.signature(v) == task and review_of(v) not in INELIGIBLE]
 
     def target(self, metric: str) -> str | None:
-        """Where `champion` must point now: the pin, else the best eligible version."""
+        """Where `champion` must point now: the pin, else the best eligible version (highest score, ties to the newer)."""
         if self.pin is not None:
             return self.pin.version
-        best = registry.best_version(self.eligible(metric), metric)
-        return str(best.version) if best is not None else None
-
-
-def signature_of(version: ModelVersion) -> str | None:
-    return (version.tags or {}).get(SIGNATURE_TAG)
+        scored = [(self.score(v), int(v.version), v) for v in self.eligible(metric)]
+        return str(max(scored, key=lambda t: (t[0], t[1]))[2].version) if scored else None
 
 
 def review_of(version: ModelVersion) -> str:
@@ -113,8 +124,9 @@ def review_of(version: ModelVersion) -> str:
 
 
 def read_state(settings: Settings) -> State:
-    return State(versions=registry.all_versions(settings), champion=registry.champion_version(settings),
-                 pin=read_pin(settings))
+    versions = registry.all_versions(settings)
+    return State(versions=versions, champion=registry.champion_version(settings), pin=read_pin(settings),
+                 measured=registry.measured(settings, versions, settings.promotion_metric))
 
 
 def read_pin(settings: Settings) -> Pin | None:
@@ -183,9 +195,10 @@ def _candidate(state: State, version: str, metric: str, name: str) -> tuple[Mode
     ours = state.get(version)
     if ours is None:
         raise BadInputError(f"model {name!r} has no version {version}; register it first")
-    score = registry.score(ours, metric)
+    score = state.score(ours)
     if score is None:
-        raise BadInputError(f"version {version} of {name!r} has no {metric} tag; run evaluate and register first")
+        raise BadInputError(f"version {version} of {name!r} has no {metric} in its MLflow run ({ours.run_id or 'none'}); "
+                            "run evaluate and register first")
     return ours, score
 
 
@@ -197,15 +210,15 @@ def promote(version: str, settings: Settings, actor: str = "") -> Promotion:
     ours, our_score = _candidate(state, version, metric, name)
     previous = state.champion
     task = state.task(metric)
-    if signature_of(ours) != task:
-        decision = (f"v{version} not promoted: its task is {describe_signature(signature_of(ours))}, but {name!r} answers "
+    if state.signature(ours) != task:
+        decision = (f"v{version} not promoted: its task is {describe_signature(state.signature(ours))}, but {name!r} answers "
                     f"{describe_signature(task)} (champion v{previous or '-'}); use one ML_MODEL_NAME per dataset, "
                     f"or make it the champion explicitly: {hints.command(settings, 'approve', version=version, new_task=True)}")
         return _decided(settings, version, Promotion(False, previous or "", decision))
     if settings.promotion_mode == "approval":
         registry.set_version_tag(settings, version, REVIEW_TAG, "pending")
         champ = state.get(previous) if previous else None
-        champ_score = registry.score(champ, metric) if champ is not None else None
+        champ_score = state.score(champ)
         versus = f"champion v{previous} {champ_score:.4f}" if champ_score is not None else "no champion yet"
         decision = (f"v{version} ({metric}={our_score:.4f}; {versus}) awaits approval (ML_PROMOTION_MODE=approval): "
                     f"{hints.command(settings, 'approve', version=version)}, or "
@@ -223,7 +236,7 @@ def promote(version: str, settings: Settings, actor: str = "") -> Promotion:
         decision = f"promoted v{version} ({metric}={our_score:.4f}) to {registry.CHAMPION}; previous champion: {prev_text}"
         return _decided(settings, version, Promotion(True, champion, decision))
     best = final.get(champion)
-    best_score = registry.score(best, metric) if best is not None else None
+    best_score = final.score(best)
     shown = f"{best_score:.4f}" if best_score is not None else "unscored"
     decision = f"kept v{champion} as {registry.CHAMPION} ({metric}={shown}); v{version} scored {our_score:.4f}"
     return _decided(settings, version, Promotion(False, champion, decision))
@@ -248,9 +261,9 @@ def _checked(settings: Settings, state: State, version: str, *, action: str = "a
     if str(found.status) != "READY":
         raise BadInputError(f"version {version} of {name!r} is {found.status}, not READY; wait for its registration or pick another")
     task = state.task(settings.promotion_metric)
-    if not new_task and state.champion and signature_of(found) != task:
+    if not new_task and state.champion and state.signature(found) != task:
         raise BadInputError(
-            f"version {version} of {name!r} answers {describe_signature(signature_of(found))}, the champion "
+            f"version {version} of {name!r} answers {describe_signature(state.signature(found))}, the champion "
             f"{describe_signature(task)}; use a separate ML_MODEL_NAME, or change the model's task: "
             f"{hints.command(settings, action, version=version, reason=reason, new_task=True)}")
     return found

@@ -3,13 +3,16 @@
 Each is a step-like function (keyword arguments in, a small JSON-able dict out) that the CLI
 exposes (`python -m ml rollback ...`, `make rollback ...`) and that Airflow's approval tasks and
 Dagster's review job call, so every entry point applies the one rule of `ml.lifecycle.champion`.
-`actor` names who acted: a person (default: `cli:<user>`) or a pipeline run.
+`actor` names who acted: a person (default: `cli:<user>`) or a pipeline run. A person's change
+from the CLI also names the MLflow login that authorised it (`cli:alice [mlflow:ml-operator]`):
+`--actor` is text anyone may type, the login is what the server checked.
 """
 
 from __future__ import annotations
 
 import getpass
 import logging
+import os
 from typing import Any
 
 from ml.core.config import Settings, settings_for
@@ -23,6 +26,13 @@ def _settings(model_name: str | None, orchestrator: str | None) -> Settings:
     s = settings_for(orchestrator, model_name=model_name)
     tracking.configure(s)
     return s
+
+
+def _who(actor: str | None, run_id: str | None, orchestrator: str | None) -> str:
+    """`actor` (default: `default_actor`), plus the MLflow login when a person acts from the CLI."""
+    name = actor or default_actor(run_id, orchestrator)
+    login = os.environ.get("MLFLOW_TRACKING_USERNAME", "")
+    return f"{name} [mlflow:{login}]" if login and not run_id else name
 
 
 def default_actor(run_id: str | None = None, orchestrator: str | None = None) -> str:
@@ -55,28 +65,28 @@ def rollback(*, version: str, reason: str, actor: str | None = None, new_task: b
              model_name: str | None = None, run_id: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
     """Point `champion` at an earlier version and pin it: automatic promotion leaves it until `unpin`."""
     s = _settings(model_name, orchestrator)
-    return champion.rollback(s, str(version), reason, actor or default_actor(run_id, orchestrator), new_task=new_task)
+    return champion.rollback(s, str(version), reason, _who(actor, run_id, orchestrator), new_task=new_task)
 
 
 def unpin(*, actor: str | None = None, model_name: str | None = None, run_id: str | None = None,
           orchestrator: str | None = None) -> dict[str, Any]:
     """Release a pinned champion: the next training run promotes automatically again."""
     s = _settings(model_name, orchestrator)
-    return champion.unpin(s, actor or default_actor(run_id, orchestrator))
+    return champion.unpin(s, _who(actor, run_id, orchestrator))
 
 
 def approve(*, version: str, reason: str = "", actor: str | None = None, new_task: bool = False,
             model_name: str | None = None, run_id: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
     """Make a version champion by a person's decision (clears a pin; the quality gate still applies)."""
     s = _settings(model_name, orchestrator)
-    return champion.approve(s, str(version), reason, actor or default_actor(run_id, orchestrator), new_task=new_task)
+    return champion.approve(s, str(version), reason, _who(actor, run_id, orchestrator), new_task=new_task)
 
 
 def reject(*, version: str, reason: str = "", actor: str | None = None, model_name: str | None = None,
            run_id: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
     """Refuse a version: it is never promoted automatically; the refusal is in the history."""
     s = _settings(model_name, orchestrator)
-    return champion.reject(s, str(version), reason, actor or default_actor(run_id, orchestrator))
+    return champion.reject(s, str(version), reason, _who(actor, run_id, orchestrator))
 
 
 def review(*, version: str, decision: str, reason: str = "", actor: str | None = None, new_task: bool = False,

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ml.core.config import Settings
-from ml.lifecycle import tracking
+from ml.lifecycle import once, tracking
 
 TAG = "history."
 FIELDS = ("action", "new", "actor", "reason", "decision", "git_sha", "image", "image_id")
@@ -76,12 +76,9 @@ def record(settings: Settings, action: str, previous: str | None, new: str | Non
     label = f"{action} -> v{move.new}" if moved else f"{action} (champion v{move.new or '-'})"
     experiment = _experiment(settings)
     client = MlflowClient()
-
-    def write() -> None:
-        run = client.create_run(experiment, start_time=at_ms, tags=tags, run_name=label)
-        client.set_terminated(run.info.run_id, "FINISHED", end_time=at_ms)
-
-    tracking.call("record champion history", write, settings)
+    run = once.create_run(settings, experiment, start_time=at_ms, tags=tags, run_name=label)  # one entry, however retried
+    tracking.call("record champion history",
+                  lambda: client.set_terminated(run.info.run_id, "FINISHED", end_time=at_ms), settings)
     return move
 
 

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 
 def ui_base(settings: Settings) -> str:
     """The MLflow UI address people open, or '' when MLflow is not a server (embedded mode)."""
-    base = settings.mlflow_public_uri or settings.mlflow_tracking_uri
+    from ml.core import redact
+
+    base = redact.uri(settings.mlflow_public_uri or settings.mlflow_tracking_uri)
     return base.rstrip("/") if base.startswith(("http://", "https://")) else ""
 
 

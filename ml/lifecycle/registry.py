@@ -7,11 +7,12 @@ Aliases: every new version gets `challenger`; `champion` is moved only by the ru
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from ml.core import hints, logs
+from ml.core import hints, logs, redact
 from ml.core.config import Settings
 from ml.core.errors import BadInputError
 from ml.lifecycle import tracking
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 METRIC_TAG_PREFIX = "metric."
+#: The run tag (set by train) and version tag (a copy) naming what a model answers (`ml.champion`).
+SIGNATURE_TAG = "task_signature"
 #: MLflow's warning, for every logged PythonModel object, that it is serialised with CloudPickle.
 CLOUDPICKLE_NOTICE = "serialized using CloudPickle"
 #: MLflow's notice that it checks the input example we pass: it fails loudly if the check does.
@@ -82,20 +85,18 @@ def log_model(model_dir: Path, mlflow_run_id: str, settings: Settings) -> str:
 
 def version_of_run(settings: Settings, mlflow_run_id: str) -> str | None:
     """The version an earlier attempt registered from this MLflow run, if any (lowest number)."""
-    c = client()
-    name = settings.model_name
-    found = tracking.call("find version of run", lambda: c.search_model_versions(
-        f"name='{name}' and run_id='{mlflow_run_id}'"), settings)
-    return str(min(int(v.version) for v in found)) if found else None
+    from ml.lifecycle import once
+
+    found = once.versions_of_run(settings, mlflow_run_id)
+    return found[0] if found else None
 
 
-def register(model_uri: str, tags: dict[str, str], settings: Settings) -> str:
-    """A new version of the registered model, tagged, with alias `challenger`; returns its number."""
-    import mlflow
+def register(model_uri: str, tags: dict[str, str], settings: Settings, mlflow_run_id: str) -> str:
+    """A new version of the registered model (one per run, however often retried: `ml.once`), tagged,
+    with alias `challenger`; returns its number."""
+    from ml.lifecycle import once
 
-    name = settings.model_name
-    found = tracking.call("register model", lambda: mlflow.register_model(model_uri, name, await_registration_for=300), settings)
-    return tag_version(str(found.version), tags, settings)
+    return tag_version(once.register_version(settings, model_uri, mlflow_run_id), tags, settings)
 
 
 def tag_version(version: str, tags: dict[str, str], settings: Settings) -> str:
@@ -124,18 +125,55 @@ def all_versions(settings: Settings) -> list[ModelVersion]:
     return tracking.call("list versions", search, settings)
 
 
-def score(version: ModelVersion, metric: str) -> float | None:
-    raw = (version.tags or {}).get(METRIC_TAG_PREFIX + metric)
-    try:
-        return float(raw) if raw is not None else None
-    except ValueError:
-        return None
+@dataclass(frozen=True)
+class Measured:
+    """What a version's MLflow run measured: the promotion metric evaluate logged, the task train tagged.
+
+    The champion rule and the gate read these from the run, never from the version's tags
+    (`metric.*`, `task_signature` on a version are copies for people: anyone who may edit the
+    registered model can change them).
+    """
+
+    score: float | None
+    signature: str | None
 
 
-def best_version(versions: list[ModelVersion], metric: str) -> ModelVersion | None:
-    """The version every promoter agrees on: highest metric, ties to the newest."""
-    scored = [(s, int(v.version), v) for v in versions if (s := score(v, metric)) is not None]
-    return max(scored, key=lambda t: (t[0], t[1]))[2] if scored else None
+_MEASURED: dict[tuple[str, str, str], Measured] = {}  # (tracking URI, run id, metric): a finished run's measurement
+
+
+def measured(settings: Settings, versions: list[ModelVersion], metric: str) -> dict[str, Measured]:
+    """Version number -> its run's measurement (no run, or a run without the metric: score None)."""
+    c = client()
+    out = {}
+    for v in versions:
+        key = (settings.mlflow_tracking_uri, v.run_id or "", metric)
+        if key not in _MEASURED:
+            found = _measure(settings, c, v.run_id, metric)
+            if found.score is None:
+                out[str(v.version)] = found  # not evaluated yet: read again next time
+                continue
+            _MEASURED[key] = found
+        out[str(v.version)] = _MEASURED[key]
+    return out
+
+
+def _measure(settings: Settings, c: MlflowClient, run_id: str | None, metric: str) -> Measured:
+    from mlflow.exceptions import MlflowException
+
+    if not run_id:
+        return Measured(None, None)
+
+    def get() -> Measured:
+        try:
+            run = c.get_run(run_id)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return Measured(None, None)
+            raise
+        value = run.data.metrics.get(metric)
+        return Measured(float(value) if value is not None else None, run.data.tags.get(SIGNATURE_TAG))
+
+    return tracking.call("read version's run", get, settings)
 
 
 def champion_version(settings: Settings) -> str | None:
@@ -251,7 +289,7 @@ def resolve(settings: Settings, version: str | None = None, alias: str = CHAMPIO
                 raise
             has_model = bool(c.search_registered_models(f"name='{name}'"))
             if not has_model:
-                raise BadInputError(f"no registered model {name!r} in MLflow at {settings.mlflow_tracking_uri}; "
+                raise BadInputError(f"no registered model {name!r} in MLflow at {redact.uri(settings.mlflow_tracking_uri)}; "
                                     f"train one first: {hints.train(settings)}") from exc
             what = f"version {version}" if version else f"alias {alias!r}"
             raise BadInputError(f"registered model {name!r} has no {what}; pick one from "

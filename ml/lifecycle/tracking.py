@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from ml.core import progress, retry
+from ml.core import progress, redact, retry
 from ml.core.config import Settings
 from ml.core.errors import BadInputError, TransientError
 
@@ -56,7 +56,7 @@ def call(what: str, fn: Callable[[], T], settings: Settings) -> T:
     except Exception as exc:
         if is_unreachable(exc):
             raise TransientError(
-                f"MLflow at {settings.mlflow_tracking_uri} unreachable ({what}) after {settings.retry_attempts} attempts; "
+                f"MLflow at {redact.uri(settings.mlflow_tracking_uri)} unreachable ({what}) after {settings.retry_attempts} attempts; "
                 "check that the server runs and MLFLOW_TRACKING_URI"
             ) from exc
         if isinstance(exc, MlflowException) and exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):

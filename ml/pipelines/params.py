@@ -102,13 +102,13 @@ def _inference() -> list[Param]:
 
 
 def _review() -> list[Param]:
+    """The review's form: no free-text "who"; the decision is recorded as the run (or the login) that made it."""
     return [
         Param("version", "Model version", "Registered model version to decide on (its training run's decision names it).",
               {"type": "string", "pattern": r"^[1-9][0-9]*$"}, required=True),
         Param("decision", "Decision", "approve: it becomes champion; reject: it never will.",
               {"type": "string", "enum": ["approve", "reject"]}, required=True),
         Param("reason", "Reason", "Why (kept in the champion history).", {"type": "string"}),
-        Param("actor", "Actor", "Who decides (default: the orchestrator and run id).", {"type": "string"}),
         Param("new_task", "New task", "Approve a version of another task (labels, columns); the model's task changes.",
               {"type": "boolean"}),
     ]

@@ -280,7 +280,7 @@ def _review() -> Pipeline:
             Step("review", "ml.lifecycle.commands:review",
                  "Record the decision: approve moves `champion` (ml.lifecycle.champion), reject marks the version.",
                  airflow_task="apply_review", dagster_op="review_model", limit_s=15 * MINUTE,
-                 params=("version", "decision", "reason", "actor", "new_task")),
+                 params=("version", "decision", "reason", "new_task")),
         ),
         summary={"decision": Ref("review", "decision"), "champion_version": Ref("review", "champion_version")},
     )

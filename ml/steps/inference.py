@@ -29,7 +29,8 @@ def load_inference_data(*, run_id: str, input_uri: str | None = None, partition_
     Without `input_uri` the run labels one day's partition (ml.data.partitions): `partition_date`, else
     the UTC day before `as_of` (when the run was triggered or scheduled; default now).
     """
-    from ml.data import tables
+    from ml.core import redact
+    from ml.data import staging
 
     s = settings_for(orchestrator)
     day = None
@@ -38,11 +39,11 @@ def load_inference_data(*, run_id: str, input_uri: str | None = None, partition_
         input_uri = partitions.input_uri_for(s.inference_input_template, day)
     with workspace.scratch() as tmp:
         staged = Path(tmp) / "input.parquet"
-        stats = tables.stage_inference_input(input_uri, staged, s)
+        stats = staging.stage(input_uri, staged, s)
         data_uri = workspace.run_uri(s, run_id, "inference", "input.parquet")
         storage.publish(staged, data_uri)
-    log.info("staged %d rows from %s (%d dropped)", stats.rows, input_uri, stats.dropped)
-    return {"data_uri": data_uri, "input_uri": input_uri, "partition_date": day.isoformat() if day else None,
+    log.info("staged %d rows from %s (%d dropped)", stats.rows, redact.uri(input_uri), stats.dropped)
+    return {"data_uri": data_uri, "input_uri": redact.uri(input_uri), "partition_date": day.isoformat() if day else None,
             "rows": stats.rows, "dropped_rows": stats.dropped, "fingerprint": stats.fingerprint}
 
 
@@ -110,7 +111,7 @@ def save_predictions(*, run_id: str, predictions_uri: str, output_uri: str | Non
     s = settings_for(orchestrator)
     day = partitions.parse_date(partition_date) if partition_date else None
     if output_uri:
-        target = output_uri
+        target = workspace.confined_output(s, output_uri)  # exit 2 outside ML_RESULTS_URI
     elif day is not None:
         target = partitions.daily_results_uri(s.results_uri, day)
     else:

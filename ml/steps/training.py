@@ -29,12 +29,14 @@ def load_training_data(*, run_id: str, dataset_uri: str | None = None, orchestra
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from ml.core import redact
     from ml.data import tables
 
     s = settings_for(orchestrator)
-    dataset_uri = dataset_uri or demo.default_dataset(s)
+    source = dataset_uri or demo.default_dataset(s)
+    dataset_uri = redact.uri(source)  # what is shown, logged and tagged from here on
     with workspace.scratch() as tmp:
-        table, digest = tables.read_labelled(dataset_uri, s)
+        table, digest = tables.read_labelled(source, s)
         cleaned = tables.clean_text_rows(table, s.text_column, dataset_uri, s.label_column)
         label_values = tables.label_strings(cleaned.table[s.label_column])
         classes = tables.sorted_labels(label_values)
@@ -107,7 +109,7 @@ def train(
     """Fine-tune the base model on the split; log params and per-epoch metrics to a new MLflow run."""
     import mlflow
 
-    from ml.lifecycle import tracking
+    from ml.lifecycle import once, tracking
     from ml.model import modeling
     from ml.model.precision import resolve_precision
     from ml.training.train import TrainParams, fit
@@ -137,9 +139,9 @@ def train(
                              warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
                              patience=s.early_stopping_patience, seed=s.seed,
                              min_steps=s.min_train_steps if _default_epochs(epochs) else 0)
-        run = tracking.call("start run", lambda: mlflow.start_run(
-            experiment_id=experiment, run_name=workspace.mlflow_run_name(s.orchestrator, run_id),
-            tags=lineage.training_tags(s, run_id, manifest)), s)
+        created = once.create_run(s, experiment, run_name=workspace.mlflow_run_name(s.orchestrator, run_id),
+                                  tags=lineage.training_tags(s, run_id, manifest))  # one run, however retried
+        run = tracking.call("start run", lambda: mlflow.start_run(run_id=created.info.run_id), s)
         try:
             mlflow.log_params({
                 "base_model": s.base_model, "epochs": s.epochs, "learning_rate": lr, "batch_size": s.batch_size,
@@ -267,7 +269,7 @@ def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: s
         with workspace.scratch() as tmp:
             folder = storage.fetch_dir(model_uri, Path(tmp) / "model")
             logged_uri = registry.log_model(folder, mlflow_run_id, s)
-        version = registry.register(logged_uri, tags, s)
+        version = registry.register(logged_uri, tags, s, mlflow_run_id)
     log.info("registered %s version %s (%s=%.4f)", s.model_name, version, s.promotion_metric, metric)
     return {"model_name": s.model_name, "version": version, "alias": registry.CHALLENGER,
             "model_uri": f"models:/{s.model_name}/{version}", "metric": {s.promotion_metric: metric},

@@ -115,7 +115,7 @@ def test_bad_gpu_value_fails_both_with_one_message(load_dags, monkeypatch) -> No
 
 
 def test_same_step_environment_and_the_same_secrets(both) -> None:
-    from ml.launch.env import secret_names
+    from ml.core.secrets import secret_names
 
     bag, launcher = both()
     context = _dagster_context(launcher())
@@ -139,6 +139,27 @@ def test_same_container_limits(both) -> None:
         assert round(task.cpus * 1024) == kwargs["cpu_shares"] == 2048  # DockerOperator: cpu_shares = cpus * 1024
         assert task.mem_limit == kwargs["mem_limit"] == "6g"
         assert task.shm_size == 2 * 1024**3 and kwargs["shm_size"] == "2g"
+
+
+def test_same_container_hardening_and_a_default_memory_limit(both) -> None:
+    from types import SimpleNamespace
+
+    import docker
+
+    from ml.launch.settings import DEFAULT_MEM_LIMIT, HARDENING
+
+    bag, launcher = both(ML_MEM_LIMIT="")
+    kwargs = _dagster_context(launcher()).container_kwargs
+    assert {k: kwargs[k] for k in HARDENING} == HARDENING == {"security_opt": ["no-new-privileges:true"], "cap_drop": ["ALL"]}
+    assert kwargs["mem_limit"] == DEFAULT_MEM_LIMIT
+    task = bag.dags["ml_inference"].tasks[0]
+    task.__dict__["hook"] = SimpleNamespace(api_client=docker.APIClient(base_url="unix:///nonexistent", version="1.41"))
+    host_config = task.cli.create_host_config(mem_limit=task.mem_limit)  # what DockerOperator sends
+    assert host_config["SecurityOpt"] == ["no-new-privileges:true"] and host_config["CapDrop"] == ["ALL"]
+    assert task.mem_limit == DEFAULT_MEM_LIMIT
+    bag, launcher = both(ML_MEM_LIMIT="none")
+    assert "mem_limit" not in _dagster_context(launcher()).container_kwargs
+    assert bag.dags["ml_inference"].tasks[0].mem_limit is None
 
 
 def test_same_retry_numbers(both) -> None:

@@ -313,10 +313,12 @@ def test_run_containers_get_the_step_environment_by_name(
 
 
 @pytest.mark.parametrize(("env", "kwargs", "host"), [
-    ({}, {"cpu_shares": 1024, "shm_size": "2g"}, {"CpuShares": 1024, "ShmSize": 2 * 1024**3}),
-    ({"ML_CPUS": "2.5", "ML_MEM_LIMIT": "8g", "ML_SHM_SIZE": "512m"},
-     {"cpu_shares": 2560, "mem_limit": "8g", "shm_size": "512m"},
-     {"CpuShares": 2560, "Memory": 8 * 1024**3, "ShmSize": 512 * 1024**2}),
+    ({}, {"cpu_shares": 1024, "mem_limit": "8g", "shm_size": "2g"},
+     {"CpuShares": 1024, "Memory": 8 * 1024**3, "ShmSize": 2 * 1024**3}),
+    ({"ML_CPUS": "2.5", "ML_MEM_LIMIT": "6g", "ML_SHM_SIZE": "512m"},
+     {"cpu_shares": 2560, "mem_limit": "6g", "shm_size": "512m"},
+     {"CpuShares": 2560, "Memory": 6 * 1024**3, "ShmSize": 512 * 1024**2}),
+    ({"ML_MEM_LIMIT": "none"}, {"cpu_shares": 1024, "shm_size": "2g"}, {"CpuShares": 1024, "ShmSize": 2 * 1024**3}),
 ])
 def test_run_containers_get_the_launch_policys_limits(
     env: dict[str, str], kwargs: dict[str, Any], host: dict[str, int], instance_env: dict[str, str],
@@ -331,6 +333,7 @@ def test_run_containers_get_the_launch_policys_limits(
     assert {key: sent[key] for key in ("CpuShares", "Memory", "ShmSize") if key in sent} == host
     assert sent["AutoRemove"] is True
     assert sent["Binds"] == ["ml-dagster-compute-logs:/opt/dagster/compute_logs"]
+    assert sent["SecurityOpt"] == ["no-new-privileges:true"] and sent["CapDrop"] == ["ALL"]
 
 
 def test_explicit_container_kwargs_win_over_the_policy(

@@ -74,6 +74,26 @@ class Stack:
     airflow_user: str
     airflow_password: str
     model_name: str
+    mlflow_user: str = ""
+    mlflow_password: str = ""
+    dagster_user: str = ""
+    dagster_password: str = ""
+
+    def login(self, ui: str) -> dict[str, str] | None:
+        """The HTTP basic login a UI asks for (MLflow's auth app, Dagster's proxy); Airflow has a form."""
+        user, password = {"mlflow": (self.mlflow_user, self.mlflow_password),
+                          "dagster": (self.dagster_user, self.dagster_password)}.get(ui, ("", ""))
+        return {"username": user, "password": password} if user and password else None
+
+    def basic(self, ui: str) -> dict[str, str]:
+        """The Authorization header of `login(ui)` for API calls ({} without a login)."""
+        import base64
+
+        login = self.login(ui)
+        if not login:
+            return {}
+        token = base64.b64encode(f"{login['username']}:{login['password']}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
 
     @classmethod
     def from_env(cls, root: Path = ROOT, environ: dict[str, str] | None = None) -> Stack:
@@ -89,6 +109,9 @@ class Stack:
             airflow_user=values.get("AIRFLOW_ADMIN_USER") or "admin",
             airflow_password=values.get("AIRFLOW_ADMIN_PASSWORD", ""),
             model_name=values.get("ML_MODEL_NAME") or Settings.model_fields["model_name"].default,
+            mlflow_user=values.get("MLFLOW_ADMIN_USER") or "admin", mlflow_password=values.get("MLFLOW_ADMIN_PASSWORD", ""),
+            dagster_user=values.get("DAGSTER_ADMIN_USER") or "admin",
+            dagster_password=values.get("DAGSTER_ADMIN_PASSWORD", ""),
         )
 
 
@@ -112,13 +135,14 @@ def mlflow_expected(stack: Stack) -> dict[str, Any]:
 
     api = f"{stack.mlflow}/api/2.0/mlflow"
     name = urllib.parse.quote(stack.model_name)
-    model = http_json(f"{api}/registered-models/get?name={name}")["registered_model"]
+    login = stack.basic("mlflow")
+    model = http_json(f"{api}/registered-models/get?name={name}", headers=login)["registered_model"]
     aliases = {a["alias"]: a["version"] for a in model.get("aliases", [])}
     missing = [a for a in (CHAMPION, CHALLENGER) if a not in aliases]
     if missing:
         raise RuntimeError(f"model {stack.model_name!r} has no alias {missing} yet: run make train first")
-    champion = http_json(f"{api}/model-versions/get?name={name}&version={aliases[CHAMPION]}")["model_version"]
-    run = http_json(f"{api}/runs/get?run_id={champion['run_id']}")["run"]
+    champion = http_json(f"{api}/model-versions/get?name={name}&version={aliases[CHAMPION]}", headers=login)["model_version"]
+    run = http_json(f"{api}/runs/get?run_id={champion['run_id']}", headers=login)["run"]
     return {"aliases": aliases, "champion": champion, "tags": {t["key"]: t["value"] for t in champion.get("tags", [])},
             "run_id": champion["run_id"], "experiment_id": run["info"]["experiment_id"]}
 
@@ -147,7 +171,8 @@ DAGSTER_RUNS = """query($job: String!) { runsOrError(filter: {pipelineName: $job
 
 def dagster_expected(stack: Stack) -> dict[str, Any]:
     """The newest successful training run and the asset keys it materialized."""
-    answer = http_json(f"{stack.dagster}/graphql", {"query": DAGSTER_RUNS, "variables": {"job": DAGSTER_JOB}})
+    answer = http_json(f"{stack.dagster}/graphql", {"query": DAGSTER_RUNS, "variables": {"job": DAGSTER_JOB}},
+                       headers=stack.basic("dagster"))
     runs = answer["data"]["runsOrError"]
     if runs["__typename"] != "Runs":
         raise RuntimeError(f"Dagster runsOrError: {runs.get('message')}")
@@ -328,7 +353,8 @@ def run_browser(stack: Stack, out: Path, only: Iterable[str] = ("mlflow", "airfl
         browser = p.chromium.launch(executable_path=executable, headless=True)
         try:
             for name in only:
-                context = browser.new_context(viewport={"width": 1600, "height": 1000})
+                context = browser.new_context(viewport={"width": 1600, "height": 1000},
+                                              http_credentials=stack.login(name))
                 context.set_default_timeout(PAGE_TIMEOUT_S * 1000)
                 page = context.new_page()
                 check.guarded(f"browser: {name} UI checked", lambda fn=uis[name], pg=page: fn(pg, stack, out, check, shots))

@@ -128,23 +128,26 @@ def verify_champion() -> None:
 
     Written from the rule's text, not with ml.lifecycle.champion: the pinned version if pinned; else the
     best version (highest metric, ties to the newest) among the READY versions of the champion's
-    task signature that are neither pending, rejected nor demoted.
+    task signature that are neither pending, rejected nor demoted. Metric and task signature are
+    what each version's MLflow run measured (a version's own tags may be forged: the security phase does).
     """
-    from ml.lifecycle.registry import METRIC_TAG_PREFIX
-
     client = mlflow_client()
     name = model_name()
     metric = os.environ.get("ML_PROMOTION_METRIC", "test_macro_f1")
+
+    def measured(version: Any) -> tuple[float | None, str | None]:
+        run = client.get_run(version.run_id) if version.run_id else None
+        return (run.data.metrics.get(metric), run.data.tags.get("task_signature")) if run else (None, None)
+
     champion = client.get_model_version_by_alias(name, "champion")
     pin = (client.get_registered_model(name).tags or {}).get("champion_pin")
-    task = (champion.tags or {}).get("task_signature")
+    task = measured(champion)[1]
     versions = [v for v in client.search_model_versions(f"name='{name}'") if v.status == "READY"]
     scored = []
     for v in versions:
-        tags = v.tags or {}
-        raw = tags.get(METRIC_TAG_PREFIX + metric)
-        if raw is not None and tags.get("task_signature") == task and tags.get("review") not in ("pending", "rejected", "demoted"):
-            scored.append((float(raw), int(v.version)))
+        score, signature = measured(v)
+        if score is not None and signature == task and (v.tags or {}).get("review") not in ("pending", "rejected", "demoted"):
+            scored.append((float(score), int(v.version)))
     expected = int(json.loads(pin)["version"]) if pin else (max(scored)[1] if scored else None)
     check("MLflow: champion is where the rule puts it (pin, else the best of its task)",
           expected is not None and int(champion.version) == expected,

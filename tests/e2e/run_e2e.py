@@ -21,7 +21,8 @@ Runs on the host with the standard library only (the host needs docker, make and
   8. new data (tests/e2e/new_data.py): five files landing at once under ML_NEW_DATA_PREFIX start
      five training runs on each orchestrator by themselves; the same upload again starts none;
   9. backfill (tests/e2e/backfill.py): `make backfill` over a few days on both orchestrators, one
-     stable daily location per day, a missing day fails alone;
+     stable daily location per day, a missing day fails alone; then security (tests/e2e/security.py):
+     attempts to break in, each a row of e2e.json's `security`;
   10. the model lifecycle: a dataset with another label set under the same model name is
      registered but not promoted, `make rollback` pins an earlier version, inference on both
      orchestrators then uses it, `make history` and MLflow show every move once, `make unpin`;
@@ -430,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         import backfill  # phase modules import this one (see the top)
 
         timed("backfill", backfill.run)
+        import security  # phase modules import this one (see the top)
+
+        timed("security", security.run)  # tries to break in; before lifecycle (no pin while it promotes)
         # champion must still be the best after all the runs above
         in_ml_image(["verify"], stdin="[]")
         timed("lifecycle", lifecycle)

@@ -35,7 +35,8 @@ MAKEFILE = ROOT / "Makefile"
 YAML_FILES = sorted(p for p in K8S.rglob("*") if p.suffix in (".yaml", ".yml"))
 
 # k8s workload or Service name -> the compose service it stands for.
-COMPOSE_SERVICE = {"postgres": "postgres", "minio": "minio", "mlflow": "mlflow", "init-storage": "init-storage"}
+COMPOSE_SERVICE = {"postgres": "postgres", "minio": "minio", "mlflow": "mlflow", "init-storage": "init-storage",
+                   "minio-users": "minio-users", "mlflow-users": "mlflow-users"}
 # Compose settings that are deliberately not carried over, with the reason.
 NOT_CARRIED = {
     "ML_IMAGE": "a launcher setting with the immutable tag, set by `make k8s-up`; no step reads it",
@@ -656,11 +657,11 @@ def test_make_k8s_images_builds_and_loads_the_four_images() -> None:
 
 def test_make_k8s_forward_uses_compose_ports_on_loopback(compose: dict[str, Any]) -> None:
     out = make_dry_run("k8s-forward")
-    published = {}
+    published = set()  # host ports (two services may publish the same container port: Airflow's, Dagster's proxy)
     for svc in compose["services"].values():
         for port in svc.get("ports", []):
-            host, target = resolve(port)[0].split(":")[1:]
-            published[int(target)] = int(host)
+            host, _target = resolve(port)[0].split(":")[1:]
+            published.add(int(host))
     forwards = re.findall(r"port-forward --address 127\.0\.0\.1 svc/(\S+) ((?:\S+:\d+ ?)+)", out)
     assert forwards and all("127.0.0.1" in line for line in out.splitlines() if "port-forward" in line)
     local = set()
@@ -668,7 +669,7 @@ def test_make_k8s_forward_uses_compose_ports_on_loopback(compose: dict[str, Any]
         for pair in pairs.split():
             host, _target = pair.rsplit(":", 1)
             local.add(int(resolve(host)[0]))
-    assert local == set(published.values()), "the forwarded local ports differ from compose's published ports"
+    assert local == published, "the forwarded local ports differ from compose's published ports"
 
 
 def test_make_k8s_up_tags_every_dagster_image(dagster_values: dict[str, Any] | None) -> None:

@@ -17,17 +17,25 @@ STARS = champion.task_signature(["5", "1", "3"], "text", "label")
 
 def version(number: int, score: float | None, signature: str | None = BINARY, review: str = "",
             status: str = "READY") -> SimpleNamespace:
-    tags = {champion.SIGNATURE_TAG: signature} if signature else {}
-    if score is not None:
-        tags[registry.METRIC_TAG_PREFIX + METRIC] = repr(score)
-    if review:
-        tags[champion.REVIEW_TAG] = review
-    return SimpleNamespace(version=str(number), tags=tags, status=status, run_id=f"run{number}")
+    """A version whose run measured `score` and `signature` (the rule reads them from the run, not the tags)."""
+    tags = {champion.REVIEW_TAG: review} if review else {}
+    return SimpleNamespace(version=str(number), tags=tags, status=status, run_id=f"run{number}",
+                           measured=registry.Measured(score, signature))
 
 
 def state(*versions: SimpleNamespace, champ: str | None = None, pin: str | None = None) -> champion.State:
     return champion.State(versions=list(versions), champion=champ,
-                          pin=champion.Pin(pin, "cli:alice", "incident", "2026-11-20T10:00:00") if pin else None)
+                          pin=champion.Pin(pin, "cli:alice", "incident", "2026-11-20T10:00:00") if pin else None,
+                          measured={v.version: v.measured for v in versions})
+
+
+def test_forged_version_tags_change_nothing() -> None:
+    """A `metric.*` or `task_signature` tag written by hand on a version is not a measurement."""
+    forged = version(2, 0.1)
+    forged.tags.update({registry.METRIC_TAG_PREFIX + METRIC: "0.99", champion.SIGNATURE_TAG: BINARY})
+    unmeasured = version(3, None, None)
+    unmeasured.tags.update({registry.METRIC_TAG_PREFIX + METRIC: "1.0", champion.SIGNATURE_TAG: BINARY})
+    assert state(version(1, 0.8), forged, unmeasured, champ="1").target(METRIC) == "1"
 
 
 def test_signature_is_canonical_whatever_the_label_order() -> None:
@@ -68,3 +76,13 @@ def test_another_task_needs_new_task_to_become_champion() -> None:
     with pytest.raises(BadInputError, match="--new-task"):
         champion._checked(Settings(), s, "2")
     assert champion._checked(Settings(), s, "2", new_task=True).version == "2"
+
+
+def test_a_persons_change_names_the_mlflow_login_that_authorised_it(monkeypatch) -> None:
+    from ml.lifecycle import commands
+
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "ml-operator")
+    assert commands._who("cli:alice", None, None) == "cli:alice [mlflow:ml-operator]"  # --actor is only text
+    assert commands._who(None, "r1", "dagster") == "dagster:r1"  # a pipeline run is its own identity
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
+    assert commands._who("cli:alice", None, None) == "cli:alice"

@@ -13,7 +13,7 @@ from cli_helpers import error_line, run_cli
 
 from ml.core.config import load_settings
 from ml.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BadInputError
-from ml.data import tables
+from ml.data import staging, tables
 
 
 def run_files(home: Path) -> list[Path]:
@@ -122,7 +122,7 @@ def test_tsv_with_stray_quotes_keeps_every_line_as_a_row(local_env: Path, capsys
 def test_tsv_inference_input_keeps_every_line(local_env: Path) -> None:
     path = local_env / "sms.tsv"
     path.write_text("id\ttext\n" + "".join(f"{i}\t{t}\n" for i, t in enumerate(SMS)))
-    staged = tables.stage_inference_input(str(path), local_env / "staged.parquet", load_settings())
+    staged = staging.stage(str(path), local_env / "staged.parquet", load_settings())
     assert staged.rows == len(SMS)
     assert pq.read_table(local_env / "staged.parquet")["text"].to_pylist() == SMS
 
@@ -200,4 +200,4 @@ def test_malformed_jsonl_line_in_a_later_chunk(local_env: Path, monkeypatch) -> 
     monkeypatch.setenv("ML_CHUNK_ROWS", "7")
     path = jsonl(local_env / "bad.jsonl", 250, "{nope}")
     with pytest.raises(BadInputError, match=r"line 251 is not valid JSON"):
-        tables.stage_inference_input(str(path), local_env / "staged.parquet", load_settings())
+        staging.stage(str(path), local_env / "staged.parquet", load_settings())

@@ -79,7 +79,7 @@ def test_runtime_probe_reads_the_docker_daemons_runtimes() -> None:
 def test_container_limits_and_sizes(clean_env) -> None:
     from ml.launch.settings import load_launch_settings, parse_size
 
-    assert load_launch_settings().container_limits() == {"cpu_shares": 1024, "shm_size": "2g"}
+    assert load_launch_settings().container_limits() == {"cpu_shares": 1024, "mem_limit": "8g", "shm_size": "2g"}
     clean_env.setenv("ML_CPUS", "2.5")
     clean_env.setenv("ML_MEM_LIMIT", "6G")
     assert load_launch_settings().container_limits() == {"cpu_shares": 2560, "mem_limit": "6g", "shm_size": "2g"}
@@ -139,17 +139,52 @@ def test_secrets_are_an_explicit_list_derived_from_the_secret_settings() -> None
     from pydantic import SecretStr
 
     from ml.core.config import Settings
-    from ml.launch.env import NAMED_SECRETS, is_secret, masks_in_logs, secret_names
+    from ml.core.secrets import NAMED_SECRETS, WELL_KNOWN_SECRETS, is_secret, masks_in_logs, secret_names
 
     from_settings = {f"ML_{name.upper()}" for name, f in Settings.model_fields.items() if f.annotation is SecretStr}
     assert from_settings == {"ML_S3_ACCESS_KEY", "ML_S3_SECRET_KEY"}
-    assert secret_names() == from_settings | NAMED_SECRETS
+    assert secret_names() == from_settings | NAMED_SECRETS | WELL_KNOWN_SECRETS
     for name in ("ML_S3_SECRET_KEY", "MLFLOW_TRACKING_PASSWORD", "AWS_SESSION_TOKEN", "HF_TOKEN"):
         assert is_secret(name) and masks_in_logs(name), name
     for name in ("ML_S3_ACCESS_KEY", "AWS_ACCESS_KEY_ID"):
         assert is_secret(name) and not masks_in_logs(name), name
     for name in ("ML_PREDICT_BATCH_TOKENS", "TOKENIZERS_PARALLELISM", "ML_S3_ENDPOINT", "ML_KEYWORDS"):
         assert not is_secret(name), name
+
+
+@pytest.mark.parametrize(("kind", "name", "value"), [
+    ("SecretStr setting", "ML_S3_SECRET_KEY", "sk-value"),
+    ("explicit list (library credential)", "MLFLOW_TRACKING_PASSWORD", "pw-value"),
+    ("explicit list (ML_SECRET_NAMES)", "ML_MY_API_KEY", "mine-value"),
+    ("well-known (Hub)", "HF_HUB_TOKEN", "hf_value"),
+    ("well-known (AWS container credentials)", "AWS_CONTAINER_AUTHORIZATION_TOKEN", "Basic abc"),
+    ("well-known (Azure)", "AZURE_STORAGE_CONNECTION_STRING", "AccountKey=x"),
+    ("URL credentials in the value", "MLFLOW_TRACKING_URI", "http://writer:pw-value@mlflow:5000"),
+    ("presigned URL in the value", "ML_DATASET_URI", "https://h.example/a.csv?X-Amz-Signature=s"),
+])
+def test_each_kind_of_secret_stays_out_of_the_plain_step_environment(kind, name, value) -> None:
+    from ml.core.secrets import is_secret
+    from ml.launch.env import is_forwarded, step_environment
+
+    environ = {name: value, "ML_SECRET_NAMES": "ml_my_api_key", "ML_EPOCHS": "2", "HF_HUB_OFFLINE": "1"}
+    env = step_environment("airflow", environ)
+    assert is_secret(name, value, environ), kind
+    assert env.secret == ({name: value} if is_forwarded(name) else {}), kind  # AZURE_* is not forwarded at all
+    assert value not in env.plain.values() and env.plain["ML_EPOCHS"] == "2", kind
+
+
+def test_log_lines_mask_secret_values_and_url_credentials(monkeypatch) -> None:
+    import logging
+
+    from ml.core.logs import MaskSecrets
+
+    environ = {"ML_S3_SECRET_KEY": "sk-123456", "HF_TOKEN": "hf_abcdef", "ML_S3_ACCESS_KEY": "writer",
+               "ML_EPOCHS": "3", "MLFLOW_TRACKING_URI": "http://svc:pw-9876@mlflow:5000"}
+    mask = MaskSecrets(environ)
+    record = logging.LogRecord("ml", logging.INFO, __file__, 1, "key %s token %s from %s as %s epochs %s",
+                               ("sk-123456", "hf_abcdef", environ["MLFLOW_TRACKING_URI"], "writer", "3"), None)
+    assert mask.filter(record)
+    assert record.getMessage() == "key *** token *** from http://mlflow:5000 as writer epochs 3"
 
 
 # --- exit codes, retries, argv ----------------------------------------------------------------

@@ -116,10 +116,37 @@ def test_explicit_inputs_and_outputs_keep_their_locations(local_env: Path, tmp_p
     staged = _staged(tmp_path / "p.parquet", "manual-1", 2)
     run_scoped = save_predictions(run_id="manual-1", predictions_uri=staged)  # an explicit input: no day
     assert run_scoped["output_uri"] == results_uri(get_settings(), "manual-1") and run_scoped["partition_date"] is None
-    chosen = str(tmp_path / "mine" / "out.parquet")
+    chosen = str(Path(get_settings().results_uri) / "mine" / "out.parquet")
     named = save_predictions(run_id="manual-2", predictions_uri=staged, output_uri=chosen, partition_date="2026-11-30")
     assert named["output_uri"] == chosen  # output_uri wins over the day's location
     assert not Path(daily_results_uri(get_settings().results_uri, date(2026, 11, 30))).exists()
+
+
+@pytest.mark.parametrize("where", ["{tmp}/elsewhere/out.parquet", "{results}/../work/runs/x.parquet", "{results}",
+                                   "s3://predictions/x.parquet", "https://example.org/x.parquet"])
+def test_an_output_outside_the_results_location_is_bad_input(local_env: Path, tmp_path: Path, capsys, where) -> None:
+    from cli_helpers import error_line, run_cli
+
+    from ml.core.config import get_settings
+
+    staged = _staged(tmp_path / "p.parquet", "manual-1", 2)
+    target = where.format(tmp=tmp_path, results=get_settings().results_uri)
+    code, out, err = run_cli(capsys, "save-predictions", "--run-id", "r", "--predictions-uri", staged, "--output-uri", target)
+    assert code == 2 and out == "" and "outside the results location" in error_line(err)
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_an_s3_output_must_stay_in_the_results_prefix() -> None:
+    from ml.core.config import Settings
+    from ml.core.errors import BadInputError
+    from ml.core.workspace import confined_output
+
+    s = Settings(s3_endpoint="http://s3:9000", results_uri="s3://predictions/team-a")
+    assert confined_output(s, "s3://predictions/team-a/run/p.parquet") == "s3://predictions/team-a/run/p.parquet"
+    for bad in ("s3://mlflow/artifacts/1/x", "s3://predictions/team-ab/x", "s3://predictions/team-a/../b/x",
+                "s3://ml-work/runs/x", "/tmp/x.parquet"):
+        with pytest.raises(BadInputError, match="outside the results location"):
+            confined_output(s, bad)
 
 
 def test_a_bad_day_publishes_nothing(local_env: Path, tmp_path: Path) -> None:

@@ -18,8 +18,9 @@ BINARY = champion.task_signature(["negative", "positive"], "text", "label")
 STARS = champion.task_signature(["1", "3", "5"], "text", "label")
 
 
-def _new_version(score: float, signature: str | None = BINARY) -> str:
-    """A real registry version with the tags `ml.steps.register` leaves (metric, task signature)."""
+def _new_version(score: float | None, signature: str | None = BINARY, tags: dict[str, str] | None = None) -> str:
+    """A real registry version as `ml.steps` leaves it: a run with the metric (evaluate) and the task
+    signature tag (train), the version with their copies as tags (register), plus any `tags` given."""
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -30,13 +31,17 @@ def _new_version(score: float, signature: str | None = BINARY) -> str:
         client.create_registered_model(settings.model_name)
     except Exception:
         pass  # exists
-    with mlflow.start_run(experiment_id=tracking.experiment_id(settings)) as run:
-        mlflow.log_metric("test_macro_f1", score)
+    with mlflow.start_run(experiment_id=tracking.experiment_id(settings),
+                          tags={champion.SIGNATURE_TAG: signature} if signature else None) as run:
+        if score is not None:
+            mlflow.log_metric("test_macro_f1", score)
         mlflow.log_text(f"score {score}", "model/score.txt")
     version = client.create_model_version(settings.model_name, f"{run.info.artifact_uri}/model", run.info.run_id)
-    client.set_model_version_tag(settings.model_name, version.version, registry.METRIC_TAG_PREFIX + settings.promotion_metric, repr(score))
-    if signature:
-        client.set_model_version_tag(settings.model_name, version.version, champion.SIGNATURE_TAG, signature)
+    copies = {champion.SIGNATURE_TAG: signature} if signature else {}
+    if score is not None:
+        copies[registry.METRIC_TAG_PREFIX + settings.promotion_metric] = repr(score)
+    for key, value in {**copies, **(tags or {})}.items():
+        client.set_model_version_tag(settings.model_name, version.version, key, value)
     return str(version.version)
 
 
@@ -249,10 +254,18 @@ def test_five_concurrent_promotions_leave_the_best_as_champion(live_env) -> None
 
 
 def test_promote_refuses_unevaluated_version(live_env) -> None:
-    from mlflow.tracking import MlflowClient
-
     settings = get_settings()
-    version = _new_version(0.5)
-    MlflowClient().delete_model_version_tag(settings.model_name, version, registry.METRIC_TAG_PREFIX + settings.promotion_metric)
-    with pytest.raises(BadInputError, match="has no test_macro_f1"):
+    version = _new_version(None, tags={registry.METRIC_TAG_PREFIX + settings.promotion_metric: "0.99"})
+    with pytest.raises(BadInputError, match="has no test_macro_f1 in its MLflow run"):
         champion.promote(version, settings)
+
+
+def test_a_forged_metric_tag_is_not_promoted(live_env) -> None:
+    """The version's run measured 0.2; a hand-written tag claims 0.99: the champion stays."""
+    settings = get_settings()
+    v1 = _new_version(0.70)
+    assert champion.promote(v1, settings).promoted
+    forged = _new_version(0.20, tags={registry.METRIC_TAG_PREFIX + settings.promotion_metric: "0.99"})
+    outcome = champion.promote(forged, settings)
+    assert not outcome.promoted and registry.champion_version(settings) == v1
+    assert "scored 0.2000" in outcome.decision

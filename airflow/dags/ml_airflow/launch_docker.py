@@ -15,7 +15,8 @@ from airflow.providers.docker.operators.docker import DockerOperator
 from docker.errors import APIError
 from docker.types import DeviceRequest
 
-from ml.launch.env import masks_in_logs, step_environment
+from ml.core.secrets import masks_in_logs
+from ml.launch.env import step_environment
 from ml.launch.exits import drop_empty_options
 from ml.launch.settings import LaunchSettings, image_id, load_launch_settings, nvidia_runtime, parse_size
 from ml_airflow.step_failure import step_failure, step_result
@@ -52,11 +53,23 @@ class MlDockerOperator(DockerOperator):
         """Whether GPUs depend on this Docker daemon's runtimes (`auto`), asked when the task runs."""
         return self.policy.needs_runtime_probe()
 
+    @property
+    def cli(self) -> Any:
+        """DockerOperator's Docker client, whose container host configs carry the launch policy's
+        hardening (`LaunchSettings.container_hardening`: no-new-privileges, no capabilities), which
+        DockerOperator has no parameter for; the same the Dagster run launcher passes."""
+        client = self.hook.api_client
+        if not getattr(client, "_ml_hardened", False):
+            plain, hardening = client.create_host_config, self.policy.container_hardening()
+            client.create_host_config = lambda *args, **kwargs: plain(*args, **{**hardening, **kwargs})
+            client._ml_hardened = True
+        return client
+
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow.sdk.log import mask_secret
 
         for name, value in self._private_environment.items():
-            if value and masks_in_logs(name):
+            if value and masks_in_logs(name, value):
                 mask_secret(value, name)
         self.command = drop_empty_options(self.command)
         if self.probe_gpus:
