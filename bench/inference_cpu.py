@@ -139,6 +139,8 @@ def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, wor
     model, tokenizer = modeling.load(folder, device, "fp32")
     model_bf16, _ = modeling.load(folder, device, "bf16")
     int8 = quantize_int8(model)
+    # The naive loop's model: bf16 weights as a user casts them (`.to(torch.bfloat16)`), nothing else.
+    plain_bf16 = AutoModelForSequenceClassification.from_pretrained(folder).eval().to(torch.bfloat16)
 
     src = workdir / "input.parquet"
     pq.write_table(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), src)
@@ -160,7 +162,7 @@ def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, wor
         "ml_fp32": lambda: run_ml(model, "ml.parquet"),
         "ml_bf16": lambda: run_ml(model_bf16, "bf16.parquet"),
         "ml_int8": lambda: run_ml(int8, "int8.parquet"),
-        "sorted_loop": lambda: sorted_loop(model_bf16 if auto == "bf16" else model, tokenizer, texts),
+        "sorted_loop": lambda: sorted_loop(plain_bf16 if auto == "bf16" else hf_model, tokenizer, texts),
         **gemm_sides,
     }
     loads: list[float | None] = []

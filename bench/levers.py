@@ -49,6 +49,7 @@ def _old_allocator() -> None:
     libc = ctypes.CDLL("libc.so.6")
     libc.mallopt(predict.M_MMAP_THRESHOLD, OLD_MMAP_THRESHOLD)
     libc.mallopt(predict.M_TRIM_THRESHOLD, OLD_MMAP_THRESHOLD)
+    libc.malloc_trim(0)  # what the heap kept from the other side goes back, as it would not be there
 
 
 @contextlib.contextmanager
@@ -83,11 +84,12 @@ def _lever(name: str, sides: dict[str, Callable[[], Any]], kept: str, repeats: i
 
 
 def _inference_levers(folder: Path, texts: list[str], sizes: dict[str, Any], auto: str) -> dict[str, Any]:
-    """Allocator, bf16 form, attention kernel, token budget, torch.compile, OpenVINO."""
+    """Allocator, bf16 form, packed weights, attention kernel, token budget, torch.compile, OpenVINO."""
     import torch
     from transformers import AutoModelForSequenceClassification
 
     from ml import modeling, predict
+    from ml.cpu_packing import pack_linear_weights
     from ml.precision import autocast
 
     fp32, tokenizer = modeling.load(folder, torch.device("cpu"), "fp32")
@@ -122,7 +124,15 @@ def _inference_levers(folder: Path, texts: list[str], sizes: dict[str, Any], aut
                           "bf16 autocast over fp32 weights": lambda: probs(fp32, lambda: autocast("bf16", fp32.device))},
             "kept", repeats, flops, gemm, gemm_runs, reference,
             "ml.precision.apply_for_inference casts the weights once; autocast casts every weight on every call")
+    plain = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="sdpa").eval().to(dtype)
+    if auto == "bf16":
+        levers["packed_weights"] = _lever(
+            "packed weights", {"linear weights packed once for oneDNN (kept)": lambda: probs(model),
+                               "torch.nn.Linear as is (oneDNN reorders the weights every call)": lambda: probs(plain)},
+            "kept", repeats, flops, gemm, gemm_runs, reference,
+            "ml.cpu_packing.pack_linear_weights at load (bf16 on CPU); same outputs bit for bit")
     eager = AutoModelForSequenceClassification.from_pretrained(folder, attn_implementation="eager").eval().to(dtype)
+    pack_linear_weights(eager)
     levers["attention"] = _lever(
         "attention", {"SDPA (kept)": lambda: probs(model), "eager attention": lambda: probs(eager)},
         "kept", repeats, flops, gemm, gemm_runs, reference,
@@ -133,20 +143,20 @@ def _inference_levers(folder: Path, texts: list[str], sizes: dict[str, Any], aut
                          "4,096 tokens, ≤ 128 rows": lambda: probs(model, max_tokens=4096, max_batch_size=128)},
         "kept", repeats, flops, gemm, gemm_runs, reference, "ml.config predict_batch_tokens / predict_max_batch_size")
     if sizes["compile"]:
-        levers["torch_compile"] = _compiled(model, probs, repeats, flops, gemm, gemm_runs, reference)
+        levers["torch_compile"] = _compiled(model, plain, probs, repeats, flops, gemm, gemm_runs, reference)
     levers["openvino"] = _openvino(folder, model, tokenizer, texts, probs, repeats, flops, gemm, gemm_runs,
                                    reference, auto)
     return levers
 
 
-def _compiled(model: Any, probs: Callable[..., Any], repeats: int, flops: int, gemm: Callable[[], Any],
+def _compiled(model: Any, plain: Any, probs: Callable[..., Any], repeats: int, flops: int, gemm: Callable[[], Any],
               runs: list[Any], reference: Any) -> dict[str, Any]:
     """torch.compile (inductor, frozen weights, dynamic shapes: one graph for every batch shape)."""
     import torch
     import torch._inductor.config as inductor
 
     inductor.freezing = True
-    compiled = torch.compile(copy.deepcopy(model), dynamic=True)
+    compiled = torch.compile(copy.deepcopy(plain), dynamic=True)
     started = time.perf_counter()
     probs(compiled)
     compile_s = round(time.perf_counter() - started, 1)

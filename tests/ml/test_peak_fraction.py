@@ -81,3 +81,40 @@ def test_allocator_rule_keeps_predictions_and_is_a_no_op_without_glibc(monkeypat
     assert predict._glibc() is None
     predict.release_freed_memory()  # nothing to tune, no error
     predict.trim_freed_memory()
+
+
+def test_packed_bf16_linear_layers_give_the_same_outputs_bit_for_bit() -> None:
+    import copy
+
+    from ml import modeling
+    from ml.cpu_packing import can_pack, unpack_linear_weights
+    from ml.predict import predict_probs
+
+    model, tokenizer = modeling.build_tiny(["good day", "bad day", "a rather long and good day"], ["n", "p"], 32, 0)
+    texts = ["good day", "bad day", "a rather long and good day", "day", "bad"] * 4
+    plain = modeling.prepare_for_inference(copy.deepcopy(model), CPU, "fp32").to(torch.bfloat16)
+    linears = sum(type(m) is torch.nn.Linear for m in plain.modules())
+    if not can_pack(plain):
+        pytest.skip("this torch build has no oneDNN packed linear ops")
+    expected = predict_probs(plain, tokenizer, texts, 32)
+    packed = modeling.prepare_for_inference(copy.deepcopy(model), CPU, "bf16")
+    assert sum("forward" in m.__dict__ for m in packed.modules()) == linears
+    assert np.array_equal(predict_probs(packed, tokenizer, texts, 32), expected)
+    assert packed.state_dict().keys() == plain.state_dict().keys()
+    import pickle
+
+    for copied in (copy.deepcopy(packed), pickle.loads(pickle.dumps(packed))):  # MLflow pickles loaded pyfunc models
+        assert np.array_equal(predict_probs(copied, tokenizer, texts, 32), expected)
+    unpack_linear_weights(packed)
+    assert not any("forward" in m.__dict__ for m in packed.modules())
+    assert np.array_equal(predict_probs(packed, tokenizer, texts, 32), expected)
+
+
+def test_fp32_layers_are_not_packed() -> None:
+    from ml import modeling
+    from ml.cpu_packing import pack_linear_weights
+
+    model, _ = modeling.build_tiny(["good day", "bad day"], ["n", "p"], 32, 0)
+    assert pack_linear_weights(model.eval()) == 0
+    fp32 = modeling.prepare_for_inference(model, CPU, "fp32")
+    assert not any("forward" in m.__dict__ for m in fp32.modules())
