@@ -283,9 +283,10 @@ def _notes(measured: dict[str, dict[str, Any]], auto: str, native: bool, cpu: st
         "at a time, ids kept packed as int32), sorts it by length, cuts batches under a token budget (8,192 padded "
         "tokens, ≤ 256 rows) where a cost model (fixed per-call overhead + padded tokens) says so, runs them under "
         "`torch.inference_mode` with SDPA attention in the precision `ML_PRECISION` resolves to (ml/precision.py: "
-        "bf16 weights, or fp32), and drops the attention mask for batches without padding. Tried and not kept: "
-        "`torch.compile` (inductor, dynamic shapes): about a minute to compile on this CPU and no consistent "
-        "per-batch gain, so not worth it for a batch step.")
+        "bf16 weights, or fp32), with every linear layer's bf16 weights packed once for oneDNN at load "
+        "(ml/cpu_packing.py), and drops the attention mask for batches without padding. The heap serves the "
+        "activation tensors from batch to batch and is trimmed after each chunk (`release_freed_memory`). Every "
+        "lever tried on the way, kept or not, is measured in the \"Levers tried\" section (`python -m bench.levers`).")
     return notes
 
 

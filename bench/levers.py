@@ -43,12 +43,12 @@ def _sizes(quick: bool) -> dict[str, Any]:
 
 def _old_allocator() -> None:
     """The previous rule: every block of 128 KiB and more served by mmap (a fresh mapping per tensor)."""
-    from ml import predict
+    from ml import heap, predict
 
     predict.release_freed_memory()
     libc = ctypes.CDLL("libc.so.6")
-    libc.mallopt(predict.M_MMAP_THRESHOLD, OLD_MMAP_THRESHOLD)
-    libc.mallopt(predict.M_TRIM_THRESHOLD, OLD_MMAP_THRESHOLD)
+    libc.mallopt(heap.M_MMAP_THRESHOLD, OLD_MMAP_THRESHOLD)
+    libc.mallopt(heap.M_TRIM_THRESHOLD, OLD_MMAP_THRESHOLD)
     libc.malloc_trim(0)  # what the heap kept from the other side goes back, as it would not be there
 
 

@@ -45,8 +45,11 @@ this machine's matrix-multiply peak, GEMMs of the model's own shapes (2,048 toke
 attention projections and the feed-forward pair) and a square 2,048 one, in fp32 and bf16, with
 the torch threads of the run, as sides of the same alternation; and they count the model FLOPs of
 the real (unpadded) tokens each side processes (3× for a training step). The "fraction of the
-machine's peak" column is that work per wall second over the best GEMM rate of the same
-precision measured in the same repeat (median over repeats). Targets: ml in the precision `auto`
+machine's peak" column is that work per second over the best GEMM rate of the same precision
+measured in the same repeat (median over repeats). The clock: CPU seconds of the process when
+torch runs one thread (the time the work had a core, whatever other tenants do, as with
+`--threads -1` on an oversubscribed machine), wall seconds with several threads (where CPU time
+would also count the spin-waits at each op's barrier); both sides of a fraction use the same one. Targets: ml in the precision `auto`
 picks at ≥ 50 % on SST-2 test, training at ≥ 35 %. The CPU model, its bf16 unit and its flags
 are in each section's machine line; the load average is recorded per repeat. Levers tried to
 close the gap, kept or not, are measured by `python -m bench.levers` (section below).

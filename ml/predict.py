@@ -6,7 +6,6 @@ scored in length-sorted batches under a token budget, and written out before the
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import time
 from pathlib import Path
@@ -21,25 +20,19 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (malloc.h)
-MMAP_THRESHOLD = 32 << 20  # glibc's largest allowed mmap threshold on 64-bit
-TRIM_THRESHOLD = 64 << 20
-
-
 def release_freed_memory() -> None:
     """Keep the predict step's peak RSS flat with input size without paying a page fault per tensor.
 
     Two allocators keep freed memory by default, and both let the peak grow with the number of
     chunks and batches, not with what is live:
 
-    - glibc raises its mmap threshold and trim threshold after the first large free, without
-      bound, so the heap keeps the freed holes of every batch shape. Serving every block of
-      128 KiB and more with mmap kept the peak flat but made every activation tensor of every
-      layer a fresh mapping, zero-filled page by page and unmapped at once: page faults then
-      cost more than the bf16 matrix multiplies of a short batch. So the thresholds are fixed
-      instead: blocks up to `MMAP_THRESHOLD` come from the heap and are reused from batch to
-      batch, the heap keeps at most `TRIM_THRESHOLD` free at its top, and `trim_freed_memory`
-      returns every free page after each chunk, so what the heap holds is bounded by one chunk.
+    - glibc raises its mmap and trim thresholds after the first large free, without bound, so
+      the heap keeps the freed holes of every batch shape. Serving every block of 128 KiB and
+      more with mmap kept the peak flat but made every activation tensor of every layer a fresh
+      mapping, zero-filled page by page and unmapped at once: page faults then cost more than the
+      bf16 matrix multiplies of a short batch. The rule now (ml.heap) fixes both thresholds, so
+      activations are reused from the heap from batch to batch, and the heap is trimmed after
+      each chunk (`trim_freed_memory`): what it holds is bounded by one chunk.
     - Arrow's default pool (jemalloc or mimalloc) keeps the pages of every decoded and written
       chunk for reuse; Arrow's system pool frees them through glibc, under the rule above.
 
@@ -48,32 +41,17 @@ def release_freed_memory() -> None:
     """
     import pyarrow as pa
 
+    from ml import heap
+
     pa.set_memory_pool(pa.system_memory_pool())
-    libc = _glibc()
-    if libc is not None:
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)  # fixed: also stops glibc's dynamic raise
-        libc.mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD)
+    heap.reuse_freed_memory()
 
 
 def trim_freed_memory() -> None:
     """Give the heap's free pages back to the OS (between chunks: what one chunk freed)."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
+    from ml import heap
 
-
-def _glibc() -> ctypes.CDLL | None:
-    """glibc's malloc controls, or None where the C library is not glibc (e.g. musl, macOS)."""
-    import ctypes.util
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-    except OSError:
-        return None
-    return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    heap.trim_freed_memory()
 
 
 def predict_probs(

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TRAIN_HEAP_TRIM_THRESHOLD = 256 << 20  # above a step's freed activations and gradients, so none is re-faulted
+
 
 @dataclass(frozen=True)
 class TrainParams:
@@ -157,6 +159,11 @@ def fit(
     """
     import torch
 
+    from ml import heap
+
+    # Freed tensors (the dense embedding gradient of every step included) reused from the heap
+    # instead of mapped and faulted in afresh each step; the cache is bounded (ml.heap).
+    heap.reuse_freed_memory(mmap=False, trim_threshold=TRAIN_HEAP_TRIM_THRESHOLD)
     seed_everything(params.seed)
     model.to(device).train()
     token_ids = batching.tokenize(tokenizer, train[0], params.max_length)

@@ -77,10 +77,16 @@ def test_allocator_rule_keeps_predictions_and_is_a_no_op_without_glibc(monkeypat
     predict.trim_freed_memory()
     after = predict.predict_probs(model, tokenizer, texts, 32)
     assert np.array_equal(before, after)
+    from ml import heap
+
+    assert heap.reuse_freed_memory(mmap=False) is (heap._glibc() is not None)  # the training rule
+    assert np.array_equal(predict.predict_probs(model, tokenizer, texts, 32), before)
     monkeypatch.setattr("sys.platform", "darwin")
-    assert predict._glibc() is None
+    assert heap._glibc() is None and heap.reuse_freed_memory() is False
     predict.release_freed_memory()  # nothing to tune, no error
     predict.trim_freed_memory()
+    monkeypatch.undo()
+    heap.reuse_freed_memory()  # back to the inference rule for the tests after this one
 
 
 def test_packed_bf16_linear_layers_give_the_same_outputs_bit_for_bit() -> None:
