@@ -206,12 +206,53 @@ def _openvino(folder: Path, model: Any, tokenizer: Any, texts: list[str], probs:
     return result
 
 
-def _training_levers(folder: Path) -> dict[str, Any]:
-    """The optimizer's share of a training step: fused AdamW (kept) against the per-tensor foreach one."""
+def step_probe(folder: str, rule: str, threads: int) -> None:
+    """One process's training-step split under allocator `rule` ("glibc default" or "ml.heap"), as JSON."""
+    import json
+
+    import torch
+
+    from bench.training import _step_split
+    from ml import heap
+    from ml.train import TRAIN_HEAP_TRIM_THRESHOLD
+
+    torch.set_num_threads(threads)
+    if rule == "ml.heap":
+        heap.reuse_freed_memory(mmap=False, trim_threshold=TRAIN_HEAP_TRIM_THRESHOLD)
+    print(json.dumps(_step_split(Path(folder), 32, 15)))
+
+
+def _training_allocator(folder: Path, repeats: int) -> dict[str, Any]:
+    """Training steps under glibc's default allocator and under ml.heap's rule, each in a fresh process
+    (glibc's default cannot be restored once changed), alternating."""
+    import json
+    import subprocess
+    import sys
+
+    import torch
+
+    from bench.common import ROOT
+
+    out: dict[str, list[Any]] = {"glibc default (before)": [], "ml.heap: freed tensors reused (kept)": []}
+    for repeat in range(repeats):
+        for side in out if repeat % 2 == 0 else reversed(list(out)):
+            rule = "ml.heap" if "kept" in side else "glibc default"
+            code = f"from bench.levers import step_probe; step_probe({str(folder)!r}, {rule!r}, {torch.get_num_threads()})"
+            proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+            out[side].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            log(f"  {side}: {out[side][-1]}")
+    return out
+
+
+def _training_levers(folder: Path, repeats: int) -> dict[str, Any]:
+    """The optimizer's share of a training step: fused AdamW (kept) against the per-tensor foreach one;
+    the allocator rule of a training step."""
     from bench.training import _step_split
 
     log("[levers] optimizer share of a training step")
-    return {"fused_adamw": _step_split(folder, 32, 15), "foreach_adamw": _step_split(folder, 32, 15, fused=False)}
+    steps = {"fused_adamw": _step_split(folder, 32, 15), "foreach_adamw": _step_split(folder, 32, 15, fused=False)}
+    log("[levers] allocator of a training step")
+    return {**steps, "allocator": _training_allocator(folder, repeats)}
 
 
 def _rows(levers: dict[str, Any], auto: str, setting: str) -> list[Row]:
@@ -239,6 +280,21 @@ def _rows(levers: dict[str, Any], auto: str, setting: str) -> list[Row]:
     return rows
 
 
+def _allocator_note(runs: dict[str, list[Any]], auto: str) -> str:
+    """Training step time (median over fresh processes) under each allocator rule."""
+    def step(side: str, precision: str) -> float:
+        return median([r[precision]["forward_backward"] + r[precision]["clip_and_update"] for r in runs[side]])
+
+    before, kept = list(runs)
+    parts = [f"{p}: {step(before, p):.0f} → {step(kept, p):.0f} ms ({step(before, p) / step(kept, p):.2f}×)"
+             for p in ("fp32", "bf16")]
+    return (f"Allocator of a training step (32 rows × 15 tokens, each side a fresh process, alternating; kept: "
+            f"`ml.train.fit` calls `ml.heap.reuse_freed_memory(mmap=False)`): glibc's default against ml.heap, "
+            f"{'; '.join(parts)}. Under glibc's default the dense word-embedding gradient (vocabulary × hidden, fp32, "
+            "above the largest mmap threshold glibc allows) is a fresh mapping every step, zero-filled page by page "
+            f"by the kernel; auto = {auto} here.")
+
+
 def run(quick: bool = False) -> Result:
     import torch
 
@@ -260,7 +316,7 @@ def run(quick: bool = False) -> Result:
     with tempfile.TemporaryDirectory(prefix="bench-levers-") as tmp:
         folder = build_minilm_classifier(Path(tmp) / "model")
         result.measurements["inference"] = levers = _inference_levers(folder, texts, sizes, auto)
-        result.measurements["training_step_ms"] = steps = _training_levers(folder)
+        result.measurements["training_step_ms"] = steps = _training_levers(folder, sizes["repeats"])
     result.rows = _rows(levers, auto, setting)
     fused, foreach = steps["fused_adamw"][auto], steps["foreach_adamw"][auto]
     result.notes = [
@@ -270,6 +326,7 @@ def run(quick: bool = False) -> Result:
          f"fused AdamW (kept): forward+backward {fused['forward_backward']:.0f} ms, clipping + update "
          f"{fused['clip_and_update']:.0f} ms ({fused['clip_and_update'] / (fused['forward_backward'] + fused['clip_and_update']):.0%}"
          f" of the step); per-tensor foreach AdamW: {foreach['clip_and_update']:.0f} ms."),
+        _allocator_note(steps["allocator"], auto),
     ]
     result.seconds = round(time.perf_counter() - started, 1)
     return result
