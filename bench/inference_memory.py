@@ -95,8 +95,8 @@ def notes(sizes: dict[str, Any], small: dict[str, Any], large: dict[str, Any], r
         "with it, RSS kept rising while glibc's mmap threshold was 1 MiB (+42 MiB over 10 chunks, 1.24x at "
         "1,000,000 rows) and levels off with 128 KiB (+24 MiB), at the same speed (all-MiniLM-L6-v2 on 600 SST-2 "
         "sentences, alternating: 2.6 s vs 2.8 s). That 128 KiB rule made every activation tensor a fresh mapping, "
-        "page-faulted in and unmapped again, which cost a quarter of bf16 inference time on MiniLM (issue 27, "
-        "bench.levers); the fixed thresholds with a trim per chunk replaced it. What remains between the two "
+        "page-faulted in and unmapped again, a cost the bf16 matrix multiplies of short batches do not dwarf "
+        "(measured by bench.levers, the allocator lever); the fixed thresholds with a trim per chunk replaced it. What remains between the two "
         "sizes is mostly the chunk itself: the small input is one chunk of 10,000 rows, the large one chunks of "
         "50,000."),
         (f"What was measured: the `tiny` preset (so the large run stays short on a 2-core machine) with "
