@@ -153,7 +153,7 @@ def _step_split(folder: Path, batch_size: int, width: int, steps: int = 8, fused
     from transformers import AutoModelForSequenceClassification
 
     from ml.precision import autocast
-    from ml.train import TrainParams, _optimizer
+    from ml.train import TrainParams, _optimizer, clip_gradients
 
     params = TrainParams(epochs=1, learning_rate=1e-4, batch_size=batch_size, max_length=128, warmup_ratio=0.0,
                          weight_decay=0.01, max_grad_norm=1.0, patience=1, seed=0)
@@ -174,7 +174,7 @@ def _step_split(folder: Path, batch_size: int, width: int, steps: int = 8, fused
                 loss = model(input_ids=ids, labels=labels).loss
             loss.backward()
             b = clock()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
+            clip_gradients(list(model.parameters()), params.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if step >= 2:

@@ -124,3 +124,21 @@ def test_fp32_layers_are_not_packed() -> None:
     assert pack_linear_weights(model.eval()) == 0
     fp32 = modeling.prepare_for_inference(model, CPU, "fp32")
     assert not any("forward" in m.__dict__ for m in fp32.modules())
+
+
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 100.0])
+def test_clip_gradients_is_clip_grad_norm_bit_for_bit(scale: float) -> None:
+    from ml.train import clip_gradients
+
+    generator = torch.Generator().manual_seed(0)
+    ours = [torch.nn.Parameter(torch.zeros(5, 3)), torch.nn.Parameter(torch.zeros(7)), torch.nn.Parameter(torch.zeros(2))]
+    for w in ours[:2]:
+        w.grad = torch.randn(w.shape, generator=generator) * scale
+    theirs = [torch.nn.Parameter(w.detach().clone()) for w in ours]
+    for a, b in zip(ours, theirs, strict=True):
+        b.grad = None if a.grad is None else a.grad.clone()
+    clip_gradients(ours, 1.0)
+    torch.nn.utils.clip_grad_norm_(theirs, 1.0)
+    for a, b in zip(ours[:2], theirs[:2], strict=True):
+        assert torch.equal(a.grad, b.grad)
+    assert ours[2].grad is None
