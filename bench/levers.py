@@ -111,13 +111,7 @@ def _inference_levers(folder: Path, texts: list[str], sizes: dict[str, Any], aut
         return probs(model)
 
     levers: dict[str, Any] = {}
-    levers["allocator"] = _lever(
-        "allocator", {"fixed thresholds, trim per chunk (kept)": lambda: allocated(predict.release_freed_memory),
-                      "mmap for every block ≥ 128 KiB (before)": lambda: allocated(_old_allocator)},
-        "kept", repeats, flops, gemm, gemm_runs, reference,
-        "ml.predict.release_freed_memory: a fresh mapping per activation tensor meant a page fault per 4 KiB of "
-        "every tensor; the heap now serves blocks up to 32 MiB and is trimmed after each chunk")
-    predict.release_freed_memory()
+    levers["allocator"] = _inference_allocator(folder, texts, auto, repeats)
     if auto == "bf16":
         levers["bf16_form"] = _lever(
             "bf16 form", {"bf16 weights (kept)": lambda: probs(model),
@@ -147,6 +141,60 @@ def _inference_levers(folder: Path, texts: list[str], sizes: dict[str, Any], aut
     levers["openvino"] = _openvino(folder, model, tokenizer, texts, probs, repeats, flops, gemm, gemm_runs,
                                    reference, auto)
     return levers
+
+
+def predict_probe(folder: str, texts_file: str, precision: str, rule: str, threads: int) -> None:
+    """One process's predict_probs CPU seconds (second of two calls) under allocator `rule`, as JSON."""
+    import json
+
+    import torch
+
+    from ml import modeling, predict
+
+    torch.set_num_threads(threads)
+    texts = Path(texts_file).read_text(encoding="utf-8").splitlines()
+    model, tokenizer = modeling.load(Path(folder), torch.device("cpu"), precision)  # type: ignore[arg-type]
+    if rule == "ml.heap":
+        predict.release_freed_memory()
+    else:
+        _old_allocator()
+    predict.predict_probs(model, tokenizer, texts, 512)
+    started = time.process_time()
+    predict.predict_probs(model, tokenizer, texts, 512)
+    print(json.dumps({"cpu_seconds": time.process_time() - started}))
+
+
+def _inference_allocator(folder: Path, texts: list[str], auto: str, repeats: int) -> dict[str, Any]:
+    """predict_probs under the old rule (mmap for every block ≥ 128 KiB) and ml.heap's, each side a fresh
+    process (glibc's state cannot be reset in one), alternating; CPU seconds of each."""
+    import json
+    import subprocess
+    import sys
+
+    import torch
+
+    from bench.common import ROOT, load_average
+
+    log("[levers] allocator (fresh processes)")
+    texts_file = folder / "texts.txt"
+    texts_file.write_text("\n".join(t.replace("\n", " ") for t in texts), encoding="utf-8")
+    sides = {"fixed thresholds, heap reuse, trim per chunk (kept)": "ml.heap",
+             "mmap for every block ≥ 128 KiB (before)": "old"}
+    cpu: dict[str, list[float]] = {name: [] for name in sides}
+    loads: list[float | None] = []
+    for repeat in range(repeats):
+        loads.append(load_average())
+        for name in sides if repeat % 2 == 0 else reversed(list(sides)):
+            code = (f"from bench.levers import predict_probe; predict_probe({str(folder)!r}, {str(texts_file)!r}, "
+                    f"{auto!r}, {sides[name]!r}, {torch.get_num_threads()})")
+            proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+            cpu[name].append(json.loads(proc.stdout.strip().splitlines()[-1])["cpu_seconds"])
+            log(f"  {name}: {cpu[name][-1]:.2f} CPU s")
+    first = next(iter(sides))
+    return {"kept": "kept", "load_average_per_repeat": loads, "cpu_seconds": cpu,
+            "why": "ml.predict.release_freed_memory / ml.heap: the old rule made every activation tensor a fresh "
+                   "mapping, page-faulted in and unmapped again",
+            "speed_vs_first": {name: round(median(paired_ratios(cpu[first], cpu[name])), 3) for name in sides}}
 
 
 def _compiled(model: Any, plain: Any, probs: Callable[..., Any], repeats: int, flops: int, gemm: Callable[[], Any],
@@ -258,6 +306,16 @@ def _training_levers(folder: Path, repeats: int) -> dict[str, Any]:
 def _rows(levers: dict[str, Any], auto: str, setting: str) -> list[Row]:
     rows = []
     for key, lever in levers.items():
+        if "cpu_seconds" in lever:  # measured in fresh processes: CPU seconds only
+            names = list(lever["cpu_seconds"])
+            for other in names[1:]:
+                rows.append(Row(
+                    f"Lever: {key.replace('_', ' ')} — {other} vs {names[0]}", setting,
+                    f"{median(lever['cpu_seconds'][other]):.2f} CPU s", f"{median(lever['cpu_seconds'][names[0]]):.2f} CPU s",
+                    lever["speed_vs_first"][other], "reported separately", None,
+                    f"ratio = speed of the alternative over what ml does; each side a fresh process; {lever['kept']} "
+                    f"({lever['why']}); load {', '.join(str(x) for x in lever['load_average_per_repeat'])}"))
+            continue
         sides = lever.get("sides", {})
         if not sides:
             rows.append(Row(f"Lever: {key.replace('_', ' ')}", setting, "—", "—", None, "reported separately", None,
