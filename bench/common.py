@@ -43,6 +43,7 @@ class Row:
     note: str = ""
     agreement: str = ""  # same label as the reference side (fp32), where a precision changes
     accuracy: str = ""  # accuracy against the labels: ml / baseline
+    peak: str = ""  # fraction of this machine's measured GEMM peak: ml; baseline (bench.peak)
 
 
 @dataclass
@@ -133,6 +134,16 @@ def _version(package: str) -> str | None:
         return None
 
 
+# The CPU flags that decide matrix-multiply speed (and `ML_PRECISION=auto`), shown with every result.
+MATRIX_FLAGS = frozenset({"avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile",
+                          "amx_bf16", "amx_int8", "amx_fp16"})
+
+
+def load_average() -> float | None:
+    """The 1-minute load average now (recorded next to each measurement on a shared machine)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
 def machine_info() -> dict[str, Any]:
     """Enough to tell two result files apart: CPU, cores, load, memory, GPU, library versions."""
     import torch
@@ -144,12 +155,17 @@ def machine_info() -> dict[str, Any]:
                 memory = round(int(line.split()[1]) / 2**20, 1)
     except OSError:
         pass
+    from ml.model.precision import cpu_bf16_unit, cpu_flags
+
+    flags = cpu_flags()
     return {
         "cpu": _cpu_model(),
+        "cpu_flags": sorted(flags & MATRIX_FLAGS),
+        "cpu_bf16_unit": cpu_bf16_unit(flags),
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "threads_policy": _THREADS_POLICY,
-        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
+        "load_average_1m": load_average(),
         "memory_gib": memory,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "os": platform.platform(),
@@ -159,14 +175,18 @@ def machine_info() -> dict[str, Any]:
 
 
 def alternate(sides: dict[str, Callable[[], Any]], repeats: int,
-              cpu: dict[str, list[float]] | None = None) -> tuple[dict[str, list[float]], dict[str, Any]]:
+              cpu: dict[str, list[float]] | None = None,
+              loads: list[float | None] | None = None) -> tuple[dict[str, list[float]], dict[str, Any]]:
     """Run every side `repeats` times, interleaved and with the order reversed on every other
     repeat; returns the wall seconds per side and each side's last return value. When `cpu` is
-    given it also receives each side's process CPU seconds (less sensitive to other tenants)."""
+    given it also receives each side's process CPU seconds (less sensitive to other tenants);
+    `loads` receives the load average at the start of every repeat."""
     times: dict[str, list[float]] = {name: [] for name in sides}
     last: dict[str, Any] = {}
     names = list(sides)
     for repeat in range(repeats):
+        if loads is not None:
+            loads.append(load_average())
         for name in names if repeat % 2 == 0 else reversed(names):
             started, started_cpu = time.perf_counter(), time.process_time()
             last[name] = sides[name]()

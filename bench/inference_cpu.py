@@ -30,10 +30,12 @@ from bench.common import (
     read_sst2,
     run_module,
 )
+from bench.peak import fmt_fraction
 
 NAME = "inference_cpu"
 TARGETS = {"dev": 5.0, "test": 4.0}  # ml (auto) vs the fp32 pipeline, per set
 TARGET_VS_BF16_PIPELINE = 2.0
+TARGET_FRACTION = 0.5  # ml (auto) model FLOPs/s over the GEMM peak in the same precision, SST-2 test
 MIN_AGREEMENT, MAX_ACCURACY_GAP = 0.995, 0.005  # bf16 against fp32 (issue 18)
 PIPELINE_BATCH = 64
 
@@ -70,9 +72,50 @@ def _padded_tokens(lengths: list[int], max_tokens: int, max_batch_size: int) -> 
             "pipeline_batches": -(-len(lengths) // PIPELINE_BATCH)}
 
 
+def sorted_loop(model: Any, tokenizer: Any, texts: list[str], batch_size: int = PIPELINE_BATCH) -> list[str]:
+    """The naive loop a user would write knowing only "sort by length": batches of 64 in length
+    order, the tokenizer's own padding, no Parquet; ml's own path is measured against it."""
+    import torch
+
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=True)["input_ids"]]
+    order = sorted(range(len(texts)), key=lengths.__getitem__)
+    labels: list[str] = [""] * len(texts)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            enc = tokenizer([texts[i] for i in rows], padding=True, truncation=True, return_tensors="pt")
+            best = model(**enc).logits.argmax(-1).tolist()
+            for i, k in zip(rows, best, strict=True):
+                labels[i] = model.config.id2label[k]
+    return labels
+
+
+def _fractions(m: dict[str, Any], flops: int, peaks: dict[str, list[Any]], cpu: dict[str, list[float]],
+               auto: str) -> None:
+    """achieved_gflops / gemm_peak_gflops / fraction_of_gemm_peak of every side, into `m`, on the
+    clock `bench.peak.clock` picks (CPU seconds with one torch thread, wall seconds otherwise)."""
+    from bench import peak
+
+    which = peak.clock()
+    seconds = cpu if which == "cpu" else m["seconds"]
+    dtype_of = {"pipeline": "fp32", "pipeline_bf16": "bf16", "ml_fp32": "fp32", "ml_bf16": "bf16",
+                "sorted_loop": auto}
+    m["model_gflop"] = round(flops / 1e9, 2)
+    m["cpu_seconds"] = {side: cpu[side] for side in m["seconds"]}
+    m["gemm_peak_gflops"] = {d: peak.summarise(runs, which) for d, runs in peaks.items()}
+    m["fraction_of_gemm_peak"] = {side: {"precision": d, "clock": which,
+                                         **peak.fractions(flops, seconds[side], m["gemm_peak_gflops"][d]["per_repeat"])}
+                                  for side, d in dtype_of.items()}
+    m["achieved_gflops"] = {side: f["achieved_gflops"] for side, f in m["fraction_of_gemm_peak"].items()}
+
+
 def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, workdir: Path,
-            head_trained: bool) -> dict[str, Any]:
-    """Time the pipeline (fp32, bf16) vs ml (fp32, bf16, int8) on `texts`; agreement and accuracy of each."""
+            head_trained: bool, auto: str = "bf16") -> dict[str, Any]:
+    """Time the pipeline (fp32, bf16) vs ml (fp32, bf16, int8) on `texts`; agreement and accuracy of each.
+
+    Two more sides run in the same alternation: the GEMM peak in fp32 and bf16 (bench.peak), so
+    every side's model FLOPs per second is a fraction of the peak measured next to it, and a
+    naive length-sorted loop in the `auto` precision, the reference for ml's own overheads."""
     import numpy as np
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -96,6 +139,8 @@ def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, wor
     model, tokenizer = modeling.load(folder, device, "fp32")
     model_bf16, _ = modeling.load(folder, device, "bf16")
     int8 = quantize_int8(model)
+    # The naive loop's model: bf16 weights as a user casts them (`.to(torch.bfloat16)`), nothing else.
+    plain_bf16 = AutoModelForSequenceClassification.from_pretrained(folder).eval().to(torch.bfloat16)
 
     src = workdir / "input.parquet"
     pq.write_table(pa.table({"id": [str(i) for i in range(len(texts))], "text": texts}), src)
@@ -108,14 +153,23 @@ def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, wor
                         max_batch_size=defaults.predict_max_batch_size, chunk_rows=defaults.chunk_rows)
         return pq.read_table(dest, columns=["predicted_label"])["predicted_label"].to_pylist()
 
+    from bench import peak
+
+    gemm_sides, peaks = peak.peak_sides(model.config, {"fp32": torch.float32, "bf16": torch.bfloat16})
     sides = {
         "pipeline": lambda: [r["label"] for r in classify(texts)],
         "pipeline_bf16": lambda: [r["label"] for r in classify_bf16(texts)],
         "ml_fp32": lambda: run_ml(model, "ml.parquet"),
         "ml_bf16": lambda: run_ml(model_bf16, "bf16.parquet"),
         "ml_int8": lambda: run_ml(int8, "int8.parquet"),
+        "sorted_loop": lambda: sorted_loop(plain_bf16 if auto == "bf16" else hf_model, tokenizer, texts),
+        **gemm_sides,
     }
-    times, last = alternate(sides, repeats)
+    loads: list[float | None] = []
+    cpu: dict[str, list[float]] = {}
+    times, last = alternate(sides, repeats, cpu=cpu, loads=loads)
+    for name in gemm_sides:
+        del times[name], last[name]
     truth = np.asarray([str(y) for y in labels])
     got = {k: np.asarray(v) for k, v in last.items()}
     lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=tokenizer.model_max_length)["input_ids"]]
@@ -124,8 +178,9 @@ def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, wor
     def ratio(slow: str, fast: str) -> float:
         return round(median(paired_ratios(times[slow], times[fast])), 3)
 
-    return {
+    measured = {
         "rows": n,
+        "load_average_per_repeat": loads,
         "mean_tokens": round(sum(lengths) / n, 1),
         "max_tokens": max(lengths),
         "seconds": times,
@@ -137,10 +192,14 @@ def compare(folder: Path, texts: list[str], labels: list[int], repeats: int, wor
         "agreement": {"ml_fp32_vs_pipeline": float(np.mean(got["ml_fp32"] == got["pipeline"])),
                       "ml_bf16_vs_ml_fp32": float(np.mean(got["ml_bf16"] == got["ml_fp32"])),
                       "pipeline_bf16_vs_pipeline": float(np.mean(got["pipeline_bf16"] == got["pipeline"])),
-                      "ml_int8_vs_ml_fp32": float(np.mean(got["ml_int8"] == got["ml_fp32"]))},
+                      "ml_int8_vs_ml_fp32": float(np.mean(got["ml_int8"] == got["ml_fp32"])),
+                      "sorted_loop_vs_ml_fp32": float(np.mean(got["sorted_loop"] == got["ml_fp32"]))},
         "accuracy": {k: float(np.mean(v == truth)) for k, v in got.items()} if head_trained else None,
         "tokens": _padded_tokens(lengths, defaults.predict_batch_tokens, defaults.predict_max_batch_size),
     }
+    measured["ratios"][f"ml_{auto}_vs_sorted_loop"] = ratio("sorted_loop", f"ml_{auto}")
+    _fractions(measured, peak.forward_flops(model.config, lengths), peaks, cpu, auto)
+    return measured
 
 
 def _acc(m: dict[str, Any], side: str) -> str:
@@ -205,6 +264,7 @@ def _notes(measured: dict[str, dict[str, Any]], auto: str, native: bool, cpu: st
         if auto == "bf16" and vs_bf16 < TARGET_VS_BF16_PIPELINE:
             text += f" Against the bf16 pipeline, the {_vs_bf16_gap(m)}."
         notes.append(text)
+        notes.append(_peak_note(label, m, auto))
         correct = _bf16_correct(m)
         notes.append(
             f"{label}, bf16 correctness (ml bf16 weights against ml fp32, same fine-tuned model): same label on "
@@ -223,10 +283,29 @@ def _notes(measured: dict[str, dict[str, Any]], auto: str, native: bool, cpu: st
         "at a time, ids kept packed as int32), sorts it by length, cuts batches under a token budget (8,192 padded "
         "tokens, ≤ 256 rows) where a cost model (fixed per-call overhead + padded tokens) says so, runs them under "
         "`torch.inference_mode` with SDPA attention in the precision `ML_PRECISION` resolves to (ml/precision.py: "
-        "bf16 weights, or fp32), and drops the attention mask for batches without padding. Tried and not kept: "
-        "`torch.compile` (inductor, dynamic shapes): about a minute to compile on this CPU and no consistent "
-        "per-batch gain, so not worth it for a batch step.")
+        "bf16 weights, or fp32), with every linear layer's bf16 weights packed once for oneDNN at load "
+        "(ml/cpu_packing.py), and drops the attention mask for batches without padding. The heap serves the "
+        "activation tensors from batch to batch and is trimmed after each chunk (`release_freed_memory`). Every "
+        "lever tried on the way, kept or not, is measured in the \"Levers tried\" section (`python -m bench.levers`).")
     return notes
+
+
+def _peak_note(label: str, m: dict[str, Any], auto: str) -> str:
+    """The measured limit and how close each side came to it."""
+    peaks, frac = m["gemm_peak_gflops"], m["fraction_of_gemm_peak"]
+    shapes = "; ".join(f"{d}: " + ", ".join(f"{name} {rate:.0f}" for name, rate in peaks[d]["by_shape"].items())
+                       for d in peaks)
+    sides = ", ".join(f"{side} {f['fraction_of_gemm_peak']:.0%} ({f['achieved_gflops']:.0f} GFLOP/s, {f['precision']})"
+                      for side, f in frac.items())
+    text = (f"{label}, against the machine's own limit: {m['model_gflop']:.0f} GFLOP of model work in the real "
+            f"tokens; GEMM rates measured between the sides (GFLOP/s, median over repeats) {shapes}. Fraction of "
+            f"the peak in each side's precision: {sides}.")
+    ml = frac[f"ml_{auto}"]
+    if _set_key(label) == "test" and ml["fraction_of_gemm_peak"] < TARGET_FRACTION:
+        text += (f" Gap to {TARGET_FRACTION:.0%}: the naive loop reaches {frac['sorted_loop']['fraction_of_gemm_peak']:.0%}"
+                 " on the same tokens; what the model spends outside the matrix multiplies (attention over short "
+                 "sequences, GELU, layer norms, per-op dispatch) is the rest (see bench.levers).")
+    return text
 
 
 def _set_key(label: str) -> str:
@@ -247,11 +326,20 @@ def _rows(label: str, m: dict[str, Any], auto: str, threads: int) -> list[Row]:
     if r[f"{ml}_vs_pipeline"] < target and auto == "fp32":
         pad += (f"; gap: no AMX/AVX512-BF16 on this CPU, so auto = fp32 and both sides do the same fp32 arithmetic "
                 f"per token (emulated bf16 is {r['ml_bf16_vs_ml_fp32']:.2f}× fp32 here); the target needs bf16 units")
+    frac = m.get("fraction_of_gemm_peak", {})
+    peaks = m.get("gemm_peak_gflops", {})
+
+    def cell(side: str) -> str:
+        entry = frac.get(side)
+        return fmt_fraction(entry, peaks.get(entry["precision"]) if entry else None,
+                            entry["precision"] if entry else "")
+
     return [
         Row(f"Batch inference, CPU: ml (auto = {auto}) vs pipeline fp32", setting, f"{m['rows_per_s'][ml]:.1f} rows/s",
             f"{m['rows_per_s']['pipeline']:.1f} rows/s", r[f"{ml}_vs_pipeline"], f"≥ {target:g}×",
             r[f"{ml}_vs_pipeline"] >= target and bool(ok) and agree_auto >= MIN_AGREEMENT, pad,
-            agreement=agreement, accuracy=f"{_acc(m, ml)} / {_acc(m, 'pipeline')}"),
+            agreement=agreement, accuracy=f"{_acc(m, ml)} / {_acc(m, 'pipeline')}",
+            peak=f"ml {cell(ml)}; pipeline {cell('pipeline')}"),
         Row(f"Batch inference, CPU: ml (auto = {auto}) vs pipeline bf16", setting, f"{m['rows_per_s'][ml]:.1f} rows/s",
             f"{m['rows_per_s']['pipeline_bf16']:.1f} rows/s", r[f"{ml}_vs_pipeline_bf16"],
             f"≥ {TARGET_VS_BF16_PIPELINE:g}×", r[f"{ml}_vs_pipeline_bf16"] >= TARGET_VS_BF16_PIPELINE and bool(ok),
@@ -259,7 +347,15 @@ def _rows(label: str, m: dict[str, Any], auto: str, threads: int) -> list[Row]:
                 f"; {_vs_bf16_gap(m)}" if auto == "bf16" and r[f"{ml}_vs_pipeline_bf16"] < TARGET_VS_BF16_PIPELINE
                 else ""),
             agreement=f"pipeline bf16 vs fp32 {a['pipeline_bf16_vs_pipeline']:.4f}",
-            accuracy=f"{_acc(m, ml)} / {_acc(m, 'pipeline_bf16')}"),
+            accuracy=f"{_acc(m, ml)} / {_acc(m, 'pipeline_bf16')}",
+            peak=f"ml {cell(ml)}; pipeline bf16 {cell('pipeline_bf16')}"),
+        _peak_row(label, setting, m, auto, cell),
+        Row(f"Batch inference, CPU: ml (auto = {auto}) vs a naive length-sorted loop", setting,
+            f"{m['rows_per_s'][ml]:.1f} rows/s", f"{m['rows_per_s']['sorted_loop']:.1f} rows/s",
+            r[f"{ml}_vs_sorted_loop"], "reported separately", None,
+            f"loop: batches of {PIPELINE_BATCH} in length order, tokenizer padding, {auto} weights, no Parquet",
+            agreement=f"{a['sorted_loop_vs_ml_fp32']:.4f} with ml fp32",
+            peak=f"ml {cell(ml)}; loop {cell('sorted_loop')}"),
         Row("Batch inference, CPU: ml bf16 vs ml fp32 (correctness)", setting, f"{m['rows_per_s']['ml_bf16']:.1f} rows/s",
             f"{m['rows_per_s']['ml_fp32']:.1f} rows/s", r["ml_bf16_vs_ml_fp32"],
             f"agreement ≥ {MIN_AGREEMENT:.1%}, accuracy ± {MAX_ACCURACY_GAP}", _bf16_correct(m),
@@ -270,6 +366,23 @@ def _rows(label: str, m: dict[str, Any], auto: str, threads: int) -> list[Row]:
             f"{r['ml_int8_vs_ml_fp32']:.2f}× ml fp32", agreement=f"{a['ml_int8_vs_ml_fp32']:.3f} with ml fp32",
             accuracy=f"{_acc(m, 'ml_int8')} / {_acc(m, 'pipeline')}"),
     ]
+
+
+def _peak_row(label: str, setting: str, m: dict[str, Any], auto: str, cell: Any) -> Row:
+    """ml (auto)'s model FLOPs per second as a fraction of the GEMM peak measured in the same run."""
+    ml = f"ml_{auto}"
+    entry = m["fraction_of_gemm_peak"][ml]
+    on_test = _set_key(label) == "test"
+    met = entry["fraction_of_gemm_peak"] >= TARGET_FRACTION if on_test else None
+    clock = "CPU" if entry.get("clock") == "cpu" else "wall"
+    note = (f"model FLOPs of the {m['tokens']['real']:,} real tokens ({m['model_gflop']:.0f} GFLOP) over ml's {clock} "
+            f"time; peak = best of the model-shaped and square {auto} GEMMs on the same clock, measured between the "
+            "sides; "
+            f"load average per repeat {', '.join(str(x) for x in m['load_average_per_repeat'])}")
+    return Row(f"Batch inference, CPU: ml (auto = {auto}), fraction of the machine's GEMM peak", setting,
+               f"{entry['achieved_gflops']:.0f} GFLOP/s", f"{m['gemm_peak_gflops'][auto]['gflops']:.0f} GFLOP/s "
+               f"({auto} GEMM peak)", None, f"≥ {TARGET_FRACTION:.0%}" if on_test else "reported separately", met,
+               note, peak=f"ml {cell(ml)}; pipeline {auto} {cell('pipeline' if auto == 'fp32' else 'pipeline_bf16')}")
 
 
 def run(quick: bool = False, model_dir: Path | None = None) -> Result:
@@ -301,7 +414,8 @@ def run(quick: bool = False, model_dir: Path | None = None) -> Result:
             log(f"[inference_cpu] {label}: {len(texts)} rows x {sizes['repeats']} repeats")
             work = Path(tmp) / label.split()[1]
             work.mkdir()
-            result.measurements[label] = m = compare(folder, texts, labels, sizes["repeats"], work, model_dir is not None)
+            result.measurements[label] = m = compare(folder, texts, labels, sizes["repeats"], work, model_dir is not None,
+                                                     auto)
             result.rows += _rows(label, m, auto, torch.get_num_threads())
     result.notes = _notes(result.measurements, auto, cpu_has_native_bf16(), result.machine["cpu"])
     result.rows.append(Row("Batch inference, GPU (bf16)", "—", "—", "—", None, "≥ 5×, ≥ 25 % MFU", None,

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.common import DOC, fmt_met, fmt_ratio, read_result
 
-ORDER = ["inference_cpu", "inference_memory", "training", "orchestration"]
+ORDER = ["inference_cpu", "inference_memory", "training", "levers", "orchestration"]
 
 INTRO = """# Benchmarks
 
@@ -39,20 +39,37 @@ accuracy within 0.005 for inference, validation accuracy within 0.01 for trainin
 seed. A configuration that misses this is marked **not met**, and `auto` must not pick bf16
 there. GPU rows (inference ≥ 5× the pipeline, ≥ 25 % MFU; training samples/s and MFU) wait for a
 run on a machine with a CUDA GPU (`make test PYTEST_ARGS="-m cuda"`, then `make bench`).
+
+The machine's own limit ([bench/peak.py](../bench/peak.py)): the CPU benchmarks also measure
+this machine's matrix-multiply peak, GEMMs of the model's own shapes (2,048 tokens through the
+attention projections and the feed-forward pair) and a square 2,048 one, in fp32 and bf16, with
+the torch threads of the run, as sides of the same alternation; and they count the model FLOPs of
+the real (unpadded) tokens each side processes (3× for a training step). The "fraction of the
+machine's peak" column is that work per second over the best GEMM rate of the same precision
+measured in the same repeat (median over repeats). The clock: CPU seconds of the process when
+torch runs one thread (the time the work had a core, whatever other tenants do, as with
+`--threads -1` on an oversubscribed machine), wall seconds with several threads (where CPU time
+would also count the spin-waits at each op's barrier); both sides of a fraction use the same one. Targets: ml in the precision `auto`
+picks at ≥ 50 % on SST-2 test, training at ≥ 35 %. The CPU model, its bf16 unit and its flags
+are in each section's machine line; the load average is recorded per repeat. Levers tried to
+close the gap, kept or not, are measured by `python -m bench.levers` (section below).
 """
 
 
 def _row(r: dict[str, Any]) -> str:
     cells = [r["benchmark"], r["setting"], r["ml"], r["baseline"], fmt_ratio(r["ratio"]), r["target"],
              fmt_met(r["met"]) if r["target"] != "reported separately" else "—", r.get("agreement") or "—",
-             r.get("accuracy") or "—", r.get("note", "")]
+             r.get("accuracy") or "—", r.get("peak") or "—", r.get("note", "")]
     return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
 
 
 def _machine(m: dict[str, Any]) -> str:
     v = m.get("versions", {})
     versions = ", ".join(f"{k} {val}" for k, val in v.items() if val)
-    return (f"{m.get('cpu')}, {m.get('logical_cpus')} logical CPUs (torch threads {m.get('torch_threads')}, {m.get('threads_policy')}), "
+    flags = m.get("cpu_flags")
+    cpu = (f"{m.get('cpu')} (bf16 unit: {m.get('cpu_bf16_unit') or 'none'}; flags {' '.join(flags)})"
+           if flags is not None else m.get("cpu"))
+    return (f"{cpu}, {m.get('logical_cpus')} logical CPUs (torch threads {m.get('torch_threads')}, {m.get('threads_policy')}), "
             f"{m.get('memory_gib')} GiB RAM, GPU: {m.get('gpu') or 'none'}, load average at start "
             f"{m.get('load_average_1m')}; Python {m.get('python')}; {versions}")
 
@@ -61,12 +78,12 @@ def render() -> str:
     results = {name: read_result(name) for name in ORDER}
     lines = [INTRO, "## Summary", "",
              "| benchmark | setting | ml | baseline | ratio (ml vs baseline) | target | status | agreement | "
-             "accuracy (ml / baseline) | notes |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "accuracy (ml / baseline) | fraction of the machine's peak | notes |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name in ORDER:
         res = results[name]
         if res is None:
-            lines.append(f"| {name} | — | — | — | — | — | not measured | — | — | no result file yet (run `python -m bench.{name}`) |")
+            lines.append(f"| {name} | — | — | — | — | — | not measured | — | — | — | no result file yet (run `python -m bench.{name}`) |")
             continue
         lines += [_row(r) for r in res["rows"]]
     for name in ORDER:

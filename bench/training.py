@@ -15,11 +15,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import peak
 from bench.common import (
     Result,
     Row,
     Skip,
     build_minilm_classifier,
+    load_average,
     log,
     machine_info,
     median,
@@ -27,10 +29,12 @@ from bench.common import (
     read_sst2,
     run_module,
 )
+from bench.peak import fmt_fraction
 
 NAME = "training"
 TARGET = 1.3
 TARGET_BF16 = 1.5  # ml bf16 vs ml fp32, samples/s
+TARGET_FRACTION = 0.35  # ml (auto) training FLOPs/s over the GEMM peak in the same precision
 MAX_BF16_ACCURACY_GAP = 0.01  # validation accuracy, bf16 vs fp32, same seed (issue 18)
 
 
@@ -69,13 +73,14 @@ def train_ml(folder: Path, train: tuple[list[str], list[int]], val: tuple[list[s
     params = TrainParams(epochs=sizes["epochs"], learning_rate=sizes["learning_rate"], batch_size=sizes["batch_size"],
                          max_length=s.max_length, warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay,
                          max_grad_norm=s.max_grad_norm, patience=s.early_stopping_patience, seed=seed)
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     result = fit(model, tokenizer, train, val, ["0", "1"], params, torch.device("cpu"), precision)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
     if save_to is not None:
         model.save_pretrained(save_to)
         tokenizer.save_pretrained(save_to)
-    return {"seconds": seconds, "accuracy": _accuracy(model, tokenizer, *val), "epochs_run": result.epochs_run}
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "accuracy": _accuracy(model, tokenizer, *val),
+            "epochs_run": result.epochs_run}
 
 
 def train_hf(folder: Path, train: tuple[list[str], list[int]], val: tuple[list[str], list[int]],
@@ -99,7 +104,7 @@ def train_hf(folder: Path, train: tuple[list[str], list[int]], val: tuple[list[s
     def accuracy(prediction: Any) -> dict[str, float]:
         return {"accuracy": float(np.mean(np.argmax(prediction.predictions, axis=-1) == prediction.label_ids))}
 
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
 
     def encode(texts: list[str], labels: list[int]) -> list[dict[str, Any]]:
         enc = tokenizer(texts, truncation=True, max_length=s.max_length)
@@ -116,8 +121,9 @@ def train_hf(folder: Path, train: tuple[list[str], list[int]], val: tuple[list[s
     trainer = Trainer(model=model, args=args, train_dataset=encode(*train), eval_dataset=encode(*val),
                       data_collator=DataCollatorWithPadding(tokenizer), compute_metrics=accuracy)
     trainer.train()
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "accuracy": _accuracy(model, tokenizer, *val), "epochs_run": sizes["epochs"]}
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - started_cpu
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "accuracy": _accuracy(model, tokenizer, *val),
+            "epochs_run": sizes["epochs"]}
 
 
 def _padding(tokenizer: Any, texts: list[str], batch_size: int, seed: int) -> dict[str, float]:
@@ -137,7 +143,7 @@ def _padding(tokenizer: Any, texts: list[str], batch_size: int, seed: int) -> di
             "mean_batch_width": round(sum(max(lengths[j] for j in b) for b in batches) / len(batches), 1)}
 
 
-def _step_split(folder: Path, batch_size: int, width: int, steps: int = 8) -> dict[str, dict[str, float]]:
+def _step_split(folder: Path, batch_size: int, width: int, steps: int = 8, fused: bool = True) -> dict[str, dict[str, float]]:
     """ms per training step in each precision, split into forward+backward and the fp32 rest.
 
     The rest (gradient clipping, ml's AdamW update, zeroing) does not get faster under bf16
@@ -147,30 +153,33 @@ def _step_split(folder: Path, batch_size: int, width: int, steps: int = 8) -> di
     from transformers import AutoModelForSequenceClassification
 
     from ml.model.precision import autocast
-    from ml.training.train import TrainParams, _optimizer
+    from ml.training.train import TrainParams, _optimizer, clip_gradients
 
     params = TrainParams(epochs=1, learning_rate=1e-4, batch_size=batch_size, max_length=128, warmup_ratio=0.0,
                          weight_decay=0.01, max_grad_norm=1.0, patience=1, seed=0)
+    # The clock of the fractions (bench.peak.clock): CPU seconds with one torch thread, wall otherwise.
+    clock = time.process_time if peak.clock() == "cpu" else time.perf_counter
     generator = torch.Generator().manual_seed(0)
     ids = torch.randint(1000, 20000, (batch_size, width), generator=generator)
     labels = torch.randint(0, 2, (batch_size,), generator=generator)
     out: dict[str, dict[str, float]] = {}
     for precision in ("fp32", "bf16"):
         model = AutoModelForSequenceClassification.from_pretrained(folder).train()
-        optimizer = _optimizer(model, params)
+        optimizer = (_optimizer(model, params) if fused else
+                     torch.optim.AdamW(model.parameters(), lr=params.learning_rate, foreach=True))
         spent = {"forward_backward": 0.0, "clip_and_update": 0.0}
         for step in range(steps + 2):  # two warm-up steps
-            a = time.perf_counter()
+            a = clock()
             with autocast(precision, torch.device("cpu")):
                 loss = model(input_ids=ids, labels=labels).loss
             loss.backward()
-            b = time.perf_counter()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
+            b = clock()
+            clip_gradients(list(model.parameters()), params.max_grad_norm)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             if step >= 2:
                 spent["forward_backward"] += b - a
-                spent["clip_and_update"] += time.perf_counter() - b
+                spent["clip_and_update"] += clock() - b
         out[precision] = {k: round(v / steps * 1000, 1) for k, v in spent.items()}
     return out
 
@@ -188,6 +197,44 @@ def _bf16_cause(split: dict[str, dict[str, float]], width: int, batch_size: int,
             "bf16 speeds up are a smaller part of each step than in longer-sequence training"
             + (f"; with validation and batching on top, the whole run gains {ratio:.2f}×." if ratio < TARGET_BF16
                else "."))
+
+
+def _model_work(folder: Path, train_texts: list[str], val_texts: list[str], sizes: dict[str, Any]) -> tuple[Any, int]:
+    """The model config and the FLOPs one training run does on real tokens: a forward and backward
+    pass over every training text per epoch, and a forward pass over the validation texts."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    config = AutoConfig.from_pretrained(folder)
+
+    def lengths(texts: list[str]) -> list[int]:
+        return [len(ids) for ids in tokenizer(texts, truncation=True, max_length=128)["input_ids"]]
+
+    per_epoch = peak.training_flops(config, lengths(train_texts)) + peak.forward_flops(config, lengths(val_texts))
+    return config, per_epoch * sizes["epochs"]
+
+
+def _peak_row(setting: str, m: dict[str, Any], auto: str, side: str) -> Row:
+    """ml (auto)'s training FLOPs per second as a fraction of the GEMM peak measured in the same run."""
+    entry, gemm = m["fraction_of_gemm_peak"][side], m["gemm_peak_gflops"][auto]
+    trainer = m["fraction_of_gemm_peak"]["trainer"]
+    met = entry["fraction_of_gemm_peak"] >= TARGET_FRACTION
+    note = (f"{m['model_gflop']:.0f} GFLOP per run (3× the forward FLOPs of the real training tokens, plus validation) "
+            f"over the whole of fit (batching, validation, best-weights copy included), "
+            f"{'CPU' if entry.get('clock') == 'cpu' else 'wall'} seconds; load average per repeat "
+            f"{', '.join(str(x) for x in m['load_average_per_repeat'])}")
+    if not met:
+        split = m.get("step_ms", {}).get(auto)
+        note += ("; gap: " + (f"clipping + the AdamW update take {split['clip_and_update']:.0f} of "
+                              f"{split['forward_backward'] + split['clip_and_update']:.0f} ms a step and do no model "
+                              "FLOPs; " if split else "")
+                 + "a training step also runs dropout, softmax and GELU backward and the fp32 master-weight casts "
+                   "outside the matrix multiplies (see the notes and bench.levers)")
+    return Row(f"Training, CPU: ml (auto = {auto}), fraction of the machine's GEMM peak", setting,
+               f"{entry['achieved_gflops']:.0f} GFLOP/s", f"{gemm['gflops']:.0f} GFLOP/s ({auto} GEMM peak)", None,
+               f"≥ {TARGET_FRACTION:.0%}", met, note,
+               peak=f"ml {fmt_fraction(entry, gemm, auto)}; Trainer fp32 "
+                    f"{fmt_fraction(trainer, m['gemm_peak_gflops']['fp32'], 'fp32')}")
 
 
 def run(quick: bool = False, keep_model: Path | None = None) -> Result:
@@ -216,11 +263,19 @@ def run(quick: bool = False, keep_model: Path | None = None) -> Result:
         result.rows = [Row("Training, CPU", "SST-2", "—", "—", None, f"≥ {TARGET:g}× at ≥ accuracy", None, str(exc))]
         return result
     runs: dict[str, list[dict[str, Any]]] = {"ml": [], "ml_bf16": [], "trainer": []}
+    loads: list[float | None] = []
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         folder = build_minilm_classifier(Path(tmp) / "init")
+        config, flops = _model_work(folder, train[0], val[0], sizes)
+        gemm_sides, peaks = peak.peak_sides(config, {"fp32": torch.float32, "bf16": torch.bfloat16})
         for repeat in range(sizes["repeats"]):
-            order = list(runs) if repeat % 2 == 0 else list(reversed(runs))
+            loads.append(load_average())
+            order = [*runs, "gemm_peak"] if repeat % 2 == 0 else ["gemm_peak", *reversed(runs)]
             for side in order:
+                if side == "gemm_peak":
+                    for measure in gemm_sides.values():
+                        measure()
+                    continue
                 log(f"[training] repeat {repeat + 1}/{sizes['repeats']}: {side}")
                 if side == "ml":
                     last = repeat == sizes["repeats"] - 1
@@ -248,7 +303,19 @@ def run(quick: bool = False, keep_model: Path | None = None) -> Result:
 
     auto = resolve_precision("auto", torch.device("cpu"))
     result.settings["ml_precision_auto"] = auto
-    result.measurements = {"runs": runs, "samples_per_s": sps, "ratio_ml_vs_trainer": ratio, "ratios": ratios,
+    which = peak.clock()
+    gemm_peak = {d: peak.summarise(r, which) for d, r in peaks.items()}
+    precision_of = {"ml": "fp32", "ml_bf16": "bf16", "trainer": "fp32"}
+    fraction = {side: {"precision": d, "clock": which,
+                       **peak.fractions(flops, [r["cpu_seconds" if which == "cpu" else "seconds"] for r in runs[side]],
+                                        gemm_peak[d]["per_repeat"])}
+                for side, d in precision_of.items()}
+    auto_side = "ml_bf16" if auto == "bf16" else "ml"
+    result.measurements = {"model_gflop": round(flops / 1e9, 1), "gemm_peak_gflops": gemm_peak,
+                           "fraction_of_gemm_peak": fraction,
+                           "achieved_gflops": {side: f["achieved_gflops"] for side, f in fraction.items()},
+                           "load_average_per_repeat": loads,
+                           "runs": runs, "samples_per_s": sps, "ratio_ml_vs_trainer": ratio, "ratios": ratios,
                            "ratio_bf16_vs_fp32": bf16_ratio, "ratios_bf16_vs_fp32": bf16_ratios,
                            "validation_accuracy": {"ml": acc_ml, "ml_bf16": acc_bf16, "trainer": acc_hf},
                            "padded_tokens_per_real_token": padding, "step_ms": split}
@@ -273,6 +340,7 @@ def run(quick: bool = False, keep_model: Path | None = None) -> Result:
                 "; gap: no AMX/AVX512-BF16 on this CPU, so torch emulates bf16 (slower than fp32); the target "
                 "needs bf16 units"),
             accuracy=f"{acc_bf16:.3f} / {acc_ml:.3f} (gap {bf16_gap:+.3f})"),
+        _peak_row(setting, result.measurements, auto, auto_side),
         Row("Training, GPU (bf16)", "—", "—", "—", None, "samples/s and MFU", None,
             "waits for a GPU: no GPU lent to this task" if not torch.cuda.is_available() else "not measured here"),
     ]

@@ -22,36 +22,37 @@ log = logging.getLogger(__name__)
 
 
 def release_freed_memory() -> None:
-    """Hand freed memory back to the OS at once, so the step's peak RSS does not grow with rows.
+    """Keep the predict step's peak RSS flat with input size without paying a page fault per tensor.
 
-    Two allocators keep freed memory by default, and both let the predict step's peak grow with
-    the number of chunks and batches, not with what is live:
+    Two allocators keep freed memory by default, and both let the peak grow with the number of
+    chunks and batches, not with what is live:
 
-    - glibc raises its mmap threshold after the first large free, so later activation tensors
-      come from the heap, where freed holes of every batch shape pile up (1.5x from 1,000 to
-      150,000 rows with `tiny`). A fixed threshold of 128 KiB serves activation-sized blocks with
-      mmap (with 1 MiB the smaller ones still piled up: 1.24x from 10,000 to 1,000,000 rows
-      against 1.18x, at the same speed).
+    - glibc raises its mmap and trim thresholds after the first large free, without bound, so
+      the heap keeps the freed holes of every batch shape. Serving every block of 128 KiB and
+      more with mmap kept the peak flat but made every activation tensor of every layer a fresh
+      mapping, zero-filled page by page and unmapped at once: page faults then cost more than the
+      bf16 matrix multiplies of a short batch. The rule now (ml.heap) fixes both thresholds, so
+      activations are reused from the heap from batch to batch, and the heap is trimmed after
+      each chunk (`trim_freed_memory`): what it holds is bounded by one chunk.
     - Arrow's default pool (jemalloc or mimalloc) keeps the pages of every decoded and written
-      chunk for reuse (peak +14 % from 10,000 to 100,000 rows); Arrow's system pool frees them
-      through glibc, under the rule above.
+      chunk for reuse; Arrow's system pool frees them through glibc, under the rule above.
 
-    Measured by `make bench` (inference memory). Process-wide: call it at the start of a step.
+    Measured by `make bench` (inference memory, and the allocator lever of bench.levers).
+    Process-wide: call it at the start of a step.
     """
-    import ctypes
-    import ctypes.util
-    import sys
-
     import pyarrow as pa
 
+    from ml.core import heap
+
     pa.set_memory_pool(pa.system_memory_pool())
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-3, 128 << 10)  # M_MMAP_THRESHOLD = 128 KiB (fixed: also stops the dynamic raise)
-    except (OSError, AttributeError):
-        pass  # not glibc (e.g. musl): nothing to tune
+    heap.reuse_freed_memory()
+
+
+def trim_freed_memory() -> None:
+    """Give the heap's free pages back to the OS (between chunks: what one chunk freed)."""
+    from ml.core import heap
+
+    heap.trim_freed_memory()
 
 
 def predict_probs(
@@ -132,8 +133,10 @@ def predict_parquet(
             columns += [pa.array(probs[:, k], pa.float32()) for k in range(len(labels))]
             columns += [pa.array([value] * len(texts), pa.string()) for value in extra_columns.values()]
             writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=schema))
-            written += len(texts)
-            bar.update(len(texts))
+            del texts, probs, columns
+            trim_freed_memory()
+            written += batch.num_rows
+            bar.update(batch.num_rows)
     elapsed = time.perf_counter() - started
     log.info("scored %d rows in %.1fs (%.0f rows/s)", written, elapsed, written / elapsed if elapsed else 0.0)
     return written

@@ -209,11 +209,15 @@ def load(folder: Path, device: torch.device, precision: Precision) -> tuple[PreT
 
 
 def prepare_for_inference(model: PreTrainedModel, device: torch.device, precision: Precision) -> PreTrainedModel:
-    """Eval mode on `device`, weights in `precision` ("fp32" or "bf16", see ml.model.precision)."""
+    """Eval mode on `device`, weights in `precision` ("fp32" or "bf16", see ml.model.precision); on a CPU
+    in bf16 the linear layers' weights are also packed once for oneDNN (ml.model.cpu_packing)."""
+    from ml.model.cpu_packing import pack_linear_weights
     from ml.model.precision import apply_for_inference
 
     model.eval().to(device)
-    return apply_for_inference(model, precision)
+    model = apply_for_inference(model, precision)
+    pack_linear_weights(model)
+    return model
 
 
 def labels_of(model: PreTrainedModel) -> list[str]:

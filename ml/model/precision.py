@@ -54,6 +54,19 @@ def cpu_has_native_bf16(flags: set[str] | None = None, capability: str | None = 
     return bool(set(CPU_BF16_FLAGS) & (cpu_flags() if flags is None else flags))
 
 
+def cpu_bf16_unit(flags: set[str] | None = None) -> str | None:
+    """The bf16 matrix unit this CPU has per cpuinfo: "AMX", "AVX512-BF16" or None.
+
+    `auto` treats both units alike: bf16 weights for inference, bf16 autocast over fp32 master
+    weights for training. The benchmarks record the unit next to every figure (bench.levers
+    measures bf16 weights against autocast on the machine of the run).
+    """
+    flags = cpu_flags() if flags is None else flags
+    if "amx_bf16" in flags:
+        return "AMX"
+    return "AVX512-BF16" if "avx512_bf16" in flags else None
+
+
 def cuda_has_bf16() -> bool:
     """bf16 tensor cores (Ampere and later); emulated or absent on older GPUs."""
     import torch

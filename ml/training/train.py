@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+TRAIN_HEAP_TRIM_THRESHOLD = 256 << 20  # above a step's freed activations and gradients, so none is re-faulted
+
 
 @dataclass(frozen=True)
 class TrainParams:
@@ -118,6 +120,19 @@ def _optimizer(model: PreTrainedModel, params: TrainParams) -> torch.optim.Optim
     return torch.optim.AdamW(groups, lr=params.learning_rate, fused=fused)
 
 
+def clip_gradients(weights: list[torch.Tensor], max_norm: float) -> None:
+    """`torch.nn.utils.clip_grad_norm_`, bit for bit, without its multiply by 1.0 when the total
+    norm is already within `max_norm` (a pass over every gradient that changes none of them)."""
+    import torch
+
+    grads = [w.grad for w in weights if w.grad is not None]
+    if not grads:
+        return
+    norm = torch.nn.utils.get_total_norm(grads)
+    if float(torch.clamp(max_norm / (norm + 1e-6), max=1.0)) < 1.0:  # clip_grad_norm_'s own coefficient
+        torch.nn.utils.clip_grads_with_norm_(weights, max_norm, norm)
+
+
 def _scheduler(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     """Linear warmup to the peak rate, then linear decay to zero."""
     import torch
@@ -158,6 +173,11 @@ def fit(
     """
     import torch
 
+    from ml.core import heap
+
+    # Freed tensors (the dense embedding gradient of every step included) reused from the heap
+    # instead of mapped and faulted in afresh each step; the cache is bounded (ml.heap).
+    heap.reuse_freed_memory(mmap=False, trim_threshold=TRAIN_HEAP_TRIM_THRESHOLD)
     seed_everything(params.seed)
     model.to(device).train()
     token_ids = batching.tokenize(tokenizer, train[0], params.max_length)
@@ -166,6 +186,7 @@ def fit(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     plan = plan_epochs(len(token_ids), params.batch_size, params.epochs, params.min_steps)
     optimizer = _optimizer(model, params)
+    trainable = [w for w in model.parameters() if w.requires_grad]
     scheduler = _scheduler(optimizer, int(plan.total_steps * params.warmup_ratio), plan.total_steps)
 
     result = FitResult(best_epoch=0, epochs_run=0, epochs_planned=plan.epochs, best_metrics={})
@@ -184,7 +205,7 @@ def fit(
                     logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device)).logits
                 loss = torch.nn.functional.cross_entropy(logits.float(), targets[rows].to(device))
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), params.max_grad_norm)
+                clip_gradients(trainable, params.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
