@@ -78,7 +78,7 @@ def main() -> None:
     env("MLFLOW_TRACKING_USERNAME")  # the admin
     env("MLFLOW_TRACKING_PASSWORD")
     steps, operator = env("MLFLOW_STEPS_USER"), env("MLFLOW_OPERATOR_USER")
-    client, auth = MlflowClient(uri), AuthServiceClient(uri)
+    client, auth = MlflowClient(uri, registry_uri=uri), AuthServiceClient(uri)  # not a stale MLFLOW_REGISTRY_URI
     wait(client)
     user(auth, steps, env("MLFLOW_STEPS_PASSWORD"))
     user(auth, operator, env("MLFLOW_OPERATOR_PASSWORD"))

@@ -22,14 +22,23 @@ SST2 = ROOT.parent / "shared" / "data" / "sst2"
 def _clear_ml_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests must not inherit a developer's ML_* settings."""
     for key in list(os.environ):
-        if key.startswith("ML_") or key == "MLFLOW_TRACKING_URI":
+        if key.startswith("ML_") or key in MLFLOW_GLOBALS:
             monkeypatch.delenv(key, raising=False)
 
 
+MLFLOW_GLOBALS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")  # mlflow.set_*_uri writes them to os.environ
+
+
 @pytest.fixture(autouse=True)
-def _fresh_settings() -> Iterator[None]:
+def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts from the same settings, and the MLflow URIs one test set do not reach the next."""
     from ml.core.config import reset_settings
 
+    for key in MLFLOW_GLOBALS:  # put back as they were when the test ends, whatever the test did
+        if key in os.environ:
+            monkeypatch.setenv(key, os.environ[key])
+        else:
+            monkeypatch.delenv(key, raising=False)
     reset_settings()
     yield
     reset_settings()

@@ -19,17 +19,18 @@ if TYPE_CHECKING:
     from ml.core.config import Settings
 
 
-def describe(version: ModelVersion, settings: Settings, task: str | None, aliases: list[str]) -> dict[str, Any]:
-    """One version as a JSON-able row."""
+def describe(version: ModelVersion, settings: Settings, state: champion.State, task: str | None,
+             aliases: list[str]) -> dict[str, Any]:
+    """One version as a JSON-able row; score and task come from its run (what promotion trusts), not its tags."""
     tags = version.tags or {}
-    signature = tags.get(champion.SIGNATURE_TAG)
+    signature = state.signature(version)
     labels = json.loads(signature)["labels"] if signature else None
     created = datetime.fromtimestamp((version.creation_timestamp or 0) / 1000, UTC)
     return {
         "version": str(version.version),
         "created": created.isoformat(timespec="seconds"),
         "metric": settings.promotion_metric,
-        "score": registry.score(version, settings.promotion_metric),
+        "score": state.score(version),
         "aliases": sorted(aliases),
         "review": tags.get(champion.REVIEW_TAG, ""),
         "labels": labels,
@@ -47,7 +48,7 @@ def list_versions(settings: Settings) -> dict[str, Any]:
     state = champion.read_state(settings)
     task = state.task(settings.promotion_metric)
     aliases = registry.aliases(settings)
-    rows = [describe(v, settings, task, [a for a, n in aliases.items() if n == str(v.version)])
+    rows = [describe(v, settings, state, task, [a for a, n in aliases.items() if n == str(v.version)])
             for v in sorted(state.versions, key=lambda v: -int(v.version))]
     return {"model_name": settings.model_name, "champion_version": state.champion,
             "pinned": state.pin.__dict__ if state.pin else None, "promotion_mode": settings.promotion_mode,
