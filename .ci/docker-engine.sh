@@ -28,7 +28,8 @@ if ! docker compose version >/dev/null 2>&1; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
-  echo "deb http://deb.debian.org/debian trixie main" >"$tmp/trixie.list"
+  mirror=$(python3 "$(dirname "$0")/debian_mirror.py")  # the machine's own mirror: no host named here
+  echo "deb $mirror trixie main" >"$tmp/trixie.list"
   apt_opts=(-o "Dir::Etc::SourceList=$tmp/trixie.list" -o "Dir::Etc::SourceParts=-"
             -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::Archives=$tmp/archives"
             -o "APT::Architecture=amd64" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
