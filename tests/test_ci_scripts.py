@@ -49,7 +49,7 @@ deb http://later.example/debian bookworm main
 def mirror(root: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {"PATH": "/usr/bin:/bin", **env}
     return subprocess.run([sys.executable, str(SCRIPT), "--root", str(root)], env=clean, capture_output=True,
-                          text=True, check=False, timeout=60)
+                          text=True, check=False, timeout=300)
 
 
 def write(root: Path, relative: str, text: str) -> None:
