@@ -168,11 +168,11 @@ reject: .env ## Refuse VERSION=N (approval mode): never promoted automatically; 
 seed-data: .env ## (Re)create the buckets and upload the demo datasets to the object store
 	$(COMPOSE) run --rm --no-deps init-storage
 
-e2e: .env ## Whole-stack proof: build, up, train/infer via both orchestrators, load test, teardown
-	python3 tests/e2e/run_e2e.py $(E2E_ARGS)
+e2e: .env ## Whole-stack proof, phase by phase (tests/e2e): build, up, both orchestrators, load, faults, teardown
+	python3 -m tests.e2e.run $(E2E_ARGS)
 
 chaos: .env ## Fault phase alone against the running stack (make up first): kill, restart, cancel mid-run
-	python3 tests/e2e/chaos.py $(CHAOS_ARGS)
+	python3 -m tests.e2e.chaos $(CHAOS_ARGS)
 
 clean: ## Stop the stack and delete its volumes (databases, object store, logs) and step containers
 	$(COMPOSE) down -v --remove-orphans

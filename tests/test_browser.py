@@ -1,4 +1,4 @@
-"""The e2e browser checks' helpers (tests/e2e/browser.py), without the stack.
+"""The e2e browser checks' helpers (tests/e2e/in_venv/browser.py), without the stack.
 
 The page helpers run in the real headless Chromium (Debian's package, `.ci/browser.sh`) against a
 tiny page of a local http.server whose text appears only after its script ran, as in the UIs'
@@ -8,8 +8,6 @@ single-page apps; skipped where Chromium or Playwright is absent (CI installs bo
 from __future__ import annotations
 
 import base64
-import importlib.util
-import sys
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -19,12 +17,9 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.in_venv import browser
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("e2e_browser", ROOT / "tests" / "e2e" / "browser.py")
-assert _spec and _spec.loader
-browser = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = browser  # dataclasses look their module up there
-_spec.loader.exec_module(browser)
 
 # A 2x2 PNG (what the UIs' plots are), written by the test server's page folder.
 PNG = base64.b64decode(
