@@ -180,15 +180,18 @@ def main(argv: list[str] | None = None) -> int:
     for p in (other, approval):
         p.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)
-    runs: list[dict[str, Any]] = []
-    extra: dict[str, Any] = {}
-    if args.command == "other-task":
-        runs, extra = cmd_other_task(args.orchestrator, args.timeout)
-    elif args.command == "verify":
-        cmd_lifecycle_verify(args.version, args.reason)
-    else:
-        runs = [r for r in (guarded("airflow approval", lambda: approval_airflow(args.timeout)),
-                            guarded("dagster approval", lambda: approval_dagster(args.timeout))) if r]
+
+    def dispatch() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        if args.command == "other-task":
+            return cmd_other_task(args.orchestrator, args.timeout)
+        if args.command == "verify":
+            cmd_lifecycle_verify(args.version, args.reason)
+            return [], {}
+        return [r for r in (guarded("airflow approval", lambda: approval_airflow(args.timeout)),
+                            guarded("dagster approval", lambda: approval_dagster(args.timeout))) if r], {}
+
+    # a crash is a failed check with its reason, and the JSON line is printed all the same
+    runs, extra = guarded(f"lifecycle {args.command} ran to the end", dispatch) or ([], {})
     return emit(runs=runs, lifecycle=extra)
 
 

@@ -309,18 +309,22 @@ def main(argv: list[str] | None = None) -> int:
     for p in (load, bad, drifted):
         p.add_argument("--timeout", type=float, default=3600)
     args = parser.parse_args(argv)
-    runs: list[dict[str, Any]] = []
-    if args.command == "runs":
-        cmd_runs(json.load(sys.stdin))
-    elif args.command == "champion":
-        guarded("MLflow: champion checks", verify_champion)
-    elif args.command == "load":
-        runs = cmd_load(args.orchestrator, args.n, args.timeout, trigger.parse_params(args.param))
-    elif args.command == "bad-dataset":
-        runs = cmd_bad_dataset(args.orchestrator, args.timeout)
-    else:
-        runs = cmd_drift(args.timeout)
-    return emit(runs=runs)
+
+    def dispatch() -> list[dict[str, Any]]:
+        if args.command == "runs":
+            cmd_runs(json.load(sys.stdin))
+            return []
+        if args.command == "champion":
+            guarded("MLflow: champion checks", verify_champion)
+            return []
+        if args.command == "load":
+            return cmd_load(args.orchestrator, args.n, args.timeout, trigger.parse_params(args.param))
+        if args.command == "bad-dataset":
+            return cmd_bad_dataset(args.orchestrator, args.timeout)
+        return cmd_drift(args.timeout)
+
+    # a crash is a failed check with its reason, and the JSON line is printed all the same
+    return emit(runs=guarded(f"verify {args.command} ran to the end", dispatch) or [])
 
 
 if __name__ == "__main__":
