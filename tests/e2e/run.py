@@ -116,18 +116,21 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     selected = [p for p in declare(options) if not options.only or p.name in options.only]
     started = time.monotonic()
-    if not options.no_clean_start:
-        stack.sh([*stack.compose_cmd(), "down", "-v", "--remove-orphans"], check=False)
-    outcomes = phases.run_phases(selected, CHECKS)
-    if not phases.verdict(outcomes, CHECKS):
-        stack.dump_failures()
-    if not options.keep:
-        outcomes += phases.run_phases([Phase("teardown", stack.teardown, 1, ALONE)], CHECKS)
-    total = time.monotonic() - started
-    say(report.summary(outcomes, total))
-    if options.output:
-        report.write(Path(options.output), report.results(outcomes, total))
-        say(f"results: {options.output}")
+    outcomes: list[phases.Outcome] = []
+    try:
+        if not options.no_clean_start:
+            stack.sh([*stack.compose_cmd(), "down", "-v", "--remove-orphans"], check=False)
+        outcomes = phases.run_phases(selected, CHECKS)
+    finally:  # interrupted too: the stack comes down and what was measured is written
+        if not phases.verdict(outcomes, CHECKS):
+            stack.dump_failures()
+        if not options.keep:
+            outcomes += phases.run_phases([Phase("teardown", stack.teardown, 1, ALONE)], CHECKS)
+        total = time.monotonic() - started
+        say(report.summary(outcomes, total))
+        if options.output:
+            report.write(Path(options.output), report.results(outcomes, total))
+            say(f"results: {options.output}")
     return 0 if phases.verdict(outcomes, CHECKS) else 1
 
 
