@@ -13,6 +13,10 @@ PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 # Extra pip options of make setup, e.g. PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu" for torch's CPU build.
 PIP_ARGS ?=
+# What the test targets run (a folder, a file or a test id); e.g. TESTS=tests/airflow/test_airflow_new_data.py
+TESTS ?= tests
+# CPU-burning processes beside `make test-under-load`
+BURNERS ?= 3
 
 .DEFAULT_GOAL := help
 
@@ -32,11 +36,22 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 
 setup: $(VENV)/.installed ## Create .venv with everything the tests need (ml, Airflow, Dagster, test servers)
 
-test: setup ## Run the whole test suite (unit, DAG/definitions, in-process pipelines against real S3 + MLflow)
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+test: setup ## The test suite but the tests over a minute (unit, DAG/definitions, pipelines against real S3 + MLflow)
+	$(PY) -m pytest $(TESTS) -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup ## The tests over a minute (-m slow): real-data fine-tuning, the README's blocks run as written
+	$(PY) -m pytest $(TESTS) -m slow $(PYTEST_ARGS)
+
+test-all: setup ## make test and make test-slow in one pytest session
+	$(PY) -m pytest $(TESTS) $(PYTEST_ARGS)
+
+test-under-load: setup ## make test with BURNERS=3 CPU-burning processes beside it: no test may depend on speed
+	@pids=""; for _ in $$(seq $(BURNERS)); do $(PY) -c 'while True: pass' & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null || true' EXIT; echo "$(BURNERS) CPU burners beside the tests (pids$$pids)"; \
+	$(PY) -m pytest $(TESTS) -m "not slow" $(PYTEST_ARGS)
 
 test-fast: setup ## Only the fast unit tests (no servers, no real data, no network)
-	$(PY) -m pytest tests -m "not integration and not slow and not network" $(PYTEST_ARGS)
+	$(PY) -m pytest $(TESTS) -m "not integration and not slow and not network" $(PYTEST_ARGS)
 
 browser-deps: setup ## The e2e browser checks' tools: Debian's chromium (apt-get) and Playwright in .venv (.ci/browser.sh)
 	.ci/browser.sh $(VENV)
@@ -61,7 +76,7 @@ lock: ## Re-pin the test environment: 3.11 from the current .venv, then LOCK_VER
 	{ sed -n '1,2p' .ci/constraints.txt; $(PIP) freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > .ci/constraints.txt.new && mv .ci/constraints.txt.new .ci/constraints.txt
 	PYTHON=$(PY) .ci/lock-python.sh $(LOCK_VERSIONS)
 
-.PHONY: help setup browser-deps test test-fast lint demo bench lock
+.PHONY: help setup browser-deps test test-slow test-all test-under-load test-fast lint demo bench lock
 
 # --- Embedded mode with an orchestrator, no Docker (README "Airflow, locally" / "Dagster, locally") ----
 # Storage in $(ML_HOME) (local folders), MLflow in its SQLite file; steps run as subprocesses of this
@@ -201,11 +216,11 @@ reject: .env ## Refuse VERSION=N (approval mode): never promoted automatically; 
 seed-data: .env ## (Re)create the buckets and upload the demo datasets to the object store
 	$(COMPOSE) run --rm --no-deps init-storage
 
-e2e: .env ## Whole-stack proof: build, up, train/infer via both orchestrators, load test, teardown
-	python3 tests/e2e/run_e2e.py $(E2E_ARGS)
+e2e: .env ## Whole-stack proof, phase by phase (tests/e2e): build, up, both orchestrators, load, faults, teardown
+	python3 -m tests.e2e.run $(E2E_ARGS)
 
 chaos: .env ## Fault phase alone against the running stack (make up first): kill, restart, cancel mid-run
-	python3 tests/e2e/chaos.py $(CHAOS_ARGS)
+	python3 -m tests.e2e.chaos $(CHAOS_ARGS)
 
 clean: ## Stop the stack and delete its volumes (databases, object store, logs) and step containers
 	$(COMPOSE) down -v --remove-orphans

@@ -230,12 +230,12 @@ def test_same_partition_for_a_scheduled_and_a_manual_run(both, monkeypatch) -> N
                 "dropped_rows": 0, "fingerprint": "f"}
 
     monkeypatch.setattr(assets, "run_loading_step", fake_step)
-    now = datetime.now(UTC)
     inference_data = defs.resolve_assets_def("inference_data")
     result = dg.materialize([inference_data])
     assert result.success
-    manual = render(dag.get_task("load_inference_data"), dag_run=RunInfo(run_after=now))
     assert set(seen) == {"as_of"}  # nothing else set: the step picks the partition
+    # a manual Airflow run created at the same moment: the same partition (whatever the clock says now)
+    manual = render(dag.get_task("load_inference_data"), dag_run=RunInfo(run_after=datetime.fromisoformat(seen["as_of"])))
     assert partition_date(seen["as_of"]) == partition_date(drop_empty_options(manual.command)[-1])
 
 
