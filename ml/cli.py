@@ -68,7 +68,7 @@ def show_settings() -> dict[str, Any]:
 def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
     """Every command: the spec's steps and pipelines, then the helpers and the lifecycle commands."""
     from ml.lifecycle import commands
-    from ml.pipelines import describe
+    from ml.pipelines import describe, models
     from ml.pipelines.spec import pipelines
 
     table: dict[str, tuple[Callable[..., dict[str, Any]], str]] = {}
@@ -79,6 +79,7 @@ def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
             table[spec.cli] = (describe.pipeline_command(spec), "pipeline")
     table.update({
         "pipelines": (describe.show_pipelines, "helper"),
+        "models": (models.show_models, "helper"),
         "demo-data": (demo_data, "helper"),
         "init-storage": (init_storage, "helper"),
         "settings": (show_settings, "helper"),
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             result = args._fn(**kwargs)
     except MLError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # one line per mistake (a catalog may have several)
+            print(f"error: {line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
