@@ -210,7 +210,8 @@ def check_drift(*, run_id: str, data_uri: str, predictions_uri: str, version: st
     _log(s, monitoring_run, verdict, list(profile["text_length"]["edges"]))
     registry.set_version_tag(s, version, "drift_last_status", verdict["status"])
     registry.set_version_tag(s, version, "drift_last_check", monitoring_run)
-    log.info("drift check of %s version %s on %d rows: %s", s.model_name, version, verdict["rows"], verdict["summary"])
+    level = logging.WARNING if verdict["status"] == "drift" else logging.INFO
+    log.log(level, "drift check of %s version %s on %d rows: %s", s.model_name, version, verdict["rows"], verdict["summary"])
     if verdict["status"] == "drift" and s.drift_blocking:
         where = verdict["mlflow_run_url"] or f"MLflow run {monitoring_run}"
         raise DriftDetected(f"input drift and ML_DRIFT_BLOCKING=true: {verdict['summary']}; figures: {where}", verdict)
