@@ -256,7 +256,8 @@ def test_trigger_runs_in_the_dagster_image_with_api_settings_only() -> None:
     assert not trigger.get("depends_on")
     assert set(trigger["environment"]) == {"AIRFLOW_URL", "AIRFLOW_PUBLIC_URL", "AIRFLOW_ADMIN_USER",
                                            "AIRFLOW_ADMIN_PASSWORD", "DAGSTER_URL", "DAGSTER_PUBLIC_URL",
-                                           "ML_INFERENCE_URI"}
+                                           "ML_INFERENCE_URI", "ML_MODEL_NAME", "ML_MODEL_CATALOG"}
+    assert trigger["volumes"] == ["./config:/opt/ml/config:ro"]  # the model catalog: `make train MODEL=...`
     assert trigger["command"][:3] == ["python", "-m", "ml_trigger"]
     assert "run --rm --no-deps trigger python -m ml_trigger" in (ROOT / "Makefile").read_text()
 

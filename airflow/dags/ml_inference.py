@@ -11,6 +11,12 @@ triggered. The rule is ml's (`ml/data/partitions.py`), the same on Dagster. A ru
 day D publishes to D's one stable location, `$ML_RESULTS_URI/daily/D/predictions.parquet` (a
 later run of D replaces it atomically); a run with an explicit `input_uri` publishes under its run id.
 
+One DAG per model of the model catalog (`ML_MODEL_CATALOG`): the default model's is
+`ml_inference`, another model's `ml_inference__<model>` (`ml/pipelines/models.py`), each on its
+model's `inference_schedule` (`@daily`, a daily cron `M H * * *` in UTC, or `none`), input
+template, results location and drift policy; every task runs with `--model-name <model>`, so a run
+can only resolve a version of its own model.
+
 Backfill: each day D from FROM to TO is the run of logical date D (data interval D → D+1, so
 its `as_of` is D+1 00:00 and ml labels D): `make backfill FROM=... TO=...` (`POST /api/v2/backfills`),
 or the UI's *Backfill* form. A day whose input is missing fails alone, in its own run.
@@ -34,20 +40,22 @@ from airflow.sdk import DAG, CronDataIntervalTimetable
 from ml_airflow.launch import dag_params
 from ml_airflow.pipelines import step_tasks
 
+from ml.core.catalog import schedule_time
+from ml.core.config import settings_for
 from ml.data.partitions import FIRST_DAY
-from ml.pipelines.spec import pipeline
+from ml.pipelines.models import model_pipelines
 
-INFERENCE = pipeline("inference")
-
-with DAG(
-    dag_id=INFERENCE.airflow_dag,
-    description=f"{INFERENCE.title}: the champion or a chosen one, on a day's partition or any input.",
-    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-    start_date=datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC),
-    catchup=False,
-    max_active_runs=8,
-    tags=["ml", "inference"],
-    doc_md=__doc__,
-    params=dag_params(INFERENCE),
-) as dag:
-    step_tasks(INFERENCE)
+for INFERENCE in model_pipelines("inference"):
+    when = schedule_time(settings_for(model_name=INFERENCE.model).inference_schedule)
+    with DAG(
+        dag_id=INFERENCE.airflow_dag,
+        description=f"{INFERENCE.title} ({INFERENCE.model!r}): the champion or a chosen one, on a day's partition or any input.",
+        schedule=None if when is None else CronDataIntervalTimetable(f"{when[1]} {when[0]} * * *", timezone="UTC"),
+        start_date=datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=8,
+        tags=["ml", "inference", f"model:{INFERENCE.model}"],
+        doc_md=__doc__,
+        params=dag_params(INFERENCE),
+    ) as dag:
+        step_tasks(INFERENCE)

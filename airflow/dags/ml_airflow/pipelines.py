@@ -41,8 +41,10 @@ def output_of(spec: Pipeline, ref: Ref) -> str:
 
 
 def step_options(spec: Pipeline, step: Step) -> dict[str, str]:
-    """The step's options as templates: its inputs, its run parameters, the run facts it takes."""
-    options = {keyword: output_of(spec, ref) for keyword, ref in step.inputs.items()}
+    """The step's options as templates: its inputs, its run parameters, the run facts it takes, and
+    the model the pipeline is for (`--model-name`: the step reads that model's catalog entry)."""
+    options = dict(spec.model_option(step))
+    options.update({keyword: output_of(spec, ref) for keyword, ref in step.inputs.items()})
     options.update({p.option: param(p.name) for p in step.run_params})
     if "as_of" in step.context:
         options["as-of"] = AS_OF
