@@ -47,6 +47,23 @@ def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed:
     return {"output_uri": output_uri, "rows": rows, "labelled": labelled, "synthetic": True}
 
 
+def upload(*, source_uri: str, output_uri: str) -> dict[str, Any]:
+    """Copy a data file (local path, s3:// or http(s)://) to a local path or s3:// URI, atomically.
+
+    For your own data in the stack: `docker compose run --rm -v "$PWD/x.csv:/in/x.csv:ro" ml-cli
+    python -m ml upload --source-uri /in/x.csv --output-uri s3://datasets/x.csv`.
+    """
+    import tempfile
+
+    from ml.core import storage
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = storage.fetch(source_uri, Path(tmp) / (Path(source_uri).name or "data"))
+        storage.publish(local, output_uri)
+        size = local.stat().st_size
+    return {"source_uri": source_uri, "output_uri": output_uri, "bytes": size}
+
+
 def init_storage() -> dict[str, Any]:
     """Create the buckets the settings name (idempotent); local mode creates the folders."""
     from ml.core import storage
@@ -81,6 +98,7 @@ def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
         "pipelines": (describe.show_pipelines, "helper"),
         "models": (models.show_models, "helper"),
         "demo-data": (demo_data, "helper"),
+        "upload": (upload, "helper"),
         "init-storage": (init_storage, "helper"),
         "settings": (show_settings, "helper"),
     })
@@ -126,6 +144,8 @@ STEP_OPTION_HELP: dict[str, str] = {
     "review.version": "Version the reviewer decided on.",
     "decision": "approve or reject.",
     "demo_data.output_uri": "Where to write the CSV (local path or s3:// URI).",
+    "upload.source_uri": "The file to copy: a local path, s3:// or http(s)://.",
+    "upload.output_uri": "Where to put it: a local path or s3:// URI (written atomically).",
     "demo_data.seed": "Random seed of the generator (same seed, same rows).",
 }
 

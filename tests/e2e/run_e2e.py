@@ -22,8 +22,10 @@ Runs on the host with the standard library only (the host needs docker, make and
      five training runs on each orchestrator by themselves; the same upload again starts none;
   9. backfill (tests/e2e/backfill.py): `make backfill` over a few days on both orchestrators, one
      stable daily location per day, a missing day fails alone;
-  10. the model lifecycle: a dataset with another label set under the same model name is
-     registered but not promoted, `make rollback` pins an earlier version, inference on both
+  10. models (tests/e2e/models.py): a second model (other columns, two classes) added to the
+     catalog, trained and labelled on both orchestrators while the demo model runs too; each
+     model's champion and history its own, per-model parity; the model lifecycle: a dataset with
+     another label set under the same model name is refused before it trains, `make rollback` pins an earlier version, inference on both
      orchestrators then uses it, `make history` and MLflow show every move once, `make unpin`;
   11. faults (tests/e2e/chaos.py, also `make chaos`): containers killed, services restarted and
      runs cancelled from outside while runs are in flight; the fault table in the summary;
@@ -430,6 +432,9 @@ def main(argv: list[str] | None = None) -> int:
         import backfill  # phase modules import this one (see the top)
 
         timed("backfill", backfill.run)
+        import models  # phase modules import this one (see the top)
+
+        timed("models", models.run)  # trains the demo model too: before the verify below (champion = best)
         # champion must still be the best after all the runs above
         in_ml_image(["verify"], stdin="[]")
         timed("lifecycle", lifecycle)
