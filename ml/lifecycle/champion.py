@@ -243,24 +243,28 @@ def promote(version: str, settings: Settings, actor: str = "") -> Promotion:
         final, _ = converge(settings, "promote", actor)  # restores the pin should a racing promoter have moved it
         return _decided(settings, version, Promotion(False, final.champion or "", decision))
     final, moved = converge(settings, "promote", actor)
-    return _decided(settings, version, _promotion_decision(settings, final, version, our_score, previous, moved))
+    return _decided(settings, version, _promotion_decision(settings, final, version, our_score, previous, moved, actor))
 
 
 def _promotion_decision(settings: Settings, final: State, version: str, our_score: float, previous: str | None,
-                        moved: bool) -> Promotion:
+                        moved: bool, actor: str) -> Promotion:
     """What a training run's promotion did, naming who moved the alias, to whose version, on which evidence."""
     metric = settings.promotion_metric
     champion = final.champion or ""
     prev_text = f"v{previous}" if previous else "none"
+    promoted = f"promoted v{version} ({metric}={our_score:.4f}) to {registry.CHAMPION}"
     if champion == str(version) and moved:
-        decision = f"promoted v{version} ({metric}={our_score:.4f}) to {registry.CHAMPION}; previous champion: {prev_text}"
-        return Promotion(True, champion, decision)
-    if champion == str(version):  # another run's promoter found our version the best and moved the alias
+        return Promotion(True, champion, f"{promoted}; previous champion: {prev_text}")
+    if champion == str(version):  # the move was made before this read: by another run's promoter, or an earlier try
         move = history.last_move_to(settings, version)
-        who = f"{move.actor} moved it there ({'v' + move.previous if move.previous else 'none'} -> v{version}) " \
-              f"at {move.at[:19]} on this run's behalf" if move else "another promoter moved it there"
-        decision = (f"v{version} ({metric}={our_score:.4f}) is {registry.CHAMPION}: {who}, found already made by this "
-                    f"run's promotion; previous champion: {prev_text if not move else ('v' + move.previous if move.previous else 'none')}")
+        before = ("v" + move.previous if move.previous else "none") if move else prev_text
+        if move is not None and move.actor == actor:
+            decision = f"{promoted} (an earlier try of this run moved it, at {move.at[:19]}); previous champion: {before}"
+        else:
+            who = (f"{move.actor} moved it there ({before} -> v{version}) at {move.at[:19]} on this run's behalf"
+                   if move else "another promoter moved it there")
+            decision = (f"v{version} ({metric}={our_score:.4f}) is {registry.CHAMPION}: {who}, found already made by "
+                        f"this run's promotion; previous champion: {before}")
         return Promotion(True, champion, decision)
     best = final.get(champion)
     best_score = registry.score(best, metric) if best is not None else None

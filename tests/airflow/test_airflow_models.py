@@ -113,3 +113,13 @@ def test_a_catalog_mistake_is_an_import_error_listing_every_mistake(load_dags, t
     errors = "\n".join(bag.import_errors.values())
     assert "model 'a': field 'epoch' is not a catalog field" in errors
     assert "ml_training" not in bag.dags
+
+
+def test_the_catalog_reaches_a_step_container_as_written(load_dags, tmp_path: Path) -> None:
+    """The task environment is a template field: a catalog holding `{{` or `{#` must not be rendered."""
+    path = tmp_path / "models.yaml"
+    text = 'models:\n  spam:\n    description: "alerts {{ like this }} and {# that #}"\n'
+    path.write_text(text)
+    bag = load_dags(ML_LAUNCHER="docker", ML_IMAGE="registry.example/ml:1.2.3", ML_MODEL_CATALOG=str(path))
+    task = render(bag.dags["ml_training__spam"].get_task("train_model"))
+    assert task.environment["ML_MODEL_CATALOG_TEXT"] == text
