@@ -172,15 +172,26 @@ def _settings_options(fn: Callable[..., Any]) -> set[str]:
             if name in Settings.model_fields and param.default is None}
 
 
+def _boolean(text: str) -> bool:
+    """`true`/`false` (any case, also 1/0, yes/no): the value of a boolean option given one."""
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
 def _add_options(parser: argparse.ArgumentParser, fn: Callable[..., Any]) -> None:
     for name, param in inspect.signature(fn).parameters.items():
         flag = "--" + name.replace("_", "-")
         kind = _scalar_type(param.annotation)
         required = param.default is inspect.Parameter.empty
         text = _option_help(fn, name, param.default)
-        if kind is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+        if kind is bool:  # `--flag`, `--no-flag`, or `--flag true|false` (what a templated task renders)
+            parser.add_argument(flag, dest=name, nargs="?", const=True, type=_boolean, metavar="true|false",
                                 default=None if required else param.default, help=text)
+            parser.add_argument(f"--no-{flag[2:]}", dest=name, action="store_false", help=argparse.SUPPRESS)
         else:
             parser.add_argument(flag, dest=name, type=kind, required=required, help=text,
                                 default=None if required else param.default, metavar=name.upper())

@@ -41,12 +41,12 @@ from ml_airflow.launch import dag_params
 from ml_airflow.pipelines import step_tasks
 
 from ml.core.catalog import schedule_time
-from ml.core.config import settings_for
+from ml.core.config import model_settings
 from ml.data.partitions import FIRST_DAY
 from ml.pipelines.models import model_pipelines
 
 for INFERENCE in model_pipelines("inference"):
-    when = schedule_time(settings_for(model_name=INFERENCE.model).inference_schedule)
+    when = schedule_time(model_settings(INFERENCE.model).inference_schedule)
     with DAG(
         dag_id=INFERENCE.airflow_dag,
         description=f"{INFERENCE.title} ({INFERENCE.model!r}): the champion or a chosen one, on a day's partition or any input.",

@@ -27,11 +27,11 @@ from airflow.sdk import DAG
 from ml_airflow.launch import dag_params
 from ml_airflow.pipelines import step_tasks
 
-from ml.core.config import settings_for
+from ml.core.config import model_settings
 from ml.pipelines.models import model_pipelines
 
 for TRAINING in model_pipelines("training"):
-    settings = settings_for(model_name=TRAINING.model)
+    settings = model_settings(TRAINING.model)
     with DAG(
         dag_id=TRAINING.airflow_dag,
         description=f"{TRAINING.title} the text classifier {TRAINING.model!r} (ml image steps).",

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dagster as dg
 
 from ml.core.catalog import schedule_time
-from ml.core.config import settings_for
+from ml.core.config import model_settings
 from ml.data.new_data import watches
 from ml.data.partitions import FIRST_DAY
 from ml.pipelines.models import model_pipelines
@@ -77,7 +77,7 @@ JOBS = {training.model: model_jobs(training, inference) for training, inference,
 SCHEDULES = [
     daily_schedule(JOBS[inference.model][2], inference.daily.dagster_group, at)
     for _, inference, _ in MODELS
-    if inference.daily and (at := schedule_time(settings_for(model_name=inference.model).inference_schedule))
+    if inference.daily and (at := schedule_time(model_settings(inference.model).inference_schedule))
 ]
 
 defs = dg.Definitions(

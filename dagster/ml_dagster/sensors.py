@@ -47,10 +47,10 @@ def new_data_sensor(watch: Watch) -> dg.SensorDefinition:
     )
     def sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
         """List the model's prefix as the catalog and settings say now; ask for a run per object (key + ETag)."""
-        from ml.core.config import model_catalog
+        from ml.core.config import load_settings, model_catalog
         from ml.data.new_data import watch_of
 
-        current = watch_of(model_catalog().default if default else watch.model)
+        current = watch_of(model_catalog(load_settings()).default if default else watch.model)
         requests = training_requests(current)
         if not requests:
             return dg.SensorResult(skip_reason=f"no training files under {current.prefix}")

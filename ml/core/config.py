@@ -217,6 +217,15 @@ def settings_for(orchestrator: str | None = None, **overrides: object) -> Settin
     return with_overrides(base, updates)
 
 
+def model_settings(model_name: str | None, base: Settings | None = None) -> Settings:
+    """The settings of model `model_name` (None: the default) over `base`, by default the environment
+    read now: what a DAG file or code location builds a model's pipelines from (a cached read could
+    be another environment's, in tests)."""
+    base = base or load_settings()
+    updates = {k: v for k, v in model_overrides(base, model_name).items() if getattr(base, k) != v}
+    return with_overrides(base, updates) if updates else base
+
+
 def model_catalog(base: Settings | None = None) -> catalog.Catalog:
     """The catalog the settings name (ML_MODEL_CATALOG; without one: only ML_MODEL_NAME)."""
     base = base or get_settings()

@@ -22,7 +22,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ml.core import storage
-from ml.core.config import check_catalog, get_settings, settings_for
+from ml.core.config import check_catalog, get_settings, load_settings, model_settings
 from ml.data.tables import FORMATS
 
 #: Prefix of the Airflow run id of a training run started by new data (the rest is the run key).
@@ -112,9 +112,10 @@ class Watch:
 
 def watches() -> list[Watch]:
     """Every model of the catalog with its prefix and whether it trains on new data, the default first."""
-    found = check_catalog()
+    base = load_settings()
+    found = check_catalog(base)
     models = sorted(found.names(), key=lambda m: not found.is_default(m))
-    every = {m: settings_for(model_name=m) for m in models}
+    every = {m: model_settings(m, base) for m in models}
     prefixes = {m: s.new_data_prefix for m, s in every.items()}
     return [Watch(model=m, prefix=s.new_data_prefix, poll_s=s.new_data_poll_s, enabled=s.train_on_new_data,
                   exclude=tuple(sorted(p for o, p in prefixes.items() if o != m and p.startswith(s.new_data_prefix))))

@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from ml.core import catalog
-from ml.core.config import check_catalog, model_catalog
+from ml.core.config import check_catalog, load_settings, model_catalog
 from ml.pipelines.describe import Text
 from ml.pipelines.spec import Pipeline, pipeline
 
@@ -36,7 +36,7 @@ def scoped(name: str, model: str, default: bool, *, dagster: bool = False) -> st
 
 def is_default(model: str) -> bool:
     """Whether `model` is the catalog's default model (ML_MODEL_NAME), whose names are the spec's."""
-    return model_catalog().is_default(model)
+    return model_catalog(load_settings()).is_default(model)
 
 
 def for_model(spec: Pipeline, model: str, *, default: bool) -> Pipeline:
@@ -57,7 +57,7 @@ def model_pipelines(name: str, checked: bool = True) -> list[Pipeline]:
     `checked`: the whole catalog is validated first (every mistake, one line each), so a DAG file
     or code location with a broken catalog fails to load with those lines instead of half the models.
     """
-    found = check_catalog() if checked else model_catalog()
+    found = check_catalog() if checked else model_catalog(load_settings())
     spec = pipeline(name)
     names = sorted(found.names(), key=lambda m: not found.is_default(m))
     return [for_model(spec, m, default=found.is_default(m)) for m in names]
@@ -65,15 +65,15 @@ def model_pipelines(name: str, checked: bool = True) -> list[Pipeline]:
 
 def model_pipeline(name: str, model: str | None = None) -> Pipeline:
     """Pipeline `name` for `model` (None: the default model); a model not in the catalog is one line."""
-    found = model_catalog()
+    found = model_catalog(load_settings())
     entry = found.entry(model)
     return for_model(pipeline(name), entry.name, default=found.is_default(entry.name))
 
 
 def _row(name: str, found: catalog.Catalog) -> dict[str, Any]:
-    from ml.core.config import settings_for
+    from ml.core.config import model_settings
 
-    s = settings_for(model_name=name)
+    s = model_settings(name)
     default = found.is_default(name)
     training, inference = (for_model(pipeline(p), name, default=default) for p in ("training", "inference"))
     return {

@@ -123,3 +123,14 @@ def test_the_catalog_reaches_a_step_container_as_written(load_dags, tmp_path: Pa
     bag = load_dags(ML_LAUNCHER="docker", ML_IMAGE="registry.example/ml:1.2.3", ML_MODEL_CATALOG=str(path))
     task = render(bag.dags["ml_training__spam"].get_task("train_model"))
     assert task.environment["ML_MODEL_CATALOG_TEXT"] == text
+
+
+@pytest.mark.parametrize(("conf", "expected"), [({"new_task": True}, True), ({"new_task": False}, False), ({}, False)])
+def test_new_task_reaches_the_load_step_as_the_cli_reads_it(load_dags, conf: dict, expected: bool) -> None:
+    """`make train PARAMS=new_task=true`: the rendered option parses as the step's boolean."""
+    from ml.cli import build_parser
+
+    bag = load_dags(ML_LAUNCHER="local")
+    task = render(bag.dags["ml_training"].get_task("load_training_data"), conf=conf)
+    args = build_parser().parse_args(drop_empty_options(task.command)[3:])
+    assert args.new_task is expected

@@ -42,7 +42,7 @@ ENTRY = f"""
     id_column: {ID_COLUMN}
     inference_input_template: {PREFIX}daily/{{ds}}.csv
     inference_schedule: none
-    epochs: 4
+    epochs: 6
     batch_size: 16
     train_on_new_data: false
 """
