@@ -46,9 +46,12 @@ def step_options(config: dg.Config, step: Step) -> dict[str, Any]:
     return {p.option: values[p.name] for p in step.run_params if values.get(p.name) is not None}
 
 
-def run_config(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Run config of pipeline `name`'s job for run parameters (`make train PARAMS=...`); ValueError if unknown."""
-    spec = pipeline(name)
+def run_config(name: str, params: Mapping[str, Any], model: str | None = None) -> dict[str, Any]:
+    """Run config of pipeline `name`'s job of `model` (None: the default) for run parameters
+    (`make train PARAMS=...`); ValueError if unknown. A model's ops carry its asset key prefix."""
+    from ml.pipelines.models import model_pipeline
+
+    spec = model_pipeline(name, model) if model else pipeline(name)
     known = {p.name for p in spec.params()}
     ops: dict[str, dict[str, Any]] = {}
     for key, value in params.items():
@@ -56,6 +59,6 @@ def run_config(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"unknown {spec.name} parameter {key!r}; known: {', '.join(sorted(known))}")
         if value is None or value == "":
             continue
-        op = spec.step_of_param(key).dagster_name
+        op = "__".join([*spec.dagster_prefix, spec.step_of_param(key).dagster_name])
         ops.setdefault(op, {"config": {}})["config"][key] = value
     return {"ops": ops} if ops else {}

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ml.pipelines.outcome import warnings
 from ml.pipelines.spec import Pipeline, Step, pipeline, summarize
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,15 @@ def new_run_id(kind: str) -> str:
 
 
 def step_kwargs(step: Step, params: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]],
-                context: Mapping[str, Any]) -> dict[str, Any]:
-    """The keywords of `step`: its set run parameters, its upstream outputs, the run facts it takes.
+                context: Mapping[str, Any], model: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The keywords of `step`: its set run parameters, its upstream outputs, the run facts it takes,
+    and the model options (`--model-name`, the columns) it takes.
 
     An unset parameter or an optional output that is null is left out, so the step applies its own
     default, as every orchestrator does.
     """
     kwargs = {p.option: params[p.name] for p in step.run_params if params.get(p.name) not in (None, "")}
+    kwargs.update({o: (model or {})[o] for o in step.model_options() if (model or {}).get(o) not in (None, "")})
     for keyword, ref in step.inputs.items():
         value = results[ref.step].get(ref.output) if ref.optional else results[ref.step][ref.output]
         if value is not None:
@@ -46,8 +49,11 @@ def step_kwargs(step: Step, params: Mapping[str, Any], results: Mapping[str, Map
 
 
 def run(name: str, params: Mapping[str, Any] | None = None, *, run_id: str | None = None,
-        orchestrator: str | None = None, as_of: str | None = None) -> dict[str, Any]:
+        orchestrator: str | None = None, as_of: str | None = None,
+        model: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every step of pipeline `name` with run parameters `params`; the run's outcome.
+
+    `model`: the model options (`MODEL_OPTIONS`: model name, columns) every step that takes them gets.
 
     A failing step raises (its `MLError` keeps its exit code); the steps before it have published
     their outputs under the run's workspace, as on an orchestrator.
@@ -63,15 +69,16 @@ def run(name: str, params: Mapping[str, Any] | None = None, *, run_id: str | Non
     timings: dict[str, dict[str, Any]] = {}
     started = time.monotonic()
     for step in spec.steps:
-        kwargs = step_kwargs(step, params, results, context)
+        kwargs = step_kwargs(step, params, results, context, model)
         log.info("step %s (%d/%d)", step.name, len(results) + 1, len(spec.steps))
         began = time.monotonic()
         results[step.name] = step.function()(run_id=run_id, orchestrator=orchestrator, **kwargs)
         timings[step.name] = {"state": "success", "duration_s": round(time.monotonic() - began, 2)}
+    summary = summarize(spec, results)
     return {
         "orchestrator": who, "pipeline": spec.command, "run_id": run_id, "state": "success", "succeeded": True,
         "wall_s": round(time.monotonic() - started, 2), "finished_at": datetime.now(UTC).isoformat(),
-        "steps": timings, "results": results, "summary": summarize(spec, results),
+        "steps": timings, "results": results, "summary": summary, "warnings": warnings(summary),
     }
 
 

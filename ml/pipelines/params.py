@@ -109,8 +109,8 @@ def _review() -> list[Param]:
         Param("decision", "Decision", "approve: it becomes champion; reject: it never will.",
               {"type": "string", "enum": ["approve", "reject"]}, required=True),
         Param("reason", "Reason", "Why (kept in the champion history).", {"type": "string"}),
-        Param("new_task", "New task", "Approve a version of another task (labels, columns); the model's task changes.",
-              {"type": "boolean"}),
+        Param("new_task", "New task", "Another task (labels, text and label columns) than the model's, on purpose: the "
+              "model's task changes. Empty: such data or version is refused (one model per task).", {"type": "boolean"}),
     ]
 
 

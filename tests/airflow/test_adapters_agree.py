@@ -278,7 +278,8 @@ def test_the_stack_starts_with_the_same_automation_on_both(both) -> None:
     assert str(airflow_env["ML_TRAIN_ON_NEW_DATA"]).endswith(":-true}")  # on in the stack
     for on in (True, False):
         bag, _ = both(ML_TRAIN_ON_NEW_DATA=str(on).lower())
-        code = "from ml_dagster.sensors import new_training_data_sensor as s; print(s.default_status.name)"
+        code = ("from ml_dagster.definitions import defs; "
+                "print(defs.resolve_sensor_def('new_training_data_sensor').default_status.name)")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ML_")}
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**env, "ML_TRAIN_ON_NEW_DATA": str(on).lower(), "PYTHONPATH": str(DAGSTER_DIR)})

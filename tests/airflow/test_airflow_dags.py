@@ -319,8 +319,8 @@ def test_inference_model_version_is_optional(load_dags):
     assert drop_empty_options(by_alias.command) == ml_args("load-model")  # the step's default alias: champion
     pinned = render(dag.get_task("load_trained_model"), conf={"model_version": 3})
     assert drop_empty_options(pinned.command) == ml_args("load-model", version=3)
-    assert render(dag.get_task("run_inference")).command == ml_args(
-        "predict", data_uri="s3://ml-work/r2/input", model_name="text-classifier", version=4
+    assert render(dag.get_task("run_inference")).command == ml_args(  # the ids keep the input's column name
+        "predict", data_uri="s3://ml-work/r2/input", model_name="text-classifier", version=4, id_column="ticket_id"
     )
     assert render(dag.get_task("check_drift")).command == ml_args(
         "check-drift", data_uri="s3://ml-work/r2/input", predictions_uri="s3://ml-work/r2/predictions.parquet",

@@ -176,7 +176,8 @@ def test_trigger_is_an_event_trigger_that_serializes_its_settings() -> None:
     trigger = NewTrainingDataTrigger(prefix="s3://datasets/x/", poll_interval=0.2)
     assert isinstance(trigger, BaseEventTrigger)
     assert trigger.serialize() == (
-        "ml_airflow.new_data_trigger.NewTrainingDataTrigger", {"prefix": "s3://datasets/x/", "poll_interval": 0.2}
+        "ml_airflow.new_data_trigger.NewTrainingDataTrigger",
+        {"prefix": "s3://datasets/x/", "poll_interval": 0.2, "exclude": []},  # exclude: other models' nested prefixes
     )
 
 
@@ -203,7 +204,7 @@ def test_dag_exists_only_when_the_setting_is_on(load_dags) -> None:
     dag = bag.dags["ml_new_data"]
     (asset,) = dag.timetable.asset_condition.objects
     (watcher,) = asset.watchers
-    assert watcher.trigger.serialize()[1] == {"prefix": "s3://datasets/incoming/", "poll_interval": 30}
+    assert watcher.trigger.serialize()[1] == {"prefix": "s3://datasets/incoming/", "poll_interval": 30, "exclude": []}
     start = dag.get_task("start_training")
     assert start.partial_kwargs["trigger_dag_id"] == "ml_training"
     assert start.partial_kwargs["skip_when_already_exists"] is True

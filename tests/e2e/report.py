@@ -73,7 +73,8 @@ def summary(outcomes: Sequence[phases.Outcome], total_seconds: float) -> str:
 
 def results(outcomes: Sequence[phases.Outcome], total_seconds: float) -> dict[str, Any]:
     return {"checks": CHECKS.items, "runs": RESULTS["runs"], "phases": phases.results(outcomes, total_seconds),
-            "parity": RESULTS["parity"], "faults": RESULTS["faults"], "security": RESULTS["security"]}
+            "parity": RESULTS["parity"], "faults": RESULTS["faults"], "security": RESULTS["security"],
+            "models": RESULTS["models"]}
 
 
 def write(path: Path, payload: dict[str, Any]) -> None:

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import backfill, browser, chaos, lifecycle, parity, phases, report, security, stack
+from . import backfill, browser, chaos, lifecycle, models, parity, phases, report, security, stack
 from .checklist import CHECKS, say
 from .phases import ALONE, FREE, STEADY, TRAINS, Phase
 
@@ -80,6 +80,9 @@ def declare(options: argparse.Namespace) -> list[Phase]:
         Phase("backfill", backfill.run, 15, STEADY),
         # tries to break in; its forged version must not move the champion (so beside steady phases)
         Phase("security", security.run, security.EXPECTED_CHECKS, STEADY),
+        # reloads Dagster's code location and trains the default model too: nothing beside it
+        Phase("models", models.run, models.EXPECTED_CHECKS, ALONE),
+        Phase("champion again", lambda: stack.in_ml_image("verify", "champion"), 2, STEADY),  # still the best
         Phase("lifecycle", lifecycle.run, 16, ALONE),
         Phase("faults", chaos.run, chaos.expected_checks(), ALONE),  # needs no other run in flight
         # last: the deciding services go to approval mode, and back only with --keep

@@ -30,7 +30,8 @@ from .verify import run_one
 
 
 def cmd_other_task(orchestrator: str, timeout: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Train on the demo data relabelled 1/3/5 (another label set): registered, never promoted.
+    """Train on the demo data relabelled 1/3/5 (another label set) under the same name: refused before
+    it trains, naming both ways out (a model of its own, --new-task); nothing registered.
 
     Returns the run and the version to roll back to: the oldest READY version of the champion's task
     that is not the champion.
@@ -50,17 +51,17 @@ def cmd_other_task(orchestrator: str, timeout: float) -> tuple[list[dict[str, An
                 writer.writerow({**row, "label": {"negative": "1", "neutral": "3", "positive": "5"}.get(row["label"], row["label"])})
         storage.publish(Path(tmp) / "stars.csv", uri)
     before = client.get_model_version_by_alias(name, "champion").version
+    versions = {v.version for v in client.search_model_versions(f"name='{name}'")}
     result = run_one(orchestrator, "train", {"dataset_uri": uri, "epochs": 1}, timeout)
-    summary = result.get("summary") or {}
-    version = summary.get("model_version")
-    check(f"{orchestrator} other task: the run succeeds and registers a version", result["succeeded"] and version is not None,
-          f"v{version}" if version else str(result.get("error"))[:200])
-    decision = summary.get("decision") or ""
+    error = str(result.get("error") or "")
+    check(f"{orchestrator} other task: the training is refused before it trains", not result["succeeded"]
+          and "another task than model" in error and "labels 1, 3, 5" in error, error[:300])
+    check(f"{orchestrator} other task: the refusal names --model-name and --new-task",
+          "--model-name" in error and "--new-task" in error, error[-200:])
     champion = client.get_model_version_by_alias(name, "champion").version
-    check(f"{orchestrator} other task: v{version} (labels 1, 3, 5) is not promoted; champion stays v{before}",
-          champion == before and summary.get("promoted") is False, f"champion v{champion}")
-    check(f"{orchestrator} other task: the decision says why and what to do",
-          "labels 1, 3, 5" in decision and "ML_MODEL_NAME" in decision, decision[:300])
+    now = {v.version for v in client.search_model_versions(f"name='{name}'")}
+    check(f"{orchestrator} other task: nothing registered, champion stays v{before}",
+          champion == before and now == versions, f"champion v{champion}, new versions {sorted(now - versions)}")
     task = (client.get_model_version(name, champion).tags or {}).get("task_signature")
     earlier = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'")
                      if v.status == "READY" and (v.tags or {}).get("task_signature") == task and v.version != champion)
