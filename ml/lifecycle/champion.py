@@ -39,7 +39,7 @@ from ml.core import hints
 from ml.core.config import Settings
 from ml.core.errors import BadInputError
 from ml.lifecycle import history, registry
-from ml.lifecycle.task import describe_signature, task_signature
+from ml.lifecycle.signature import describe_signature, task_signature
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
