@@ -67,9 +67,18 @@ def test_names_are_the_projects() -> None:
     assert set(browser.LINEAGE_TAGS) <= set(training_tags(Settings(), "run-1", manifest))
 
 
+# An app that crashes on its first load (as MLflow's after a failed chunk load) and renders on the next.
+CRASHING = """<!doctype html><html><body><div id="app"></div><script>
+const loads = Number(sessionStorage.getItem("loads") || 0) + 1;
+sessionStorage.setItem("loads", String(loads));
+document.getElementById("app").textContent = loads === 1 ? "Something went wrong" : "Version 3 @ champion";
+</script></body></html>"""
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
     (tmp_path / "index.html").write_text(PAGE)
+    (tmp_path / "crashing.html").write_text(CRASHING)
     (tmp_path / "get-artifact").write_bytes(PNG)
     server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler, directory=str(tmp_path)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -107,3 +116,15 @@ def test_page_helpers_in_chromium(page: Any, site: str, tmp_path: Path) -> None:
     path = browser.screenshot(page, tmp_path, "page", shots)
     assert shots == [str(path)]
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_a_crashed_app_is_loaded_again(page: Any, site: str) -> None:
+    crashing = site.replace("index.html", "crashing.html")
+    page.goto(crashing)
+    assert browser.wait_for_texts(page, ["Version 3"], timeout_s=5, reloads=0) == ["Version 3"]  # waiting does not help
+    page.goto(crashing.replace("crashing.html", "index.html"))  # a fresh start for the same origin's session
+    page.evaluate("sessionStorage.clear()")
+    page.goto(crashing)
+    assert browser.wait_for_texts(page, ["Version 3", "champion"], timeout_s=20) == []
+    assert page.evaluate("sessionStorage.getItem('loads')") == "2"
+

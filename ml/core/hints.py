@@ -22,6 +22,8 @@ _NAMES = {
 #: option -> make variable, for the make spelling.
 _MAKE_VARIABLES = {"version": "VERSION", "reason": "REASON", "new_task": "NEW_TASK", "model_name": "MODEL",
                    "dataset_uri": "PARAMS", "input_uri": "PARAMS"}
+#: (action, option) pairs that are a run parameter (PARAMS=...) of that make target, not a variable of its own.
+_RUN_PARAMS = {("train", "new_task"): "PARAMS"}
 
 
 def mode(settings: Settings) -> str:
@@ -38,15 +40,17 @@ def command(settings: Settings, action: str, **options: object) -> str:
     make_name, cli_name = _NAMES.get(action, (action, action))
     given = {k: v for k, v in options.items() if v is not None and v is not False}
     if mode(settings) == "stack":
-        words = [f"make {make_name}"]
+        words, params = [f"make {make_name}"], []
         for key, value in given.items():
-            variable = _MAKE_VARIABLES.get(key, key.upper())
-            if value is True:
+            variable = _RUN_PARAMS.get((action, key)) or _MAKE_VARIABLES.get(key, key.upper())
+            if variable == "PARAMS":  # run parameters of the trigger, all in one PARAMS="a=1 b=2"
+                params.append(f"{key}={'true' if value is True else value}")
+            elif value is True:
                 words.append(f"{variable}=1")
-            elif variable == "PARAMS":
-                words.append(f'PARAMS="{key}={value}"')
             else:
                 words.append(f"{variable}={shlex.quote(str(value))}")
+        if params:
+            words.append(f'PARAMS="{" ".join(params)}"')
         return " ".join(words)
     words = [f"python -m ml {cli_name}"]
     for key, value in given.items():

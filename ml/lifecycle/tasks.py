@@ -9,6 +9,7 @@ model's task on purpose.
 
 from __future__ import annotations
 
+from ml.core import hints
 from ml.core.config import Settings
 from ml.core.errors import BadInputError
 from ml.lifecycle.champion import describe_signature, read_state, task_signature
@@ -29,5 +30,6 @@ def check_task(settings: Settings, labels: list[str], dataset_uri: str, *, new_t
     raise BadInputError(
         f"{dataset_uri} is another task than model {name!r}: it has {describe_signature(ours)}, {name!r} answers "
         f"{describe_signature(task)} (champion v{state.champion or '-'}); train it as a model of its own "
-        f"(--model-name <name>, or make train MODEL=<name> with a catalog entry), or pass --new-task "
-        f"(make train PARAMS=new_task=true) to change the task of {name!r} on purpose")
+        f"(the steps' --model-name: {hints.command(settings, 'train', model_name='NAME')}, with a catalog entry "
+        f"NAME in the stack), or pass --new-task to change the task of {name!r} on purpose: "
+        f"{hints.command(settings, 'train', dataset_uri=dataset_uri, new_task=True)}")

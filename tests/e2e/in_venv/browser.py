@@ -48,6 +48,9 @@ AIRFLOW_DAG = spec("training").airflow_dag
 DAGSTER_JOB = spec("training").dagster_job
 #: How long a page may take to show what it must (the SPA's first load includes its JS bundles).
 PAGE_TIMEOUT_S = 45.0
+#: What a UI shows when its app crashed (MLflow's error boundary), and how often such a page is loaded again.
+CRASHED = ("Something went wrong",)
+RELOADS = 3
 
 
 
@@ -196,17 +199,28 @@ def missing_texts(shown: str, expected: Iterable[str]) -> list[str]:
 
 
 def wait_for_texts(page: Any, expected: Iterable[str], timeout_s: float = PAGE_TIMEOUT_S,
-                   scope: str = "body") -> list[str]:
-    """Poll the rendered text of `scope` until it shows every expected string; the ones still missing."""
+                   scope: str = "body", reloads: int = RELOADS) -> list[str]:
+    """Poll the rendered text of `scope` until it shows every expected string; the ones still missing.
+
+    A page whose app crashed (`CRASHED`: MLflow's error page after a script chunk failed to load)
+    never recovers by waiting: it is loaded again, up to `reloads` times. Why it happens here: each
+    container the other phases start adds a network interface, and Chromium fails the requests in
+    flight at that moment with ERR_NETWORK_CHANGED.
+    """
     wanted = list(expected)
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            missing = missing_texts(page.inner_text(scope, timeout=5_000), wanted)
+            shown = page.inner_text(scope, timeout=5_000)
         except Exception as exc:  # the SPA re-renders or navigates: read it again
-            missing = [f"{wanted} ({type(exc).__name__})"]
+            shown, missing = "", [f"{wanted} ({type(exc).__name__})"]
+        else:
+            missing = missing_texts(shown, wanted)
         if not missing or time.monotonic() > deadline:
             return missing
+        if reloads > 0 and any(text in shown for text in CRASHED):
+            reloads -= 1
+            page.reload()
         page.wait_for_timeout(500)
 
 

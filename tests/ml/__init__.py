@@ -1,1 +1,0 @@
-"""Tests of the `ml` package, one folder per package of ml/ (tests/ml/<package>/)."""
