@@ -188,8 +188,9 @@ backfill: .env ## Label every day FROM=YYYY-MM-DD TO=YYYY-MM-DD (both orchestrat
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "error: make backfill needs FROM=YYYY-MM-DD TO=YYYY-MM-DD (complete UTC days)" >&2; exit 2; }
 	$(TRIGGER) backfill --from $(FROM) --to $(TO) --orchestrator $(BACKFILL_ORCHESTRATOR) $(MODEL_ARG) $(TRIGGER_ARGS)
 
-models: .env ## Check the model catalog (config/models.yaml) and list its models; reload Dagster's code location with it
+models: .env ## Check the model catalog (config/models.yaml) and list its models; give each its MLflow rights; reload Dagster's code location with it
 	@$(ML_CLI) models >/dev/null
+	@$(COMPOSE) run --rm --no-deps mlflow-users  # each model's registered model, experiments and MLflow rights
 	$(TRIGGER) reload
 
 # --- Model lifecycle (docs/pipelines.md, "Model lifecycle") ---------------------------------------

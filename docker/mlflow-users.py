@@ -7,10 +7,12 @@ the admin makes); each writer has its own service user with only what it needs:
   aliases, and deletes the copies a retried request made: ml/once.py);
 - the operator's user (MLFLOW_OPERATOR_USER, ml-cli: make rollback/approve/reject/unpin, the e2e
   checks): EDIT on the registered model and on the champion history (move the alias, tag, record).
+Every model of the model catalog (ML_MODEL_CATALOG) gets its own registered model and experiments
+with these rights; `make models` runs this again after the catalog changed.
 Everyone else who logs in may read (default_permission READ). The experiments and the model are
 created here, before any run, so that the rights exist from the first training on. A model name
 or experiment created later by a run belongs to the steps' user (MLflow gives its creator MANAGE);
-grant the operator EDIT on it in the UI or with this script (ML_MODEL_NAME=...).
+add it to the catalog and run `make models`, or grant the operator EDIT on it in the UI.
 Idempotent: an existing user gets its password set again, an existing right is kept.
 """
 
@@ -82,16 +84,36 @@ def main() -> None:
     wait(client)
     user(auth, steps, env("MLFLOW_STEPS_PASSWORD"))
     user(auth, operator, env("MLFLOW_OPERATOR_PASSWORD"))
-    model = os.environ.get("ML_MODEL_NAME") or "text-classifier"
+    default = os.environ.get("ML_MODEL_NAME") or "text-classifier"
+    training = experiment(client, os.environ.get("ML_EXPERIMENT_NAME") or "text-classification")
+    grant(auth, steps, "experiment", training, "MANAGE")
+    for model in catalog_models(default):
+        rights(client, auth, model, steps, operator)
+
+
+def catalog_models(default: str) -> list[str]:
+    """The default model and every model of the catalog (ML_MODEL_CATALOG, when the file is there)."""
+    import yaml
+
+    path = os.environ.get("ML_MODEL_CATALOG", "")
+    entries = {}
+    if path and os.path.isfile(path):
+        with open(path, encoding="utf-8") as handle:
+            entries = (yaml.safe_load(handle) or {}).get("models") or {}
+    return [default, *sorted(name for name in entries if name != default)]
+
+
+def rights(client: MlflowClient, auth: AuthServiceClient, model: str, steps: str, operator: str) -> None:
+    """One model's registered model and its champion-history and monitoring experiments, made now
+    (so the rights exist before its first run), with the steps' MANAGE and the operator's EDIT."""
     try:
         client.create_registered_model(model)
     except MlflowException as exc:
         if not exists(exc):
             raise
-    training = experiment(client, os.environ.get("ML_EXPERIMENT_NAME") or "text-classification")
     history = experiment(client, f"champion-history/{model}", "champion-history")
     monitoring = experiment(client, f"monitoring/{model}", "monitoring")
-    for resource in (training, history, monitoring):
+    for resource in (history, monitoring):
         grant(auth, steps, "experiment", resource, "MANAGE")
     grant(auth, steps, "registered_model", model, "MANAGE")
     grant(auth, operator, "registered_model", model, "EDIT")

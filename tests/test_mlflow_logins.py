@@ -29,7 +29,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
     root = tmp_path_factory.mktemp("mlflow-auth")
     s3 = S3Server.start(root)
     mlflow = MlflowServer.start(root, s3.endpoint, admin_password=ADMIN[1])
-    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow.url, "MLFLOW_TRACKING_USERNAME": ADMIN[0],
+    catalog = root / "models.yaml"
+    catalog.write_text("models:\n  text-classifier: {}\n  support-tickets:\n    text_column: message\n")
+    env = {**os.environ, "ML_MODEL_CATALOG": str(catalog), "MLFLOW_TRACKING_URI": mlflow.url, "MLFLOW_TRACKING_USERNAME": ADMIN[0],
            "MLFLOW_TRACKING_PASSWORD": ADMIN[1], "MLFLOW_STEPS_USER": STEPS[0], "MLFLOW_STEPS_PASSWORD": STEPS[1],
            "MLFLOW_OPERATOR_USER": OPERATOR[0], "MLFLOW_OPERATOR_PASSWORD": OPERATOR[1]}
     try:
@@ -91,3 +93,16 @@ def test_the_steps_write_the_pipeline_and_the_operator_only_moves_the_champion(s
     assert forbidden(lambda: operator.delete_model_version("text-classifier", version.version))
     monitoring = operator.get_experiment_by_name("monitoring/text-classifier").experiment_id
     assert forbidden(lambda: operator.create_run(monitoring))
+
+
+def test_every_model_of_the_catalog_gets_the_same_rights(server, monkeypatch) -> None:
+    """A second model of the catalog: the steps register and record, the operator moves its champion."""
+    steps = client(server, STEPS, monkeypatch)
+    run = steps.create_run(steps.get_experiment_by_name("text-classification").experiment_id)
+    version = steps.create_model_version("support-tickets", f"{run.info.artifact_uri}/model", run.info.run_id)
+    steps.create_run(steps.get_experiment_by_name("champion-history/support-tickets").experiment_id)
+    operator = client(server, OPERATOR, monkeypatch)
+    operator.set_registered_model_alias("support-tickets", "champion", version.version)
+    operator.create_run(operator.get_experiment_by_name("champion-history/support-tickets").experiment_id)
+    assert forbidden(lambda: operator.delete_model_version("support-tickets", version.version))
+

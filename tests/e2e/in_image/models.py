@@ -80,10 +80,13 @@ def champion(model: str) -> str | None:
     """The model's champion version; None while the model or its alias does not exist yet."""
     from mlflow.exceptions import MlflowException
 
+    client = mlflow_client()
+    if not client.search_registered_models(f"name = '{model}'"):  # (asking for its alias is a 403, not a 404)
+        return None
     try:
-        return str(mlflow_client().get_model_version_by_alias(model, "champion").version)
+        return str(client.get_model_version_by_alias(model, "champion").version)
     except MlflowException as exc:
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):  # no alias yet
             return None
         raise
 
