@@ -163,6 +163,10 @@ train: .env ## Train through ORCHESTRATOR=airflow|dagster (PARAMS="epochs=2 data
 infer: .env ## Label texts through ORCHESTRATOR=airflow|dagster (PARAMS="input_uri=s3://... model_version=3"; STACK=k8s)
 	$(TRIGGER) infer --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p)) $(TRIGGER_ARGS)
 
+resume: .env ## Resume the failed run RUN=<run id> from its failed step through ORCHESTRATOR=airflow|dagster (finished steps are not re-run)
+	@test -n "$(RUN)" || { echo "error: make resume needs RUN=<run id> (make train printed it)" >&2; exit 2; }
+	$(TRIGGER) resume --run "$(RUN)" --orchestrator $(ORCHESTRATOR) $(TRIGGER_ARGS)
+
 # Both orchestrators at once unless ORCHESTRATOR is given (on the command line or in the environment).
 BACKFILL_ORCHESTRATOR = $(if $(filter command line environment environment override,$(origin ORCHESTRATOR)),$(ORCHESTRATOR),both)
 backfill: .env ## Label every day FROM=YYYY-MM-DD TO=YYYY-MM-DD (both orchestrators; ORCHESTRATOR=airflow|dagster for one)
@@ -211,7 +215,7 @@ clean: ## Stop the stack and delete its volumes (databases, object store, logs) 
 	$(COMPOSE) down -v --remove-orphans
 	@ids=$$(docker ps -aq --filter label=ml.orchestrator); if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null; fi
 
-.PHONY: images up down logs train infer backfill history versions rollback unpin approve reject seed-data e2e chaos clean
+.PHONY: images up down logs train infer resume backfill history versions rollback unpin approve reject seed-data e2e chaos clean
 
 # --- Kubernetes (docs/kubernetes.md) ------------------------------------------------------------
 # The same four images on a cluster: the services from the kustomize base docker/k8s, Airflow and

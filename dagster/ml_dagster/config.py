@@ -56,6 +56,6 @@ def run_config(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
             raise ValueError(f"unknown {spec.name} parameter {key!r}; known: {', '.join(sorted(known))}")
         if value is None or value == "":
             continue
-        op = spec.step_of_param(key).dagster_name
-        ops.setdefault(op, {"config": {}})["config"][key] = value
+        for step in spec.steps_of_param(key):  # `cache` goes to every cacheable step
+            ops.setdefault(step.dagster_name, {"config": {}})["config"][key] = value
     return {"ops": ops} if ops else {}

@@ -74,6 +74,16 @@ def load_training_data(*, run_id: str, dataset_uri: str | None = None, orchestra
     return {"data_uri": data_uri, **{k: manifest[k] for k in ("dataset_uri", "fingerprint", "labels", "rows", "dropped_rows")}}
 
 
+def training_inputs(*, dataset_uri: str | None = None, orchestrator: str | None = None, **_: object) -> dict[str, Any]:
+    """What load-training-data will read (the cache key addresses it): the dataset given, else the default one."""
+    return {"dataset_uri": dataset_uri or demo.default_dataset(settings_for(orchestrator))}
+
+
+def base_model_input(*, base_model: str | None = None, orchestrator: str | None = None, **_: object) -> dict[str, Any]:
+    """The base model train will start from (the cache key addresses a folder's content, a preset or Hub id by name)."""
+    return {"base_model": settings_for(orchestrator, base_model=base_model).base_model}
+
+
 def _read_split(data_uri: str, name: str, tmp: str, limit: int | None = None, seed: int = 0) -> tuple[list[str], list[str]]:
     import pyarrow.parquet as pq
 
