@@ -13,6 +13,10 @@ PIP := $(VENV)/bin/pip
 PYTEST_ARGS ?=
 # Extra pip options of make setup, e.g. PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu" for torch's CPU build.
 PIP_ARGS ?=
+# What the test targets run (a folder, a file or a test id); e.g. TESTS=tests/airflow/test_airflow_new_data.py
+TESTS ?= tests
+# CPU-burning processes beside `make test-under-load`
+BURNERS ?= 3
 
 .DEFAULT_GOAL := help
 
@@ -32,11 +36,22 @@ $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 
 setup: $(VENV)/.installed ## Create .venv with everything the tests need (ml, Airflow, Dagster, test servers)
 
-test: setup ## Run the whole test suite (unit, DAG/definitions, in-process pipelines against real S3 + MLflow)
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+test: setup ## The test suite but the tests over a minute (unit, DAG/definitions, pipelines against real S3 + MLflow)
+	$(PY) -m pytest $(TESTS) -m "not slow" $(PYTEST_ARGS)
+
+test-slow: setup ## The tests over a minute (-m slow): real-data fine-tuning, the README's blocks run as written
+	$(PY) -m pytest $(TESTS) -m slow $(PYTEST_ARGS)
+
+test-all: setup ## make test and make test-slow in one pytest session
+	$(PY) -m pytest $(TESTS) $(PYTEST_ARGS)
+
+test-under-load: setup ## make test with BURNERS=3 CPU-burning processes beside it: no test may depend on speed
+	@pids=""; for _ in $$(seq $(BURNERS)); do $(PY) -c 'while True: pass' & pids="$$pids $$!"; done; \
+	trap 'kill $$pids 2>/dev/null || true' EXIT; echo "$(BURNERS) CPU burners beside the tests (pids$$pids)"; \
+	$(PY) -m pytest $(TESTS) -m "not slow" $(PYTEST_ARGS)
 
 test-fast: setup ## Only the fast unit tests (no servers, no real data, no network)
-	$(PY) -m pytest tests -m "not integration and not slow and not network" $(PYTEST_ARGS)
+	$(PY) -m pytest $(TESTS) -m "not integration and not slow and not network" $(PYTEST_ARGS)
 
 browser-deps: setup ## The e2e browser checks' tools: Debian's chromium (apt-get) and Playwright in .venv (.ci/browser.sh)
 	.ci/browser.sh $(VENV)
@@ -61,7 +76,7 @@ lock: ## Re-pin the test environment: 3.11 from the current .venv, then LOCK_VER
 	{ sed -n '1,2p' .ci/constraints.txt; $(PIP) freeze --exclude-editable | sed 's/^torch==\(.*\)+cpu/torch==\1/'; } > .ci/constraints.txt.new && mv .ci/constraints.txt.new .ci/constraints.txt
 	PYTHON=$(PY) .ci/lock-python.sh $(LOCK_VERSIONS)
 
-.PHONY: help setup browser-deps test test-fast lint demo bench lock
+.PHONY: help setup browser-deps test test-slow test-all test-under-load test-fast lint demo bench lock
 
 # --- Embedded mode with an orchestrator, no Docker (README "Airflow, locally" / "Dagster, locally") ----
 # Storage in $(ML_HOME) (local folders), MLflow in its SQLite file; steps run as subprocesses of this
@@ -127,6 +142,10 @@ local-dagster-infer: setup dagster-local-home $(if $(filter $(LOCAL_HOME)/demo/i
 COMPOSE ?= docker compose
 ORCHESTRATOR ?= airflow
 PARAMS ?=
+# The model of the catalog (config/models.yaml, ML_MODEL_CATALOG) a command is for; empty: the default model.
+MODEL ?=
+MODEL_ARG = $(if $(MODEL),--model $(MODEL))
+MODEL_NAME_ARG = $(if $(MODEL),--model-name $(MODEL))
 # Extra options of the trigger client, e.g. TRIGGER_ARGS=--json (the JSON result on a terminal too).
 TRIGGER_ARGS ?=
 UP_TIMEOUT ?= 900
@@ -157,11 +176,11 @@ logs: ## Follow the logs of every service (SERVICE=name for one)
 # against a cluster's forwarded ports.
 TRIGGER = $(if $(filter k8s,$(STACK)),$(K8S_TRIGGER),$(COMPOSE) run --rm --no-deps trigger python -m ml_trigger)
 
-train: .env ## Train through ORCHESTRATOR=airflow|dagster (PARAMS="epochs=2 dataset_uri=s3://..."; STACK=k8s: the cluster)
-	$(TRIGGER) train --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p)) $(TRIGGER_ARGS)
+train: .env ## Train MODEL=name (default: the default model) through ORCHESTRATOR=airflow|dagster (PARAMS="epochs=2 dataset_uri=s3://..."; STACK=k8s)
+	$(TRIGGER) train --orchestrator $(ORCHESTRATOR) $(MODEL_ARG) $(foreach p,$(PARAMS),--param $(p)) $(TRIGGER_ARGS)
 
-infer: .env ## Label texts through ORCHESTRATOR=airflow|dagster (PARAMS="input_uri=s3://... model_version=3"; STACK=k8s)
-	$(TRIGGER) infer --orchestrator $(ORCHESTRATOR) $(foreach p,$(PARAMS),--param $(p)) $(TRIGGER_ARGS)
+infer: .env ## Label texts with MODEL=name through ORCHESTRATOR=airflow|dagster (PARAMS="input_uri=s3://... model_version=3"; STACK=k8s)
+	$(TRIGGER) infer --orchestrator $(ORCHESTRATOR) $(MODEL_ARG) $(foreach p,$(PARAMS),--param $(p)) $(TRIGGER_ARGS)
 
 resume: .env ## Resume the failed run RUN=<run id> from its failed step through ORCHESTRATOR=airflow|dagster (finished steps are not re-run)
 	@test -n "$(RUN)" || { echo "error: make resume needs RUN=<run id> (make train printed it)" >&2; exit 2; }
@@ -171,51 +190,56 @@ resume: .env ## Resume the failed run RUN=<run id> from its failed step through 
 BACKFILL_ORCHESTRATOR = $(if $(filter command line environment environment override,$(origin ORCHESTRATOR)),$(ORCHESTRATOR),both)
 backfill: .env ## Label every day FROM=YYYY-MM-DD TO=YYYY-MM-DD (both orchestrators; ORCHESTRATOR=airflow|dagster for one)
 	@test -n "$(FROM)" -a -n "$(TO)" || { echo "error: make backfill needs FROM=YYYY-MM-DD TO=YYYY-MM-DD (complete UTC days)" >&2; exit 2; }
-	$(TRIGGER) backfill --from $(FROM) --to $(TO) --orchestrator $(BACKFILL_ORCHESTRATOR) $(TRIGGER_ARGS)
+	$(TRIGGER) backfill --from $(FROM) --to $(TO) --orchestrator $(BACKFILL_ORCHESTRATOR) $(MODEL_ARG) $(TRIGGER_ARGS)
+
+models: .env ## Check the model catalog (config/models.yaml) and list its models; reload Dagster's code location with it
+	@$(ML_CLI) models >/dev/null
+	$(TRIGGER) reload
 
 # --- Model lifecycle (docs/pipelines.md, "Model lifecycle") ---------------------------------------
 # One-off `python -m ml <command>` in the ml image on the compose network (embedded mode: run
-# `python -m ml <command>` directly). The champion history table goes to stderr.
+# `python -m ml <command>` directly). The champion history table goes to stderr. MODEL=name picks
+# a model of the catalog (each has its own champion and history); empty: the default model.
 ML_CLI = $(COMPOSE) run --rm --no-deps -T ml-cli python -m ml
 ACTOR ?= cli:$(shell id -un 2>/dev/null || echo unknown)
 REASON ?=
 NEED_VERSION = @test -n "$(VERSION)" || { echo "error: set VERSION=<model version>, e.g. make $@ VERSION=3 (make versions lists them)" >&2; exit 2; }
 
-history: .env ## Every move of the champion alias: when, from/to, who, code and image, why
-	@$(ML_CLI) history >/dev/null
+history: .env ## Every move of the champion alias of MODEL=name: when, from/to, who, code and image, why
+	@$(ML_CLI) history $(MODEL_NAME_ARG) >/dev/null
 
-versions: .env ## Every version of the model: its score, aliases, review state and task (what rollback/approve choose from)
-	@$(ML_CLI) versions >/dev/null
+versions: .env ## Every version of MODEL=name (default: the default model): its score, aliases, review state and task (what rollback/approve choose from)
+	@$(ML_CLI) versions $(MODEL_NAME_ARG) >/dev/null
 
 rollback: .env ## Point champion at VERSION=N and pin it (REASON="..." required; NEW_TASK=1 for another label set); automatic promotion waits for make unpin
 	$(NEED_VERSION)
-	@$(ML_CLI) rollback --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)" $(if $(NEW_TASK),--new-task)
+	@$(ML_CLI) rollback --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)" $(if $(NEW_TASK),--new-task) $(MODEL_NAME_ARG)
 
 unpin: .env ## Let automatic promotion move a pinned champion again
-	@$(ML_CLI) unpin --actor "$(ACTOR)"
+	@$(ML_CLI) unpin --actor "$(ACTOR)" $(MODEL_NAME_ARG)
 
 approve: .env ## Make VERSION=N champion by decision (approval mode; REASON optional; NEW_TASK=1 for another label set)
 	$(NEED_VERSION)
-	@$(ML_CLI) approve --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)" $(if $(NEW_TASK),--new-task)
+	@$(ML_CLI) approve --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)" $(if $(NEW_TASK),--new-task) $(MODEL_NAME_ARG)
 
 reject: .env ## Refuse VERSION=N (approval mode): never promoted automatically; REASON optional
 	$(NEED_VERSION)
-	@$(ML_CLI) reject --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)"
+	@$(ML_CLI) reject --version "$(VERSION)" --reason "$(REASON)" --actor "$(ACTOR)" $(MODEL_NAME_ARG)
 
 seed-data: .env ## (Re)create the buckets and upload the demo datasets to the object store
 	$(COMPOSE) run --rm --no-deps init-storage
 
-e2e: .env ## Whole-stack proof: build, up, train/infer via both orchestrators, load test, teardown
-	python3 tests/e2e/run_e2e.py $(E2E_ARGS)
+e2e: .env ## Whole-stack proof, phase by phase (tests/e2e): build, up, both orchestrators, load, faults, teardown
+	python3 -m tests.e2e.run $(E2E_ARGS)
 
 chaos: .env ## Fault phase alone against the running stack (make up first): kill, restart, cancel mid-run
-	python3 tests/e2e/chaos.py $(CHAOS_ARGS)
+	python3 -m tests.e2e.chaos $(CHAOS_ARGS)
 
 clean: ## Stop the stack and delete its volumes (databases, object store, logs) and step containers
 	$(COMPOSE) down -v --remove-orphans
 	@ids=$$(docker ps -aq --filter label=ml.orchestrator); if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null; fi
 
-.PHONY: images up down logs train infer resume backfill history versions rollback unpin approve reject seed-data e2e chaos clean
+.PHONY: images up down logs train infer resume backfill models history versions rollback unpin approve reject seed-data e2e chaos clean
 
 # --- Kubernetes (docs/kubernetes.md) ------------------------------------------------------------
 # The same four images on a cluster: the services from the kustomize base docker/k8s, Airflow and

@@ -2,11 +2,11 @@
 # Build the local base image the project's Dockerfiles start FROM, without any registry.
 # Why: CI machines cannot pull images; debootstrap builds a Debian root file system from the
 # Debian mirrors, and `docker import` turns it into an image. Skipped when the tag exists.
-# Usage: .ci/base-images.sh [--force]     (env: CI_BASE_IMAGE, DEBIAN_MIRROR)
+# The mirror is the one this machine's apt uses (.ci/debian_mirror.py), so no host is named here.
+# Usage: .ci/base-images.sh [--force]     (env: CI_BASE_IMAGE; DEBIAN_MIRROR overrides apt's mirror)
 set -euo pipefail
 
 CI_BASE_IMAGE=${CI_BASE_IMAGE:-mlpipes-ci/base:bookworm}
-DEBIAN_MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 log() { echo "[base-images] $*" >&2; }
 
 if [ "${1:-}" != "--force" ] && docker image inspect "$CI_BASE_IMAGE" >/dev/null 2>&1; then
@@ -23,9 +23,11 @@ if ! command -v debootstrap >/dev/null 2>&1; then
     || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null; }
 fi
 
+DEBIAN_MIRROR=$(python3 "$(dirname "$0")/debian_mirror.py")
+
 rootfs=$(mktemp -d /var/tmp/mlpipes-rootfs.XXXXXX)
 trap 'rm -rf "$rootfs"' EXIT
-log "debootstrap bookworm into $rootfs"
+log "debootstrap bookworm from $DEBIAN_MIRROR into $rootfs"
 start=$(date +%s)
 debootstrap --variant=minbase \
   --include=python3,python3-venv,python3-pip,ca-certificates \

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The e2e browser checks' tools (tests/e2e/browser.py): Debian's `chromium` package and the pinned
+# The e2e browser checks' tools (tests/e2e/in_venv/browser.py): Debian's `chromium` package and the pinned
 # Playwright Python package in the project venv. Playwright drives that Chromium through
 # `executable_path`; `playwright install` (a browser download from its own CDN) is never used.
 # Idempotent: installs only what is missing. Needs root (or sudo) for apt-get when Chromium is absent.

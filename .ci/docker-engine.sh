@@ -28,7 +28,8 @@ if ! docker compose version >/dev/null 2>&1; then
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
   mkdir -p "$tmp/lists/partial" "$tmp/archives/partial"
-  echo "deb http://deb.debian.org/debian trixie main" >"$tmp/trixie.list"
+  mirror=$(python3 "$(dirname "$0")/debian_mirror.py")  # the machine's own mirror: no host named here
+  echo "deb $mirror trixie main" >"$tmp/trixie.list"
   apt_opts=(-o "Dir::Etc::SourceList=$tmp/trixie.list" -o "Dir::Etc::SourceParts=-"
             -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache::Archives=$tmp/archives"
             -o "APT::Architecture=amd64" -o "Debug::NoLocking=1" -o "APT::Sandbox::User=root")
@@ -41,9 +42,16 @@ if ! docker compose version >/dev/null 2>&1; then
   docker compose version >&2
 fi
 
+# dockerd outlives this script: it must not inherit its open files. A caller's lock (`flock
+# /tmp/mlpipes-stack.lock .ci/e2e.sh`, fd 3) would otherwise stay held for as long as the daemon runs.
+start_dockerd() {
+  ( for fd in /proc/self/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done 2>/dev/null
+    exec $SUDO nohup dockerd >>"$DOCKERD_LOG" 2>&1 ) &
+}
+
 if ! docker info >/dev/null 2>&1; then
   log "starting dockerd (log: $DOCKERD_LOG)"
-  $SUDO sh -c "nohup dockerd >>'$DOCKERD_LOG' 2>&1 &"
+  start_dockerd
   for _ in $(seq 1 60); do
     if docker info >/dev/null 2>&1; then break; fi
     sleep 1

@@ -4,7 +4,7 @@
 # image, 3) `make e2e` with the user's compose.yaml plus two overrides: the host CA bundle as a
 # build secret (docker/compose.ca.yaml) and the local stand-ins for postgres and MinIO
 # (.ci/compose.ci.yaml). Layer and pip caches live in /var/lib/docker and are reused when present.
-# Usage: .ci/e2e.sh [run_e2e.py args, e.g. --load 5]
+# Usage: .ci/e2e.sh [python3 -m tests.e2e.run args, e.g. --load 5]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)

@@ -187,11 +187,13 @@ def run_airflow(
     timeout: float,
     poll: float,
     wait: bool = True,
+    model: str | None = None,
 ) -> Outcome:
-    """Trigger the pipeline's DAG, print task states as they change, collect results."""
-    from ml.pipelines.spec import pipeline as spec_of
+    """Trigger the DAG of the pipeline of `model` (None: the default), print task states as they
+    change, collect results."""
+    from ml_trigger.params import model_spec
 
-    dag_id = spec_of(pipeline).airflow_dag
+    dag_id = model_spec(pipeline, model).airflow_dag
     client.login()
     client.wait_for_dag(dag_id, timeout=min(timeout, 300), poll=max(poll, 0.01))
     started = time.monotonic()

@@ -83,11 +83,11 @@ def _day_result(day: str, run_id: str | None, state: str, succeeded: bool, outpu
                      None if version is None else str(version), staged, None if succeeded else error)
 
 
-def _names() -> tuple[str, str]:
-    """The Airflow DAG and the Dagster daily job of the pipeline (ml's spec)."""
-    from ml.pipelines.spec import pipeline
+def _names(model: str | None = None) -> tuple[str, str]:
+    """The Airflow DAG and the Dagster daily job of the pipeline of `model` (ml's spec and catalog)."""
+    from ml_trigger.params import model_spec
 
-    spec = pipeline(PIPELINE)
+    spec = model_spec(PIPELINE, model)
     assert spec.daily is not None
     return spec.airflow_dag, spec.daily.dagster_job
 
@@ -100,14 +100,19 @@ def _logical_day(run: Mapping[str, Any]) -> str | None:
     return str(value)[:10] if value else None
 
 
-def airflow_backfill(client: Any, days: list[date], *, timeout: float, poll: float) -> tuple[Any, list[DayResult]]:
-    """One Airflow backfill of `days`; waits until every day's run ended. (backfill id, per-day results)."""
+def airflow_backfill(client: Any, days: list[date], *, timeout: float, poll: float,
+                     model: str | None = None) -> tuple[Any, list[DayResult]]:
+    """One Airflow backfill of `days`; waits until every day's run ended. (backfill id, per-day results).
+
+    The range ends at the last day's 23:59:59: a model scheduled later in the day (its
+    `inference_schedule`) has runs with logical dates D HH:MM, each labelling D.
+    """
     from ml_trigger.airflow_api import _failure
 
-    dag_id = _names()[0]
+    dag_id = _names(model)[0]
     client.login()
     client.wait_for_dag(dag_id, timeout=min(timeout, 300), poll=max(poll, 0.01))
-    start, end = f"{days[0].isoformat()}T00:00:00Z", f"{days[-1].isoformat()}T00:00:00Z"
+    start, end = f"{days[0].isoformat()}T00:00:00Z", f"{days[-1].isoformat()}T23:59:59Z"
     response = client.http.request("POST", "/api/v2/backfills", ok=(200, 201), json={
         "dag_id": dag_id, "from_date": start, "to_date": end, "reprocess_behavior": "completed",
         "max_active_runs": min(len(days), 8), "dag_run_conf": {},
@@ -154,12 +159,13 @@ def _partition_of(run: Mapping[str, Any]) -> str | None:
     return next((t["value"] for t in run.get("tags") or [] if t.get("key") == "dagster/partition"), None)
 
 
-def dagster_backfill(client: Any, days: list[date], *, timeout: float, poll: float) -> tuple[Any, list[DayResult]]:
+def dagster_backfill(client: Any, days: list[date], *, timeout: float, poll: float,
+                     model: str | None = None) -> tuple[Any, list[DayResult]]:
     """One Dagster backfill of the daily inference job's partitions `days`; waits for every day's run."""
     from ml_trigger.dagster_api import DAGSTER_LOCATION, TRIGGER_TAGS, asset_result
     from ml_trigger.dagster_queries import BACKFILL_QUERY, LAUNCH_BACKFILL_MUTATION
 
-    job = _names()[1]
+    job = _names(model)[1]
     repository = client.find_job(job, DAGSTER_LOCATION, timeout=min(timeout, 300), poll=max(poll, 0.01))
     names = [d.isoformat() for d in days]
     answer = client.query(LAUNCH_BACKFILL_MUTATION, {"backfillParams": {
@@ -209,7 +215,7 @@ def dagster_backfill(client: Any, days: list[date], *, timeout: float, poll: flo
 
 
 def run_backfill(orchestrator: str, days: list[date], env: Mapping[str, str], *, timeout: float,
-                 poll: float) -> dict[str, Any]:
+                 poll: float, model: str | None = None) -> dict[str, Any]:
     """Backfill `days` through one orchestrator; the JSON-ready result (per-day results in `days`)."""
     started = time.monotonic()
     if orchestrator == "airflow":
@@ -217,12 +223,12 @@ def run_backfill(orchestrator: str, days: list[date], env: Mapping[str, str], *,
 
         client: Any = AirflowClient(env.get("AIRFLOW_URL", "http://localhost:8080"), env.get("AIRFLOW_ADMIN_USER", ""),
                                     env.get("AIRFLOW_ADMIN_PASSWORD", ""), public_url=env.get("AIRFLOW_PUBLIC_URL"))
-        backfill_id, results = airflow_backfill(client, days, timeout=timeout, poll=poll)
+        backfill_id, results = airflow_backfill(client, days, timeout=timeout, poll=poll, model=model)
     else:
         from ml_trigger.dagster_api import DagsterClient
 
         client = DagsterClient(env.get("DAGSTER_URL", "http://localhost:3000"), public_url=env.get("DAGSTER_PUBLIC_URL"))
-        backfill_id, results = dagster_backfill(client, days, timeout=timeout, poll=poll)
+        backfill_id, results = dagster_backfill(client, days, timeout=timeout, poll=poll, model=model)
     return {"orchestrator": orchestrator, "backfill_id": str(backfill_id), "from": days[0].isoformat(),
             "to": days[-1].isoformat(), "succeeded": all(r.succeeded for r in results),
             "wall_s": round(time.monotonic() - started, 2), "days": [asdict(r) for r in results]}
@@ -243,6 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Label every day from --from to --to through Airflow and/or Dagster.")
     parser.add_argument("--from", dest="start", required=True, metavar="YYYY-MM-DD", help="first day (included)")
     parser.add_argument("--to", dest="end", required=True, metavar="YYYY-MM-DD", help="last day (included)")
+    parser.add_argument("--model", "-m", default=os.environ.get("MODEL", "") or None, metavar="NAME",
+                        help="the model (an entry of the model catalog); default: the default model (ML_MODEL_NAME)")
     parser.add_argument("--orchestrator", "-o", choices=ORCHESTRATOR_CHOICES, default="both",
                         help="both (default): the two backfills at once")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("ML_TRIGGER_TIMEOUT", "3600")))
@@ -260,8 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         days = days_of(args.start, args.end)
         chosen = ("airflow", "dagster") if args.orchestrator == "both" else (args.orchestrator,)
         with ThreadPoolExecutor(max_workers=len(chosen), thread_name_prefix="backfill") as pool:
-            futures = {o: pool.submit(run_backfill, o, days, os.environ, timeout=args.timeout, poll=args.poll)
-                       for o in chosen}
+            futures = {o: pool.submit(run_backfill, o, days, os.environ, timeout=args.timeout, poll=args.poll,
+                                      model=args.model) for o in chosen}
             results = {o: f.result() for o, f in futures.items()}
     except TriggerError as exc:
         log(f"error: {exc}")

@@ -1,9 +1,12 @@
 """`python -m ml_trigger train|infer --orchestrator airflow|dagster [--param key=value ...]`.
 
 `python -m ml_trigger backfill --from YYYY-MM-DD --to YYYY-MM-DD [-o airflow|dagster|both]`
-labels a range of days (ml_trigger/backfill.py); `python -m ml_trigger resume --run <id> -o ...`
-resumes a failed run from its failed step (ml_trigger/resume.py); `python -m ml_trigger local train|infer -o ...`
-runs a pipeline on this machine with no servers (ml_trigger/local.py).
+labels a range of days (ml_trigger/backfill.py); `python -m ml_trigger local train|infer -o ...`
+runs a pipeline on this machine with no servers (ml_trigger/local.py); `python -m ml_trigger reload`
+makes Dagster load the code location again after the model catalog changed (ml_trigger/reload.py);
+`python -m ml_trigger resume --run <id> -o ...` resumes a failed run from its failed step
+(ml_trigger/resume.py).
+`--model NAME` picks a model of the catalog (default: the default model).
 
 Progress goes to stderr as task/step states change; the summary is printed for people and, as
 the contract of every command here, one JSON object is the last stdout line when stdout is not a
@@ -42,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("pipeline", choices=PIPELINES)
     parser.add_argument("--orchestrator", "-o", choices=ORCHESTRATORS,
                         default=os.environ.get("ORCHESTRATOR", "airflow") or "airflow")
+    parser.add_argument("--model", "-m", default=os.environ.get("MODEL", "") or None, metavar="NAME",
+                        help="the model (an entry of the model catalog, `python -m ml models`); default: the "
+                             "default model (ML_MODEL_NAME)")
     parser.add_argument("--param", "-p", action="append", default=[], metavar="KEY=VALUE",
                         help="pipeline parameter (Airflow DAG param / Dagster config), repeatable; "
                              "KEY= (empty) leaves it to the step's default")
@@ -95,16 +101,17 @@ def run_clients(orchestrator: str, env: Mapping[str, str]) -> Any:
 
 
 def run(orchestrator: str, pipeline: str, params: Mapping[str, Any], env: Mapping[str, str], *,
-        timeout: float, poll: float, wait: bool) -> Outcome:
-    """Trigger the pipeline through one orchestrator (only its client module is imported)."""
+        timeout: float, poll: float, wait: bool, model: str | None = None) -> Outcome:
+    """Trigger the pipeline of `model` (None: the default) through one orchestrator (only its client
+    module is imported)."""
     client = run_clients(orchestrator, env)
     if orchestrator == "airflow":
         from ml_trigger.airflow_api import run_airflow
 
-        return run_airflow(client, pipeline, params, timeout=timeout, poll=poll, wait=wait)
+        return run_airflow(client, pipeline, params, timeout=timeout, poll=poll, wait=wait, model=model)
     from ml_trigger.dagster_api import run_dagster
 
-    return run_dagster(client, pipeline, params, timeout=timeout, poll=poll, wait=wait)
+    return run_dagster(client, pipeline, params, timeout=timeout, poll=poll, wait=wait, model=model)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -121,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ml_trigger.local import main as local_main
 
         return local_main(argv[1:])
+    if argv[:1] == ["reload"]:
+        from ml_trigger.reload import main as reload_main
+
+        return reload_main(argv[1:])
     try:
         args = build_parser().parse_args(argv)
     except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
@@ -129,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         params = with_default_inputs(args.pipeline, parse_params(args.param), env)
         outcome = run(args.orchestrator, args.pipeline, params, env, timeout=args.timeout, poll=args.poll,
-                      wait=not args.no_wait)
+                      wait=not args.no_wait, model=args.model)
     except RunTimeout as exc:
         log(f"error: {exc}, {exc.outcome.links.get('run', '')}, raise --timeout or check the run in the UI")
         return emit(exc.outcome.as_dict(), args) or EXIT_TIMEOUT
@@ -138,9 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     if args.no_wait:
         return emit(outcome.as_dict(), args) or EXIT_OK
-    from ml.pipelines.outcome import describe
+    from ml.pipelines.outcome import describe, warnings
 
-    payload = {**outcome.as_dict(), "summary": summarize(outcome)}
+    summary = summarize(outcome)
+    payload = {**outcome.as_dict(), "summary": summary, "warnings": warnings(summary)}
     log(describe(payload))
     failed = emit(payload, args)
     return failed or (EXIT_OK if outcome.succeeded else EXIT_FAILED)

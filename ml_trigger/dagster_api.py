@@ -272,7 +272,7 @@ def asset_result(entries: list[Mapping[str, Any]]) -> dict[str, Any]:
     return result if isinstance(result, dict) else values
 
 
-def dagster_run_config(pipeline: str, params: Mapping[str, Any]) -> dict[str, Any]:
+def dagster_run_config(pipeline: str, params: Mapping[str, Any], model: str | None = None) -> dict[str, Any]:
     """Run config for the job, by the code location's own table (`ml_dagster.config.run_config`).
 
     `--param run_config=<json>` passes a complete run config instead (any shape the job takes).
@@ -289,7 +289,7 @@ def dagster_run_config(pipeline: str, params: Mapping[str, Any]) -> dict[str, An
     from ml_dagster.config import run_config  # the code location's schema; Airflow runs need none of it
 
     try:
-        return run_config(pipeline, params)
+        return run_config(pipeline, params, model)
     except ValueError as exc:
         raise TriggerError(str(exc), EXIT_USAGE) from None
 
@@ -327,12 +327,14 @@ def run_dagster(
     poll: float,
     location: str = DAGSTER_LOCATION,
     wait: bool = True,
+    model: str | None = None,
 ) -> Outcome:
-    """Launch the pipeline's job, print step states as they change, collect the assets' results."""
-    from ml.pipelines.spec import pipeline as spec_of
+    """Launch the job of the pipeline of `model` (None: the default), print step states as they
+    change, collect the assets' results."""
+    from ml_trigger.params import model_spec
 
-    job = spec_of(pipeline).dagster_job
-    run_config = dagster_run_config(pipeline, params)  # bad params fail before any API call
+    job = model_spec(pipeline, model).dagster_job
+    run_config = dagster_run_config(pipeline, params, model)  # bad params fail before any API call
     repository = client.find_job(job, location, timeout=min(timeout, 300), poll=max(poll, 0.01))
     started = time.monotonic()
     run_id = client.launch(repository, location, job, run_config, TRIGGER_TAGS)

@@ -70,3 +70,15 @@ def with_default_inputs(pipeline: str, params: Mapping[str, Any], env: Mapping[s
     if pipeline == "infer" and demo_input and not any(key in params for key in INFER_INPUT_PARAMS):
         chosen["input_uri"] = demo_input
     return chosen
+
+
+def model_spec(pipeline: str, model: str | None) -> Any:
+    """Pipeline `pipeline` of `model` (None: the default model), with its DAG and job names
+    (ml/pipelines/models.py); a model the catalog does not have is a usage error naming those it has."""
+    from ml.core.errors import BadInputError
+    from ml.pipelines.models import model_pipeline
+
+    try:
+        return model_pipeline(pipeline, model or None)
+    except BadInputError as exc:
+        raise TriggerError(str(exc), EXIT_USAGE) from None

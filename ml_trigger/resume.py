@@ -47,15 +47,19 @@ query RunJob($runId: ID!) {
 """
 
 
+def resumable() -> list[Any]:
+    """The training and inference pipelines of every model of the catalog (a review has no run to resume)."""
+    from ml.pipelines.models import model_pipelines
+
+    return [*model_pipelines("training", checked=False), *model_pipelines("inference", checked=False)]
+
+
 def resume_airflow(client: Any, run_id: str, *, timeout: float, poll: float) -> Outcome:
     """Clear the failed task of run `run_id` and every task after it, then follow the run to its end."""
-    from ml.pipelines.spec import pipelines
     from ml_trigger.airflow_api import _follow, collect
 
     client.login()
-    for spec in pipelines().values():
-        if not spec.cli:  # the review has no run of its own to resume
-            continue
+    for spec in resumable():
         response = client.http.request("GET", client.run_path(spec.airflow_dag, run_id), ok=(200, 404))
         if response.status_code == 200:
             break
@@ -79,15 +83,14 @@ def resume_airflow(client: Any, run_id: str, *, timeout: float, poll: float) -> 
 
 def resume_dagster(client: Any, run_id: str, *, timeout: float, poll: float) -> Outcome:
     """Re-execute run `run_id` from its failure; the outcome has the parent's results of the steps not re-run."""
-    from ml.pipelines.spec import pipelines
     from ml_trigger.dagster_api import _follow, collect
 
     parent = client.query(RUN_JOB_QUERY, {"runId": run_id})["runOrError"]
     if parent["__typename"] != "Run":
         raise TriggerError(f"Dagster has no run {run_id!r}: {parent.get('message', parent['__typename'])}", EXIT_USAGE)
-    spec = next((p for p in pipelines().values()
+    spec = next((p for p in resumable()
                  if parent["jobName"] in (p.dagster_job, p.daily.dagster_job if p.daily else None)), None)
-    if spec is None or not spec.cli:
+    if spec is None:
         raise TriggerError(f"Dagster run {run_id} is of job {parent['jobName']}, not a training or inference job",
                            EXIT_USAGE)
     if parent["status"] != "FAILURE":

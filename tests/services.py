@@ -52,7 +52,12 @@ def _bin(name: str) -> str:
     return found
 
 
-def _wait(check: callable, what: str, proc: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+#: How long a server may take to answer before the fixture gives up: bounds a hang, assumes no speed
+#: (a loaded 2-core machine starts MLflow's server in over a minute).
+READY_DEADLINE_S = 600.0
+
+
+def _wait(check: callable, what: str, proc: subprocess.Popen, log: Path, timeout: float = READY_DEADLINE_S) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -148,7 +153,7 @@ class MlflowServer:
             args[2:2] = ["--app-name", "basic-auth"]
         proc = _spawn(args, env, root, log)
         server = cls(url=f"http://127.0.0.1:{port}", proc=proc, log=log)
-        _wait(lambda: requests.get(f"{server.url}/health", timeout=2).ok, "MLflow server", proc, log, timeout=120)
+        _wait(lambda: requests.get(f"{server.url}/health", timeout=2).ok, "MLflow server", proc, log)
         return server
 
     def stop(self) -> None:

@@ -1,4 +1,4 @@
-"""The e2e browser checks' helpers (tests/e2e/browser.py), without the stack.
+"""The e2e browser checks' helpers (tests/e2e/in_venv/browser.py), without the stack.
 
 The page helpers run in the real headless Chromium (Debian's package, `.ci/browser.sh`) against a
 tiny page of a local http.server whose text appears only after its script ran, as in the UIs'
@@ -8,8 +8,6 @@ single-page apps; skipped where Chromium or Playwright is absent (CI installs bo
 from __future__ import annotations
 
 import base64
-import importlib.util
-import sys
 import threading
 from collections.abc import Iterator
 from functools import partial
@@ -19,24 +17,23 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.in_venv import browser
+
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("e2e_browser", ROOT / "tests" / "e2e" / "browser.py")
-assert _spec and _spec.loader
-browser = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = browser  # dataclasses look their module up there
-_spec.loader.exec_module(browser)
 
 # A 2x2 PNG (what the UIs' plots are), written by the test server's page folder.
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAFklEQVR4nGP8z8DAwMDAxMDAwMDAAAANHQEDasKb6QAAAABJRU5ErkJggg=="
 )
+# A single-page app in miniature: its content comes only when the test calls render() (as a UI's
+# data arrives after its first paint), so "not there yet" holds however slow the machine is.
 PAGE = """<!doctype html><html><body><div id="app">loading</div><script>
-setTimeout(() => {
+window.render = () => {
   document.getElementById("app").innerHTML =
     '<h1>text-classifier</h1><table><tr><td>Version 3</td><td>@ champion</td></tr></table>' +
     '<img src="get-artifact" alt="plots/confusion_matrix.png">' +
     '<img src="missing.png" alt="plots/training_curves.png">';
-}, 700);
+};
 </script></body></html>"""
 
 
@@ -98,7 +95,8 @@ def page() -> Iterator[Any]:
 
 def test_page_helpers_in_chromium(page: Any, site: str, tmp_path: Path) -> None:
     page.goto(site)
-    assert "Version 3" not in page.inner_text("body")  # rendered later by the page's script
+    assert "Version 3" not in page.inner_text("body")  # not rendered yet
+    page.evaluate("setTimeout(window.render, 500)")  # the page renders later, while the helpers wait
     assert browser.wait_for_texts(page, ["text-classifier", "Version 3", "champion"], timeout_s=20) == []
     assert browser.wait_for_texts(page, ["challenger", "champion"], timeout_s=1) == ["challenger"]
     assert browser.image_rendered(page, "plots/confusion_matrix.png", timeout_s=20)

@@ -276,8 +276,10 @@ def test_trigger_runs_in_the_dagster_image_with_api_settings_only() -> None:
     assert not trigger.get("depends_on")
     assert set(trigger["environment"]) == {"AIRFLOW_URL", "AIRFLOW_PUBLIC_URL", "AIRFLOW_ADMIN_USER",
                                            "AIRFLOW_ADMIN_PASSWORD", "DAGSTER_URL", "DAGSTER_PUBLIC_URL",
-                                           "DAGSTER_USER", "DAGSTER_PASSWORD", "ML_INFERENCE_URI"}
+                                           "DAGSTER_USER", "DAGSTER_PASSWORD", "ML_INFERENCE_URI", "ML_MODEL_NAME",
+                                           "ML_MODEL_CATALOG"}
     assert trigger["environment"]["DAGSTER_URL"] == "http://dagster-proxy:8080"  # logs in, like a person
+    assert trigger["volumes"] == ["./config:/opt/ml/config:ro"]  # the model catalog: `make train MODEL=...`
     assert trigger["command"][:3] == ["python", "-m", "ml_trigger"]
     assert "run --rm --no-deps trigger python -m ml_trigger" in (ROOT / "Makefile").read_text()
 

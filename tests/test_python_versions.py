@@ -48,7 +48,7 @@ def test_make_setup_uses_the_constraints_of_its_python(tmp_path: Path, version: 
     fake.write_text(f"#!/bin/sh\necho {version}\n")
     fake.chmod(0o755)
     plan = subprocess.run(["make", "-n", "setup", f"PYTHON={fake}", f"VENV={tmp_path / 'venv'}"], cwd=ROOT,
-                          capture_output=True, text=True, check=True, timeout=60).stdout
+                          capture_output=True, text=True, check=True, timeout=300).stdout
     assert f"-c {constraints_file(version).relative_to(ROOT)} -e" in plan, plan
     assert constraints_file(version).is_file()
 
@@ -57,7 +57,7 @@ def test_make_setup_refuses_another_python_in_one_line(tmp_path: Path) -> None:
     fake = tmp_path / "python"
     fake.write_text("#!/bin/sh\necho 3.10\n")
     fake.chmod(0o755)
-    done = subprocess.run(["make", "setup", f"PYTHON={fake}", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, timeout=60,
+    done = subprocess.run(["make", "setup", f"PYTHON={fake}", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True, text=True, timeout=300,
                           check=False)
     assert done.returncode != 0 and "error: need Python 3.11, 3.12 or 3.13" in done.stderr, done.stderr
     assert not (tmp_path / "venv").exists()

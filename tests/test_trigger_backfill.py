@@ -69,7 +69,7 @@ class FakeAirflowBackfill:
             return 200, {"id": 7, "completed_at": "2026-12-02T00:10:00Z" if self.polls >= 3 else None}
         if path == "/api/v2/dags/ml_inference/dagRuns" and method == "GET":
             assert query["logical_date_gte"] == [f"{DAYS[0]}T00:00:00Z"]
-            assert query["logical_date_lte"] == [f"{DAYS[-1]}T00:00:00Z"]
+            assert query["logical_date_lte"] == [f"{DAYS[-1]}T23:59:59Z"]
             return 200, {"dag_runs": self.runs(), "total_entries": 3}
         for run in self.runs():
             prefix = f"/api/v2/dags/ml_inference/dagRuns/{run['dag_run_id']}"
@@ -175,7 +175,7 @@ def test_airflow_backfill_runs_each_day_and_reports_the_missing_one(monkeypatch,
     assert code == 1
     # one run per logical date D (data interval D -> D+1: ml labels D); days labelled before run again
     assert fake.created == {"dag_id": "ml_inference", "from_date": "2026-11-20T00:00:00Z",
-                            "to_date": "2026-11-22T00:00:00Z", "reprocess_behavior": "completed",
+                            "to_date": "2026-11-22T23:59:59Z", "reprocess_behavior": "completed",
                             "max_active_runs": 3, "dag_run_conf": {}}
     result, err = _result(capsys)
     assert result["pipeline"] == "backfill" and not result["succeeded"]

@@ -11,6 +11,12 @@ triggered. The rule is ml's (`ml/data/partitions.py`), the same on Dagster. A ru
 day D publishes to D's one stable location, `$ML_RESULTS_URI/daily/D/predictions.parquet` (a
 later run of D replaces it atomically); a run with an explicit `input_uri` publishes under its run id.
 
+One DAG per model of the model catalog (`ML_MODEL_CATALOG`): the default model's is
+`ml_inference`, another model's `ml_inference__<model>` (`ml/pipelines/models.py`), each on its
+model's `inference_schedule` (`@daily`, a daily cron `M H * * *` in UTC, or `none`), input
+template, results location and drift policy; every task runs with `--model-name <model>`, so a run
+can only resolve a version of its own model.
+
 Backfill: each day D from FROM to TO is the run of logical date D (data interval D → D+1, so
 its `as_of` is D+1 00:00 and ml labels D): `make backfill FROM=... TO=...` (`POST /api/v2/backfills`),
 or the UI's *Backfill* form. A day whose input is missing fails alone, in its own run.
@@ -33,12 +39,16 @@ from datetime import UTC, datetime
 from airflow.sdk import CronDataIntervalTimetable
 from ml_airflow.pipelines import pipeline_dag, step_tasks
 
+from ml.core.catalog import schedule_time
+from ml.core.config import model_settings
 from ml.data.partitions import FIRST_DAY
-from ml.pipelines.spec import pipeline
+from ml.pipelines.models import model_pipelines
 
-INFERENCE = pipeline("inference")
-
-with pipeline_dag(INFERENCE, schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
-                  start_date=datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC), doc_md=__doc__,
-                  description=f"{INFERENCE.title}: the champion or a chosen one, on a day's partition or any input.") as dag:
-    step_tasks(INFERENCE)
+for INFERENCE in model_pipelines("inference"):
+    when = schedule_time(model_settings(INFERENCE.model).inference_schedule)
+    with pipeline_dag(INFERENCE, start_date=datetime(FIRST_DAY.year, FIRST_DAY.month, FIRST_DAY.day, tzinfo=UTC),
+                      schedule=None if when is None else CronDataIntervalTimetable(f"{when[1]} {when[0]} * * *",
+                                                                                   timezone="UTC"),
+                      description=f"{INFERENCE.title} ({INFERENCE.model!r}): the champion or a chosen one, on a "
+                                  "day's partition or any input.", doc_md=__doc__) as dag:
+        step_tasks(INFERENCE)

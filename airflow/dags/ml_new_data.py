@@ -1,5 +1,11 @@
 """### ml_new_data: a new or changed training file under ML_NEW_DATA_PREFIX starts one ml_training run
 
+One such DAG per model of the model catalog whose `train_on_new_data` is true: the default
+model's `ml_new_data` watches `ML_NEW_DATA_PREFIX` and starts `ml_training`; another model's
+`ml_new_data__<model>` watches its own prefix (default `<ML_NEW_DATA_PREFIX><model>/`) and starts
+`ml_training__<model>`. A file belongs to the model with the longest prefix holding it
+(`ml.data.new_data.watches`), so one file never trains two models.
+
 Event-driven scheduling: the asset `ml_new_training_data` (the prefix) has an `AssetWatcher`
 whose trigger (`ml_airflow/new_data_trigger.py`, in the triggerer) lists the prefix every
 `ML_NEW_DATA_POLL_S` seconds and fires one asset event naming the training files it has not
@@ -10,7 +16,7 @@ A run id that exists already is skipped, so the same object never trains twice, 
 triggerer restart fires it again; five files landing together give five `ml_training` runs, and
 one that fails validation fails only its own run.
 
-Defined only when `ML_TRAIN_ON_NEW_DATA=true` when the file is parsed.
+Defined only for the models whose `train_on_new_data` (ML_TRAIN_ON_NEW_DATA) is true when the file is parsed.
 """
 
 from __future__ import annotations
@@ -21,14 +27,12 @@ from typing import Any
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import DAG, Asset, AssetWatcher, task
 
-from ml.core.config import load_settings
-from ml.pipelines.spec import pipeline
-
-_settings = load_settings()
+from ml.data.new_data import watches
+from ml.pipelines.models import is_default, model_pipeline, scoped
 
 
 def training_runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The `ml_training` run of each event's object: its deterministic id and dataset (duplicates once)."""
+    """The training run of each event's object: its deterministic id and dataset (duplicates once)."""
     from ml.data.new_data import objects_of
 
     objects = {o.run_key: o for e in events for o in objects_of(e["payload"])}
@@ -39,28 +43,30 @@ def training_runs(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-if _settings.train_on_new_data:
+for watch in (w for w in watches() if w.enabled):
     from ml_airflow.new_data_trigger import NewTrainingDataTrigger
 
+    training = model_pipeline("training", watch.model)
+    default = is_default(watch.model)  # the default model keeps the names it always had
     new_training_data = Asset(
-        name="ml_new_training_data",
-        uri=_settings.new_data_prefix,
+        name=scoped("ml_new_training_data", watch.model, default),
+        uri=watch.prefix,
         watchers=[
             AssetWatcher(
-                name="ml_new_training_data_watcher",
-                trigger=NewTrainingDataTrigger(prefix=_settings.new_data_prefix, poll_interval=_settings.new_data_poll_s),
+                name=scoped("ml_new_training_data_watcher", watch.model, default),
+                trigger=NewTrainingDataTrigger(prefix=watch.prefix, poll_interval=watch.poll_s, exclude=watch.exclude),
             )
         ],
     )
 
     with DAG(
-        dag_id="ml_new_data",
-        description="Start one ml_training run per new or changed training file under ML_NEW_DATA_PREFIX.",
+        dag_id=scoped("ml_new_data", watch.model, default),
+        description=f"Start one {training.airflow_dag} run per new or changed training file under {watch.prefix}.",
         schedule=[new_training_data],
         start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
         max_active_runs=1,
-        tags=["ml", "training", "new-data"],
+        tags=["ml", "training", "new-data", f"model:{watch.model}"],
         doc_md=__doc__,
     ) as dag:
 
@@ -72,7 +78,7 @@ if _settings.train_on_new_data:
 
         TriggerDagRunOperator.partial(
             task_id="start_training",
-            trigger_dag_id=pipeline("training").airflow_dag,
+            trigger_dag_id=training.airflow_dag,
             skip_when_already_exists=True,
             wait_for_completion=False,
         ).expand_kwargs(new_objects())

@@ -34,7 +34,11 @@ from ml_dagster.runner import STEP_RETRY_POLICY, run_loading_step, run_step
 
 @dataclass(frozen=True)
 class Graph:
-    """One asset graph of a pipeline: its key prefix, group and partitions."""
+    """One asset graph of a pipeline: its key prefix, group and partitions.
+
+    The keys start with the model's prefix (none for the default model: ml/pipelines/models.py),
+    then the graph's own (`daily`).
+    """
 
     spec: Pipeline
     group: str
@@ -45,7 +49,7 @@ class Graph:
         """The asset key of `step` (or of the step the check named `step` is about)."""
         step = self.spec.step(step) if isinstance(step, str) else step
         name = step.dagster_asset or self.spec.step(step.checks).dagster_asset
-        return dg.AssetKey([self.prefix, name]) if self.prefix else dg.AssetKey(name)
+        return dg.AssetKey([*self.spec.dagster_prefix, *([self.prefix] if self.prefix else []), str(name)])
 
     def asset_steps(self) -> list[Step]:
         return [s for s in self.spec.steps if s.dagster_asset]
@@ -106,7 +110,8 @@ def step_asset(graph: Graph, step: Step) -> dg.AssetsDefinition:
 
     def compute(context, config, storage, **upstream):
         options = step_options(config, step)
-        kwargs = {**step_inputs(spec, step, upstream), **options, **run_facts(graph, step, context, config, options)}
+        kwargs = {**spec.model_option(step), **step_inputs(spec, step, upstream), **options,
+                  **run_facts(graph, step, context, config, options)}
         out = (run_loading_step if validates else run_step)(context, step, **kwargs)
         metadata = {**storage.describe(), **step_metadata(out)}
         if VALIDATION_ERROR_KEY in out:

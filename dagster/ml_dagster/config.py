@@ -46,9 +46,12 @@ def step_options(config: dg.Config, step: Step) -> dict[str, Any]:
     return {p.option: values[p.name] for p in step.run_params if values.get(p.name) is not None}
 
 
-def run_config(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    """Run config of pipeline `name`'s job for run parameters (`make train PARAMS=...`); ValueError if unknown."""
-    spec = pipeline(name)
+def run_config(name: str, params: Mapping[str, Any], model: str | None = None) -> dict[str, Any]:
+    """Run config of pipeline `name`'s job of `model` (None: the default) for run parameters
+    (`make train PARAMS=...`); ValueError if unknown. A model's ops carry its asset key prefix."""
+    from ml.pipelines.models import model_pipeline
+
+    spec = model_pipeline(name, model) if model else pipeline(name)
     known = {p.name for p in spec.params()}
     ops: dict[str, dict[str, Any]] = {}
     for key, value in params.items():
@@ -57,5 +60,6 @@ def run_config(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
         if value is None or value == "":
             continue
         for step in spec.steps_of_param(key):  # `cache` goes to every cacheable step
-            ops.setdefault(step.dagster_name, {"config": {}})["config"][key] = value
+            op = "__".join([*spec.dagster_prefix, step.dagster_name])
+            ops.setdefault(op, {"config": {}})["config"][key] = value
     return {"ops": ops} if ops else {}

@@ -22,6 +22,7 @@ from dagster._core.storage.dagster_run import DagsterRun
 from dagster_docker import DockerRunLauncher
 from dagster_docker.container_context import DockerContainerContext
 
+from ml.core.catalog import TEXT_VARIABLE
 from ml.launch.env import step_environment
 from ml.launch.settings import LaunchSettings, image_id, load_launch_settings, nvidia_runtime
 
@@ -76,6 +77,9 @@ class MlDockerRunLauncher(DockerRunLauncher):
         env = step_environment("dagster")
         # Values travel by name (read from this process at launch), never written into the run config.
         fixed = [f"ML_ORCHESTRATOR={env.plain['ML_ORCHESTRATOR']}", *self._image_env(dagster_run)]
+        # The model catalog's content: read from the file this daemon mounts, so it travels by value
+        # (the run container builds every model's jobs from it, as the code location did).
+        fixed += [f"{name}={env.plain[name]}" for name in (TEXT_VARIABLE,) if name in env.plain]
         fixed_names = {entry.split("=", 1)[0] for entry in fixed}
         extra = [name for name in env.names() if name not in listed and name not in fixed_names] + fixed
         policy = {**self.launch_settings.container_limits(), **self.launch_settings.container_hardening()}

@@ -25,16 +25,18 @@ def review_job(spec: Pipeline) -> dg.JobDefinition:
     [step] = spec.steps
 
     def apply(context, config):
-        out = run_step(context, step, **step_options(config, step))
+        out = run_step(context, step, **spec.model_option(step), **step_options(config, step))
         return dg.Output(out, metadata=step_metadata(out))
 
     apply.__annotations__ = {"context": dg.OpExecutionContext, "config": config_class(step),
                              "return": dg.Output[dict[str, Any]]}
-    op = dg.op(name=step.dagster_op, description=step.doc, retry_policy=STEP_RETRY_POLICY)(apply)
+    # Op names are unique in a code location: a model's op carries its prefix, as its assets do.
+    name = "__".join([*spec.dagster_prefix, str(step.dagster_op)])
+    op = dg.op(name=name, description=step.doc, retry_policy=STEP_RETRY_POLICY)(apply)
 
     @dg.job(
         name=spec.dagster_job,
-        description=spec.title + "; recorded in the champion history.",
+        description=f"{spec.title} of {spec.model or 'the default model'}; recorded in its champion history.",
         tags={"ml/pipeline": spec.name, **time_limit(spec.name), **LAUNCH.tags},
         executor_def=LAUNCH.executor_def or dg.in_process_executor,
     )

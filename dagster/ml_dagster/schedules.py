@@ -15,13 +15,15 @@ from __future__ import annotations
 import dagster as dg
 
 
-def daily_schedule(job: dg.UnresolvedAssetJobDefinition, group: str) -> dg.ScheduleDefinition:
-    """The schedule (`<group>_schedule`) of the day-partitioned `job`: at 00:00 UTC, the day that just ended."""
+def daily_schedule(job: dg.UnresolvedAssetJobDefinition, group: str, at: tuple[int, int] = (0, 0)) -> dg.ScheduleDefinition:
+    """The schedule (`<group>_schedule`) of the day-partitioned `job`: daily at `at` (hour, minute UTC,
+    the model's `inference_schedule`), the day that ended before it."""
     return dg.build_schedule_from_partitioned_job(
         job,
         name=f"{group}_schedule",
-        hour_of_day=0,
-        minute_of_hour=0,
+        hour_of_day=at[0],
+        minute_of_hour=at[1],
         default_status=dg.DefaultScheduleStatus.RUNNING,
-        description="Daily at 00:00 UTC: label the previous day's partition (ML_INFERENCE_INPUT_TEMPLATE).",
+        description=f"Daily at {at[0]:02d}:{at[1]:02d} UTC: label the previous day's partition "
+                    "(the model's inference_schedule and input template).",
     )

@@ -52,6 +52,23 @@ def demo_data(*, output_uri: str, rows: int = 2000, labelled: bool = True, seed:
     return {"output_uri": output_uri, "rows": rows, "labelled": labelled, "synthetic": True}
 
 
+def upload(*, source_uri: str, output_uri: str) -> dict[str, Any]:
+    """Copy a data file (local path, s3:// or http(s)://) to a local path or s3:// URI, atomically.
+
+    For your own data in the stack: `docker compose run --rm -v "$PWD/x.csv:/in/x.csv:ro" ml-cli
+    python -m ml upload --source-uri /in/x.csv --output-uri s3://datasets/x.csv`.
+    """
+    import tempfile
+
+    from ml.core import storage
+
+    with tempfile.TemporaryDirectory() as tmp:
+        local = storage.fetch(source_uri, Path(tmp) / (Path(source_uri).name or "data"))
+        storage.publish(local, output_uri)
+        size = local.stat().st_size
+    return {"source_uri": source_uri, "output_uri": output_uri, "bytes": size}
+
+
 def init_storage(*, extra_buckets: str = "") -> dict[str, Any]:
     """Create the buckets the settings name, plus `extra_buckets` (idempotent); local mode creates the folders."""
     from ml.core import storage
@@ -87,7 +104,7 @@ def resume(*, run: str) -> dict[str, Any]:
 def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
     """Every command: the spec's steps and pipelines, then the helpers and the lifecycle commands."""
     from ml.lifecycle import commands
-    from ml.pipelines import describe
+    from ml.pipelines import describe, models
     from ml.pipelines.spec import pipelines
 
     table: dict[str, tuple[Callable[..., dict[str, Any]], str]] = {}
@@ -98,7 +115,9 @@ def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
             table[spec.cli] = (describe.pipeline_command(spec), "pipeline")
     table.update({
         "pipelines": (describe.show_pipelines, "helper"),
+        "models": (models.show_models, "helper"),
         "demo-data": (demo_data, "helper"),
+        "upload": (upload, "helper"),
         "init-storage": (init_storage, "helper"),
         "settings": (show_settings, "helper"),
         "cache": (cache_command, "helper"),
@@ -147,6 +166,8 @@ STEP_OPTION_HELP: dict[str, str] = {
     "review.version": "Version the reviewer decided on.",
     "decision": "approve or reject.",
     "demo_data.output_uri": "Where to write the CSV (local path or s3:// URI).",
+    "upload.source_uri": "The file to copy: a local path, s3:// or http(s)://.",
+    "upload.output_uri": "Where to put it: a local path or s3:// URI (written atomically).",
     "demo_data.seed": "Random seed of the generator (same seed, same rows).",
     "cache_command.action": "list: every entry, newest first; prune: remove the entries past retention and the stale "
                             "ones (their outputs are gone or changed).",
@@ -178,6 +199,16 @@ def _settings_options(fn: Callable[..., Any]) -> set[str]:
             if name in Settings.model_fields and param.default is None}
 
 
+def _boolean(text: str) -> bool:
+    """`true`/`false` (any case, also 1/0, yes/no): the value of a boolean option given one."""
+    value = text.strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
 def _add_options(parser: argparse.ArgumentParser, fn: Callable[..., Any]) -> None:
     """One `--option` per keyword-only parameter; a positional parameter (a Literal) is an argument with choices."""
     for name, param in inspect.signature(fn).parameters.items():
@@ -189,9 +220,10 @@ def _add_options(parser: argparse.ArgumentParser, fn: Callable[..., Any]) -> Non
             continue
         kind = _scalar_type(param.annotation)
         required = param.default is inspect.Parameter.empty
-        if kind is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction,
+        if kind is bool:  # `--flag`, `--no-flag`, or `--flag true|false` (what a templated task renders)
+            parser.add_argument(flag, dest=name, nargs="?", const=True, type=_boolean, metavar="true|false",
                                 default=None if required else param.default, help=text)
+            parser.add_argument(f"--no-{flag[2:]}", dest=name, action="store_false", help=argparse.SUPPRESS)
         else:
             parser.add_argument(flag, dest=name, type=kind, required=required, help=text,
                                 default=None if required else param.default, metavar=name.upper())
@@ -231,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.redirect_stdout(sys.stderr):
             result = args._fn(**kwargs)
     except MLError as exc:
-        print(f"error: {printable(logs.MaskSecrets().scrub(str(exc)), limit=MAX_ERROR_CHARS)}", file=sys.stderr)
+        scrubbed = logs.MaskSecrets().scrub(str(exc))
+        for line in scrubbed.splitlines() or [""]:  # one line per mistake (a catalog may have several)
+            print(f"error: {printable(line, limit=MAX_ERROR_CHARS)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)

@@ -93,6 +93,12 @@ def _pipelines(result: dict[str, Any], wall_s: float) -> None:
     _say(table().rstrip())
 
 
+def _models(result: dict[str, Any], wall_s: float) -> None:
+    from ml.pipelines.models import table
+
+    _say(table(result))
+
+
 def _metrics(metrics: dict[str, Any] | None) -> str | None:
     shown = {k: v for k, v in (metrics or {}).items() if k in ("test_accuracy", "test_macro_f1")}
     return " ".join(f"{k}={v:.4f}" for k, v in shown.items()) or None
@@ -119,7 +125,7 @@ def _views() -> dict[str, Callable[[dict[str, Any], float], None]]:
     from ml.pipelines.spec import pipelines
 
     views = {"history": _history, "versions": _versions, "settings": _settings, "pipelines": _pipelines,
-             "rollback": _quiet, "unpin": _quiet, "approve": _quiet, "reject": _quiet}
+             "models": _models, "rollback": _quiet, "unpin": _quiet, "approve": _quiet, "reject": _quiet}
     views.update({spec.cli: _run for spec in pipelines().values() if spec.cli})
     return views
 

@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ml.core import catalog
 from ml.core.errors import BadInputError
 
 
@@ -47,7 +48,11 @@ class Settings(BaseSettings):
     mlflow_public_uri: str = Field("", description="MLflow URL for links shown to people (UI).")
     experiment_name: str = Field("text-classification", description="MLflow experiment of the training runs.")
     model_name: str = Field(
-        "text-classifier", description="Registered model name; one per task (label set and columns) keeps versions comparable."
+        "text-classifier", description="Registered model name; one per task (label set and columns) keeps versions "
+        "comparable; with a catalog, the default model.")
+    model_catalog: str = Field(
+        "", description="Model catalog (YAML): every model with its own data, columns and policies (docs/models.md); "
+        "empty = one model, ML_MODEL_NAME, from the ML_* settings."
     )
     promotion_metric: str = Field("test_macro_f1", description="Metric that decides the champion.")
     min_test_macro_f1: float = Field(0.5, ge=0, le=1, description="Quality gate: a model below is not registered.")
@@ -64,6 +69,10 @@ class Settings(BaseSettings):
     inference_input_template: str = Field(
         "s3://datasets/inference/{ds}.csv",
         description="Daily inference input; {ds} becomes YYYY-MM-DD. Embedded mode: <home>/inference/{ds}.csv.",
+    )
+    inference_schedule: str = Field(
+        "@daily", description="When the day before is labelled: @daily (00:00 UTC), a daily cron 'M H * * *' (UTC) "
+        "or none (manual runs only)."
     )
 
     # --- new data starts training (ml/new_data.py) ---------------------------------------------
@@ -148,6 +157,15 @@ class Settings(BaseSettings):
             raise ValueError("must be an s3:// folder such as s3://datasets/training/")
         return value.rstrip("/") + "/"
 
+    @field_validator("inference_schedule", mode="before")
+    @classmethod
+    def _daily_schedule(cls, value: object) -> object:
+        if value is None or value is False:  # YAML's `off`/`no`, or null
+            return "none"
+        if isinstance(value, str):
+            catalog.schedule_time(value)  # ValueError: the grammar
+        return value
+
     @field_validator("drift_alert_psi")
     @classmethod
     def _alert_above_warn(cls, value: float, info: ValidationInfo) -> float:
@@ -215,14 +233,77 @@ def with_overrides(base: Settings, updates: dict[str, object]) -> Settings:
 
 
 def settings_for(orchestrator: str | None = None, **overrides: object) -> Settings:
-    """The environment's settings with a step's explicit arguments on top (validated again); None = unset."""
+    """The settings of one step: the environment's, the catalog entry of its model (`model_name`,
+    default ML_MODEL_NAME) on top, then the step's explicit arguments (validated again); None = unset."""
     base = get_settings()
-    updates = {k: v for k, v in overrides.items() if v is not None}
+    explicit = {k: v for k, v in overrides.items() if v is not None}
+    updates = {**model_overrides(base, explicit.pop("model_name", None)), **explicit}  # type: ignore[arg-type]
     if orchestrator:
         updates["orchestrator"] = orchestrator
+    updates = {k: v for k, v in updates.items() if getattr(base, k) != v}
     if not updates:
         return base
     return with_overrides(base, updates)
+
+
+def model_settings(model_name: str | None, base: Settings | None = None) -> Settings:
+    """The settings of model `model_name` (None: the default) over `base`, by default the environment
+    read now: what a DAG file or code location builds a model's pipelines from (a cached read could
+    be another environment's, in tests)."""
+    base = base or load_settings()
+    updates = {k: v for k, v in model_overrides(base, model_name).items() if getattr(base, k) != v}
+    return with_overrides(base, updates) if updates else base
+
+
+def model_catalog(base: Settings | None = None) -> catalog.Catalog:
+    """The catalog the settings name (ML_MODEL_CATALOG; without one: only ML_MODEL_NAME)."""
+    base = base or get_settings()
+    return catalog.load(base.model_catalog, base.model_name)
+
+
+def model_overrides(base: Settings, model_name: str | None) -> dict[str, object]:
+    """What model `model_name` (None: the default) changes in `base`: its entry's fields, and for a
+    model other than the default, the settings no two models share scoped by its name."""
+    found = model_catalog(base)
+    entry = found.entry(model_name)
+    values: dict[str, object] = {"model_name": entry.name}
+    if not found.is_default(entry.name):
+        values.update(catalog.scoped_defaults(entry.name, base.model_dump()))
+    values.update(entry.values)
+    return values
+
+
+def check_catalog(base: Settings | None = None) -> catalog.Catalog:
+    """The catalog with every model's settings validated; all mistakes at once, one line each."""
+    base = base or load_settings()
+    found = model_catalog(base)
+    lines: list[str] = []
+    for name, entry in found.entries.items():
+        try:
+            Settings.model_validate({**base.model_dump(), **model_overrides(base, name)})
+        except ValidationError as exc:
+            for error in exc.errors():
+                key = str(error["loc"][0]) if error["loc"] else "?"
+                origin = f"field {key!r}" if key in entry.values else f"ML_{key.upper()} (not set in the entry)"
+                lines.append(f"{found.source}: model {name!r}: {origin}={error.get('input')!r}: {error['msg']}")
+    lines += _shared_prefixes(found, base)
+    if lines:
+        raise catalog.CatalogError(lines)
+    return found
+
+
+def _shared_prefixes(found: catalog.Catalog, base: Settings) -> list[str]:
+    """Two models watching the same new-data prefix would both train on every file there."""
+    owners: dict[str, str] = {}
+    lines = []
+    for name in found.names():
+        prefix = str(model_overrides(base, name).get("new_data_prefix", base.new_data_prefix))
+        prefix = prefix.rstrip("/") + "/"
+        if prefix in owners:
+            lines.append(f"{found.source}: models {owners[prefix]!r} and {name!r} watch the same new_data_prefix "
+                         f"{prefix}; give each its own folder")
+        owners.setdefault(prefix, name)
+    return lines
 
 
 def reset_settings() -> None:

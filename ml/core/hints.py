@@ -20,8 +20,8 @@ _NAMES = {
     "infer": ("infer", "run-inference"),
 }
 #: option -> make variable, for the make spelling.
-_MAKE_VARIABLES = {"version": "VERSION", "reason": "REASON", "new_task": "NEW_TASK", "dataset_uri": "PARAMS",
-                   "input_uri": "PARAMS"}
+_MAKE_VARIABLES = {"version": "VERSION", "reason": "REASON", "new_task": "NEW_TASK", "model_name": "MODEL",
+                   "dataset_uri": "PARAMS", "input_uri": "PARAMS"}
 
 
 def mode(settings: Settings) -> str:

@@ -7,6 +7,11 @@ file (`_SUCCESS`, `.keep`). Its run key is a short hash of key and ETag: the sam
 same key give the same key (no second run), a changed file gets a new ETag and so a new run. Dagster
 uses it as the sensor's run key, Airflow in the training run's id; each orchestrator then refuses a
 second run with it, so "never twice" holds across restarts without state of our own.
+
+With several models (the model catalog), each has its own prefix (a model other than the default
+watches `<ML_NEW_DATA_PREFIX><model>/` unless its entry names one) and a file belongs to the model
+whose prefix is the longest that holds it (`watches`): a file under `training/support-tickets/`
+trains `support-tickets`, never the default model watching `training/`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ml.core import storage
-from ml.core.config import get_settings
+from ml.core.config import check_catalog, get_settings, load_settings, model_settings
 from ml.data.tables import FORMATS
 
 #: Prefix of the Airflow run id of a training run started by new data (the rest is the run key).
@@ -81,16 +86,50 @@ def is_training_file(key: str) -> bool:
     return PurePosixPath(name).suffix.lower() in FORMATS
 
 
-def training_objects(prefix: str | None = None) -> list[NewObject]:
-    """Every training file under `prefix` (default `ML_NEW_DATA_PREFIX`) now, by key (one listing)."""
+def training_objects(prefix: str | None = None, exclude: tuple[str, ...] | list[str] = ()) -> list[NewObject]:
+    """Every training file under `prefix` (default `ML_NEW_DATA_PREFIX`) now, by key (one listing),
+    but those under a prefix of `exclude` (another model's, nested in this one)."""
     prefix = prefix or get_settings().new_data_prefix
     bucket, _ = storage.split_s3(prefix)
     etags = storage.list_etags(prefix)
     return [
         NewObject(uri=f"s3://{bucket}/{key}", key=key, etag=etag, run_key=run_key(key, etag))
         for key, etag in sorted(etags.items())
-        if is_training_file(key)
+        if is_training_file(key) and not any(f"s3://{bucket}/{key}".startswith(other) for other in exclude)
     ]
+
+
+@dataclass(frozen=True)
+class Watch:
+    """One model's watch: its prefix, the nested prefixes of other models it leaves to them, its poll."""
+
+    model: str
+    prefix: str
+    exclude: tuple[str, ...]
+    poll_s: int
+    enabled: bool  # the model's train_on_new_data (ML_TRAIN_ON_NEW_DATA)
+
+
+def watches() -> list[Watch]:
+    """Every model of the catalog with its prefix and whether it trains on new data, the default first."""
+    base = load_settings()
+    found = check_catalog(base)
+    models = sorted(found.names(), key=lambda m: not found.is_default(m))
+    every = {m: model_settings(m, base) for m in models}
+    prefixes = {m: s.new_data_prefix for m, s in every.items()}
+    return [Watch(model=m, prefix=s.new_data_prefix, poll_s=s.new_data_poll_s, enabled=s.train_on_new_data,
+                  exclude=tuple(sorted(p for o, p in prefixes.items() if o != m and p.startswith(s.new_data_prefix))))
+            for m, s in every.items()]
+
+
+def watch_of(model: str) -> Watch:
+    """The watch of `model` now (the catalog and settings as they are at this moment)."""
+    found = [w for w in watches() if w.model == model]
+    if not found:
+        from ml.core.errors import BadInputError
+
+        raise BadInputError(f"model {model!r} is no longer in the model catalog; reload the code location")
+    return found[0]
 
 
 def unseen(objects: list[NewObject], seen: set[str]) -> list[NewObject]:

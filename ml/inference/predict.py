@@ -97,10 +97,11 @@ def predict_parquet(
     max_tokens: int,
     max_batch_size: int,
     chunk_rows: int,
+    output_id_column: str | None = None,
 ) -> int:
     """Score every row of the Parquet file `src` into `dest`; returns the row count.
 
-    Output columns: the id, `predicted_label`, `score` (its probability), `prob_<label>` for every
+    Output columns: the id (named `output_id_column`, default `id_column`), `predicted_label`, `score` (its probability), `prob_<label>` for every
     class, then `extra_columns` (constant lineage values such as model name and version).
     """
     import numpy as np
@@ -114,7 +115,7 @@ def predict_parquet(
     source = pq.ParquetFile(src)
     total = source.metadata.num_rows
     schema = pa.schema(
-        [(id_column, pa.string()), ("predicted_label", pa.string()), ("score", pa.float32())]
+        [(output_id_column or id_column, pa.string()), ("predicted_label", pa.string()), ("score", pa.float32())]
         + [(f"prob_{label}", pa.float32()) for label in labels]
         + [(name, pa.string()) for name in extra_columns]
     )

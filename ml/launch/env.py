@@ -59,7 +59,16 @@ class StepEnvironment:
 
 
 def step_environment(orchestrator: str, environ: Mapping[str, str] | None = None) -> StepEnvironment:
-    """Split the launcher's forwarded environment into plain and secret, plus `ML_ORCHESTRATOR`."""
+    """Split the launcher's forwarded environment into plain and secret, plus `ML_ORCHESTRATOR`, plus
+    the model catalog's content (`ML_MODEL_CATALOG_TEXT`).
+
+    Why the content: the launcher (Airflow's DAG processor or scheduler, Dagster's daemon) reads the
+    catalog file it mounts (`ML_MODEL_CATALOG`), a step container or pod does not mount it; with the
+    content, a step resolves its model's settings as the launcher does, and a Dagster run container
+    builds the same jobs as the code location.
+    """
+    from ml.core import catalog
+
     environ = os.environ if environ is None else environ
     plain: dict[str, str] = {}
     secret: dict[str, str] = {}
@@ -67,4 +76,7 @@ def step_environment(orchestrator: str, environ: Mapping[str, str] | None = None
         if is_forwarded(name):
             (secret if is_secret(name, value, environ) else plain)[name] = value
     plain["ML_ORCHESTRATOR"] = orchestrator
+    text = environ.get(catalog.TEXT_VARIABLE) or catalog.catalog_text(environ.get(catalog.VARIABLE, ""))
+    if text:
+        plain[catalog.TEXT_VARIABLE] = text
     return StepEnvironment(plain=plain, secret=secret)

@@ -39,6 +39,7 @@ from ml.core import hints
 from ml.core.config import Settings
 from ml.core.errors import BadInputError
 from ml.lifecycle import history, registry
+from ml.lifecycle.task import describe_signature, task_signature
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -48,22 +49,10 @@ log = logging.getLogger(__name__)
 SIGNATURE_TAG = registry.SIGNATURE_TAG
 REVIEW_TAG = "review"
 PIN_TAG = "champion_pin"
+#: "true" on a version trained with `--new-task`: the model's task changes to it on purpose.
+NEW_TASK_TAG = "new_task"
 INELIGIBLE = ("pending", "rejected", "demoted")
 MAX_ROUNDS = 20
-
-
-def task_signature(labels: list[str], text_column: str, label_column: str) -> str:
-    """Canonical text of what a model answers: two versions are interchangeable iff these are equal."""
-    return json.dumps({"labels": sorted(labels), "text_column": text_column, "label_column": label_column},
-                      sort_keys=True, separators=(",", ":"))
-
-
-def describe_signature(signature: str | None) -> str:
-    """A signature for people: `labels negative, positive (text column 'text', label column 'label')`."""
-    if not signature:
-        return "no task signature (registered before signatures were recorded)"
-    sig = json.loads(signature)
-    return f"labels {', '.join(sig['labels'])} (text column {sig['text_column']!r}, label column {sig['label_column']!r})"
 
 
 @dataclass(frozen=True)
@@ -147,8 +136,24 @@ def provenance(version: ModelVersion | None) -> dict[str, str]:
     return {"git_sha": tags.get("git_sha", ""), "image": tags.get("image", ""), "image_id": tags.get("image_id", "")}
 
 
+def owner(version: ModelVersion | None) -> str:
+    """Whose version it is: the pipeline run that trained it (`airflow:<run id>`, `dagster:<run id>`)."""
+    tags = (version.tags or {}) if version is not None else {}
+    run = tags.get("pipeline_run_id", "")
+    return f"{tags.get('orchestrator') or 'cli'}:{run}" if run else ""
+
+
+def evidence(state: State, target: str, metric: str) -> str:
+    """Why the rule puts `champion` on `target`: the pin, or its score as the best of the task."""
+    if state.pin is not None and state.pin.version == str(target):
+        return f"pinned: {state.pin.describe()}"
+    score = registry.score(state.get(target), metric) if state.get(target) is not None else None
+    shown = f"{score:.4f}" if score is not None else "unscored"
+    return f"v{target} {metric}={shown}, the best of its task (ties go to the newer version)"
+
+
 def move_champion(settings: Settings, target: str, action: str, actor: str, *, reason: str = "",
-                  decision: str = "") -> State:
+                  decision: str = "", on_behalf_of: str = "") -> State:
     """Point `champion` at `target`, confirm with a fresh read, record the move if it held.
 
     The entry's time is taken before the confirming read: a writer that moves the alias after
@@ -159,7 +164,7 @@ def move_champion(settings: Settings, target: str, action: str, actor: str, *, r
     confirmed = read_state(settings)
     if confirmed.champion == target:
         history.record(settings, action, None, target, actor, moved=True, at_ms=at, reason=reason,
-                       decision=decision, provenance=provenance(confirmed.get(target)))
+                       decision=decision, provenance=provenance(confirmed.get(target)), on_behalf_of=on_behalf_of)
     return confirmed
 
 
@@ -168,7 +173,8 @@ def converge(settings: Settings, action: str, actor: str, *, reason: str = "",
     """Move `champion` to the rule's target until a read after the last write agrees (race-safe).
 
     Returns the confirming state and whether this call recorded a move (at most one: the loop
-    ends at the first confirmed write).
+    ends at the first confirmed write). The entry names the target's evidence (`reason` when the
+    caller gives one) and, when the target is another run's version, that run (`on_behalf_of`).
     """
     metric = settings.promotion_metric
     state = read_state(settings)
@@ -177,7 +183,8 @@ def converge(settings: Settings, action: str, actor: str, *, reason: str = "",
         if target is None or state.champion == target:  # `state` is a read after every earlier write
             return state, False
         verb = "restore pin" if state.pin is not None and action not in ("rollback", "pin") else action
-        state = move_champion(settings, target, verb, actor, reason=reason, decision=decision)
+        state = move_champion(settings, target, verb, actor, reason=reason or evidence(state, target, metric),
+                              decision=decision, on_behalf_of=owner(state.get(target)))
         if state.champion == target:
             return state, True
     return state, False
@@ -210,11 +217,19 @@ def promote(version: str, settings: Settings, actor: str = "") -> Promotion:
     ours, our_score = _candidate(state, version, metric, name)
     previous = state.champion
     task = state.task(metric)
-    if state.signature(ours) != task:
-        decision = (f"v{version} not promoted: its task is {describe_signature(state.signature(ours))}, but {name!r} answers "
-                    f"{describe_signature(task)} (champion v{previous or '-'}); use one ML_MODEL_NAME per dataset, "
-                    f"or make it the champion explicitly: {hints.command(settings, 'approve', version=version, new_task=True)}")
+    new_task = (ours.tags or {}).get(NEW_TASK_TAG) == "true"
+    if state.signature(ours) != task and not (new_task and settings.promotion_mode == "auto" and state.pin is None):
+        decision = (f"v{version} not promoted: its task is {describe_signature(state.signature(ours))}, but {name!r} "
+                    f"answers {describe_signature(task)} (champion v{previous or '-'}); use one model per task (a "
+                    "catalog entry, --model-name; ML_MODEL_NAME is the default model), or make it the champion "
+                    f"explicitly: {hints.command(settings, 'approve', version=version, new_task=True, model_name=name)}")
         return _decided(settings, version, Promotion(False, previous or "", decision))
+    if state.signature(ours) != task:  # trained with --new-task: the model's task changes now
+        decision = (f"promoted v{version} ({metric}={our_score:.4f}) to {registry.CHAMPION} as {name!r}'s new task, "
+                    f"{describe_signature(state.signature(ours))} (--new-task); previous champion: v{previous or '-'}")
+        move_champion(settings, str(version), "new task", actor, reason=f"v{version} {metric}={our_score:.4f}, "
+                      "trained with --new-task", decision=decision, on_behalf_of=owner(ours))
+        return _decided(settings, version, Promotion(True, str(version), decision))
     if settings.promotion_mode == "approval":
         registry.set_version_tag(settings, version, REVIEW_TAG, "pending")
         champ = state.get(previous) if previous else None
@@ -229,17 +244,41 @@ def promote(version: str, settings: Settings, actor: str = "") -> Promotion:
                     f"{hints.command(settings, 'unpin')} resumes automatic promotion")
         final, _ = converge(settings, "promote", actor)  # restores the pin should a racing promoter have moved it
         return _decided(settings, version, Promotion(False, final.champion or "", decision))
-    final, _ = converge(settings, "promote", actor, reason=f"v{version} {metric}={our_score:.4f}")
+    final, moved = converge(settings, "promote", actor)
+    return _decided(settings, version, _promotion_decision(settings, final, version, our_score, previous, moved, actor))
+
+
+def _promotion_decision(settings: Settings, final: State, version: str, our_score: float, previous: str | None,
+                        moved: bool, actor: str) -> Promotion:
+    """What a training run's promotion did, naming who moved the alias, to whose version, on which evidence."""
+    metric = settings.promotion_metric
     champion = final.champion or ""
     prev_text = f"v{previous}" if previous else "none"
-    if champion == str(version):
-        decision = f"promoted v{version} ({metric}={our_score:.4f}) to {registry.CHAMPION}; previous champion: {prev_text}"
-        return _decided(settings, version, Promotion(True, champion, decision))
+    promoted = f"promoted v{version} ({metric}={our_score:.4f}) to {registry.CHAMPION}"
+    if champion == str(version) and moved:
+        return Promotion(True, champion, f"{promoted}; previous champion: {prev_text}")
+    if champion == str(version):  # the move was made before this read: by another run's promoter, or an earlier try
+        move = history.last_move_to(settings, version)
+        before = ("v" + move.previous if move.previous else "none") if move else prev_text
+        if move is not None and move.actor == actor:
+            decision = f"{promoted} (an earlier try of this run moved it, at {move.at[:19]}); previous champion: {before}"
+        else:
+            who = (f"{move.actor} moved it there ({before} -> v{version}) at {move.at[:19]} on this run's behalf"
+                   if move else "another promoter moved it there")
+            decision = (f"v{version} ({metric}={our_score:.4f}) is {registry.CHAMPION}: {who}, found already made by "
+                        f"this run's promotion; previous champion: {before}")
+        return Promotion(True, champion, decision)
     best = final.get(champion)
     best_score = final.score(best)
     shown = f"{best_score:.4f}" if best_score is not None else "unscored"
-    decision = f"kept v{champion} as {registry.CHAMPION} ({metric}={shown}); v{version} scored {our_score:.4f}"
-    return _decided(settings, version, Promotion(False, champion, decision))
+    whose = owner(best)
+    if moved:  # this run moved the alias, to another run's version
+        decision = (f"v{version} ({metric}={our_score:.4f}) not promoted; this run moved {registry.CHAMPION} {prev_text} -> "
+                    f"v{champion} ({whose or 'another run'}'s version, {metric}={shown}, the best of the task; ties go "
+                    f"to the newer) on that run's behalf")
+    else:
+        decision = f"kept v{champion} as {registry.CHAMPION} ({metric}={shown}); v{version} scored {our_score:.4f}"
+    return Promotion(False, champion, decision)
 
 
 def _decided(settings: Settings, version: str, outcome: Promotion) -> Promotion:
@@ -357,4 +396,5 @@ def reject(settings: Settings, version: str, reason: str, actor: str) -> dict[st
             "approved": False, "decision": decision}
 
 
-__all__ = ["Promotion", "approve", "promote", "read_state", "reject", "rollback", "task_signature", "unpin"]
+__all__ = ["Promotion", "approve", "describe_signature", "promote", "read_state", "reject", "rollback", "task_signature",
+           "unpin"]

@@ -18,7 +18,7 @@ from ml.core.config import Settings
 from ml.lifecycle import once, tracking
 
 TAG = "history."
-FIELDS = ("action", "new", "actor", "reason", "decision", "git_sha", "image", "image_id")
+FIELDS = ("action", "new", "actor", "on_behalf_of", "reason", "decision", "git_sha", "image", "image_id")
 
 
 def experiment_name(settings: Settings) -> str:
@@ -38,6 +38,7 @@ class Move:
     new: str
     actor: str
     moved: bool = False
+    on_behalf_of: str = ""  # the training run whose version a promoter moved the alias to, when not its own
     reason: str = ""
     decision: str = ""
     git_sha: str = ""
@@ -58,7 +59,7 @@ def now_ms() -> int:
 
 def record(settings: Settings, action: str, previous: str | None, new: str | None, actor: str, *,
            moved: bool, at_ms: int | None = None, reason: str = "", decision: str = "",
-           provenance: dict[str, str] | None = None) -> Move:
+           provenance: dict[str, str] | None = None, on_behalf_of: str = "") -> Move:
     """Write one entry as a finished run; returns it as recorded.
 
     `at_ms` orders the entries: for a move, the moment *before* the read that confirmed the alias
@@ -69,7 +70,8 @@ def record(settings: Settings, action: str, previous: str | None, new: str | Non
     at_ms = at_ms or now_ms()
     move = Move(at=datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds"), action=action,
                 previous=f"{previous}" if previous else "", new=f"{new}" if new else "", actor=actor, moved=moved,
-                reason=reason, decision=decision, **(provenance or {}))
+                on_behalf_of=on_behalf_of if on_behalf_of != actor else "", reason=reason, decision=decision,
+                **(provenance or {}))
     tags = {TAG + k: str(v) for k, v in move.as_dict().items() if v and k not in ("at", "previous", "moved")}
     tags[TAG + "moved"] = "true" if moved else "false"
     tags["mlflow.note.content"] = decision or reason or action
@@ -125,6 +127,21 @@ def read(settings: Settings) -> list[Move]:
     return moves
 
 
+def last_move_to(settings: Settings, version: str, attempts: int = 5, wait_s: float = 1.0) -> Move | None:
+    """The latest recorded move of `champion` to `version`, for a run that found the move already made.
+
+    The promoter that moved it records the entry right after its confirming read: a few short
+    reads give it time to land. None when the alias was moved without an entry (by hand in the UI).
+    """
+    for attempt in range(attempts):
+        found = [m for m in read(settings) if m.moved and m.new == str(version)]
+        if found:
+            return found[-1]
+        if attempt + 1 < attempts:
+            time.sleep(wait_s)
+    return None
+
+
 def champion_at(moves: list[Move], when: str) -> str | None:
     """Which version was champion at ISO time `when` (None before the first move)."""
     current = None
@@ -138,7 +155,7 @@ def table(moves: list[Move]) -> str:
     """The moves as an aligned text table for a terminal."""
     header = ("time (UTC)", "action", "from", "to", "by", "git sha", "image", "reason / decision")
     rows = [(m.at.replace("+00:00", "")[:23], m.action, f"v{m.previous}" if m.previous else "-",
-             f"v{m.new}" if m.new else "-", m.actor, m.git_sha or "-",
+             f"v{m.new}" if m.new else "-", m.actor + (f" for {m.on_behalf_of}" if m.on_behalf_of else ""), m.git_sha or "-",
              (m.image_id or m.image or "-")[:30], m.reason or m.decision) for m in moves]
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header) - 1)]
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r[:-1], widths, strict=True)) + "  " + str(r[-1])

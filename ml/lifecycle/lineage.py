@@ -14,6 +14,9 @@ from typing import Any
 
 from ml.core.config import Settings
 
+#: The model (catalog entry) a training run trained: register refuses to file it under another.
+MODEL_TAG = "model_name"
+
 
 def source_revision() -> str:
     """The checkout's commit (`-dirty` with uncommitted changes) when running from source.
@@ -30,9 +33,10 @@ def source_revision() -> str:
 
 def training_tags(s: Settings, run_id: str, manifest: dict[str, Any]) -> dict[str, str]:
     """The lineage tags of one training run (`manifest`: the split's, from load-training-data)."""
-    from ml.lifecycle.champion import SIGNATURE_TAG, task_signature
+    from ml.lifecycle.champion import NEW_TASK_TAG, SIGNATURE_TAG, task_signature
 
-    return {
+    tags = {
+        MODEL_TAG: manifest.get("model_name", s.model_name),
         "pipeline_run_id": run_id,
         "orchestrator": s.orchestrator,
         "data_fingerprint": manifest["fingerprint"],
@@ -44,3 +48,6 @@ def training_tags(s: Settings, run_id: str, manifest: dict[str, Any]) -> dict[st
         SIGNATURE_TAG: task_signature(manifest["labels"], manifest.get("text_column", s.text_column),
                                       manifest.get("label_column", s.label_column)),
     }
+    if manifest.get("new_task"):
+        tags[NEW_TASK_TAG] = "true"
+    return tags

@@ -60,7 +60,9 @@ def cached(step: Step) -> Callable[..., dict[str, Any]]:
     signature = inspect.signature(own)
     if step.cacheable:
         extra = inspect.Parameter("cache", inspect.Parameter.KEYWORD_ONLY, default=None, annotation="str | None")
-        signature = signature.replace(parameters=[*signature.parameters.values(), extra])
+        params = list(signature.parameters.values())
+        at = next((i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD), len(params))
+        signature = signature.replace(parameters=[*params[:at], extra, *params[at:]])
     run.__signature__ = signature  # type: ignore[attr-defined]
     return run
 
@@ -68,7 +70,7 @@ def cached(step: Step) -> Callable[..., dict[str, Any]]:
 def call(step: Step, own: Callable[..., dict[str, Any]], *, run_id: str, orchestrator: str | None,
          mode: str | None, kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """Run `own` for `step`, or reuse the outputs of an earlier identical call (see the module docstring)."""
-    settings = settings_for(orchestrator)
+    settings = settings_for(orchestrator, model_name=kwargs.get("model_name"))  # a model's own work area
     mode = mode or settings.cache
     if mode not in MODES:
         raise BadInputError(f"cache={mode!r} is not one of {', '.join(MODES)}; set --cache / ML_CACHE")

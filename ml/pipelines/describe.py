@@ -16,7 +16,17 @@ from typing import Any
 
 from ml.core.config import Settings
 from ml.pipelines.params import Param
-from ml.pipelines.spec import CONTEXT_HELP, Pipeline, Step, pipelines
+from ml.pipelines.spec import CONTEXT_HELP, MODEL_OPTIONS, Pipeline, Step, pipelines
+
+#: Help of the model options (what the catalog entry and ML_* settings are to orchestrated runs).
+MODEL_OPTION_HELP = {
+    "model_name": "The model to train or use: a registered model of its own, with its own champion, history and "
+                  "locations; with ML_MODEL_CATALOG, an entry of the catalog (default: $ML_MODEL_NAME).",
+    "text_column": "Column holding the text (default: the model's catalog entry, else $ML_TEXT_COLUMN).",
+    "label_column": "Column holding the label (default: the model's catalog entry, else $ML_LABEL_COLUMN).",
+    "id_column": "Column holding the row id, kept under its name in the predictions (default: the model's catalog "
+                 "entry, else $ML_ID_COLUMN; rows are numbered when the input has none).",
+}
 
 _TYPES: dict[str, type] = {"string": str, "integer": int, "number": float, "boolean": bool}
 
@@ -76,13 +86,16 @@ def pipeline_command(spec: Pipeline) -> Callable[..., dict[str, Any]]:
     """The embedded runner of `spec` as a CLI command: keyword-only options from its run parameters."""
     from ml.pipelines import embedded
 
+    model_options = [o for o in MODEL_OPTIONS if any(o in s.model_options() for s in spec.steps)]
+
     def command(*, run_id: str | None = None, orchestrator: str | None = None, **values: Any) -> dict[str, Any]:
         as_of = values.pop("as_of", None)
-        return embedded.run(spec.name, values, run_id=run_id, orchestrator=orchestrator, as_of=as_of)
+        model = {o: values.pop(o) for o in model_options if o in values}
+        return embedded.run(spec.name, values, run_id=run_id, orchestrator=orchestrator, as_of=as_of, model=model)
 
     options = [inspect.Parameter(p.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=_annotation(p))
                for p in spec.params()]
-    for name in ("run_id", "orchestrator"):
+    for name in (*model_options, "run_id", "orchestrator"):
         options.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=str | None))
     if any("as_of" in s.context for s in spec.steps):
         options.append(inspect.Parameter("as_of", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=str | None))
@@ -94,6 +107,7 @@ def pipeline_command(spec: Pipeline) -> Callable[..., dict[str, Any]]:
     # a parameter that overrides a setting gets the setting's description and its value now (ml/cli)
     command.option_help = {p.name: _cli_help(p.description) for p in spec.params()  # type: ignore[attr-defined]
                            if p.name not in Settings.model_fields}
+    command.option_help.update({o: MODEL_OPTION_HELP[o] for o in model_options})
     command.option_help.update(run_id="The run's id; every path it writes derives from it (default: a new id).",
                                orchestrator="Who runs it, in run names and tags (default: cli).", **CONTEXT_HELP)
     return command

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from ml.pipelines.outcome import warnings
 from ml.pipelines.spec import Pipeline, Step, pipeline, summarize
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,15 @@ def new_run_id(kind: str) -> str:
 
 
 def step_kwargs(step: Step, params: Mapping[str, Any], results: Mapping[str, Mapping[str, Any]],
-                context: Mapping[str, Any]) -> dict[str, Any]:
-    """The keywords of `step`: its set run parameters, its upstream outputs, the run facts it takes.
+                context: Mapping[str, Any], model: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The keywords of `step`: its set run parameters, its upstream outputs, the run facts it takes,
+    and the model options (`--model-name`, the columns) it takes.
 
     An unset parameter or an optional output that is null is left out, so the step applies its own
     default, as every orchestrator does.
     """
     kwargs = {p.option: params[p.name] for p in step.run_params if params.get(p.name) not in (None, "")}
+    kwargs.update({o: (model or {})[o] for o in step.model_options() if (model or {}).get(o) not in (None, "")})
     for keyword, ref in step.inputs.items():
         value = results[ref.step].get(ref.output) if ref.optional else results[ref.step][ref.output]
         if value is not None:
@@ -47,8 +50,10 @@ def step_kwargs(step: Step, params: Mapping[str, Any], results: Mapping[str, Map
 
 def run(name: str, params: Mapping[str, Any] | None = None, *, run_id: str | None = None,
         orchestrator: str | None = None, as_of: str | None = None,
-        done: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        model: Mapping[str, Any] | None = None, done: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Every step of pipeline `name` with run parameters `params`; the run's outcome.
+
+    `model`: the model options (`MODEL_OPTIONS`: model name, columns) every step that takes them gets.
 
     A failing step raises (its `MLError` keeps its exit code); the steps before it have published
     their outputs under the run's workspace, as on an orchestrator, and the run's record
@@ -62,8 +67,8 @@ def run(name: str, params: Mapping[str, Any] | None = None, *, run_id: str | Non
     run_id = run_id or new_run_id(spec.name)
     who = orchestrator or ORCHESTRATOR
     record: dict[str, Any] = {"pipeline": spec.name, "params": params, "orchestrator": orchestrator, "run_id": run_id,
-                              "as_of": as_of or datetime.now(UTC).isoformat(), "state": "running",
-                              "results": {}, "steps": {}, **(dict(done) if done else {})}
+                              "model": dict(model or {}), "as_of": as_of or datetime.now(UTC).isoformat(),
+                              "state": "running", "results": {}, "steps": {}, **(dict(done) if done else {})}
     context = {"as_of": as_of}
     results: dict[str, dict[str, Any]] = {}
     timings: dict[str, dict[str, Any]] = {}
@@ -73,7 +78,7 @@ def run(name: str, params: Mapping[str, Any] | None = None, *, run_id: str | Non
             results[step.name] = record["results"][step.name]
             timings[step.name] = {**record["steps"][step.name], "state": "done before"}
             continue
-        kwargs = step_kwargs(step, params, results, context)
+        kwargs = step_kwargs(step, params, results, context, model)
         log.info("step %s (%d/%d)", step.name, len(results) + 1, len(spec.steps))
         began = time.monotonic()
         tries = int(record["steps"].get(step.name, {}).get("tries", 0)) + 1
@@ -91,10 +96,11 @@ def run(name: str, params: Mapping[str, Any] | None = None, *, run_id: str | Non
         record["results"][step.name], record["steps"][step.name] = results[step.name], timings[step.name]
         _save(record)
     _save(record | {"state": "success"})
+    summary = summarize(spec, results)
     return {
         "orchestrator": who, "pipeline": spec.command, "run_id": run_id, "state": "success", "succeeded": True,
         "wall_s": round(time.monotonic() - started, 2), "finished_at": datetime.now(UTC).isoformat(),
-        "steps": timings, "results": results, "summary": summarize(spec, results),
+        "steps": timings, "results": results, "summary": summary, "warnings": warnings(summary),
     }
 
 
@@ -129,7 +135,7 @@ def resume(run_id: str) -> dict[str, Any]:
              ", ".join(record["results"]) or "no finished step", record.get("failed_step"))
     done = {k: record[k] for k in ("results", "steps", "as_of")}
     return run(record["pipeline"], record["params"], run_id=run_id, orchestrator=record.get("orchestrator"),
-               as_of=record.get("as_of"), done=done)
+               as_of=record.get("as_of"), model=record.get("model") or None, done=done)
 
 
 def _preflight(spec: Pipeline, params: Mapping[str, Any], orchestrator: str | None, as_of: str | None) -> None:

@@ -1,13 +1,25 @@
 """How a finished run reads for people: the same lines for `make train|infer` and the embedded runner.
 
 The outcome is a plain dict (what both print as their JSON line): orchestrator, pipeline, run id,
-state, per-step times under ml's step names, the error if any, the spec's summary and the links.
+state, per-step times under ml's step names, the error if any, the spec's summary, its `warnings`
+(input drift) and the links.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+
+def warnings(summary: Mapping[str, Any] | None) -> list[str]:
+    """What a finished run's summary must not let pass quietly: input drift (the texts are not what the
+    model was trained on, so its labels may be wrong even though the run succeeded)."""
+    summary = summary or {}
+    if summary.get("drift") == "drift":
+        model = f"{summary.get('model_name')} v{summary.get('model_version')}"
+        return [f"WARNING: input drift: the texts differ from what {model} was trained on, its labels may be "
+                f"wrong; {summary.get('drift_summary') or ''}".rstrip("; ")]
+    return []
 
 
 def describe(outcome: Mapping[str, Any]) -> str:
@@ -27,6 +39,7 @@ def describe(outcome: Mapping[str, Any]) -> str:
     for key, value in (outcome.get("summary") or {}).items():
         if value is not None:
             lines.append(f"  {key}: {value}")
+    lines += [f"  {line}" for line in warnings(outcome.get("summary"))]
     for name, link in (outcome.get("links") or {}).items():
         lines.append(f"  {name} UI: {link}")
     return "\n".join(lines)

@@ -109,8 +109,8 @@ def _review() -> list[Param]:
         Param("decision", "Decision", "approve: it becomes champion; reject: it never will.",
               {"type": "string", "enum": ["approve", "reject"]}, required=True),
         Param("reason", "Reason", "Why (kept in the champion history).", {"type": "string"}),
-        Param("new_task", "New task", "Approve a version of another task (labels, columns); the model's task changes.",
-              {"type": "boolean"}),
+        Param("new_task", "New task", "Another task (labels, text and label columns) than the model's, on purpose: the "
+              "model's task changes. Empty: such data or version is refused (one model per task).", {"type": "boolean"}),
     ]
 
 
@@ -119,7 +119,7 @@ def _cache() -> list[Param]:
     return [Param("cache", "Step cache",
                   "on: reuse steps whose inputs, parameters and code are unchanged; off: run every step; refresh: run "
                   "every step and replace its cache entry. " + _default_note("cache") + ".",
-                  {"type": "string", "enum": ["on", "off", "refresh"]})]
+                  {"type": "string", "pattern": r"^(on|off|refresh)$"})]  # a pattern: an optional enum suits neither form
 
 
 @cache

@@ -27,6 +27,11 @@ from typing import Any, Literal
 from ml.pipelines.params import Param, param
 
 MINUTE, HOUR = 60, 3600
+#: The keyword of every step that names the model (catalog entry) it runs for.
+MODEL_OPTION = "model_name"
+#: Options of the embedded runner that reach every step taking them: the model, and its columns over
+#: the catalog entry's (orchestrated runs take the columns from the entry).
+MODEL_OPTIONS = (MODEL_OPTION, "text_column", "label_column", "id_column")
 
 #: What a Dagster check shows of its step's output: `validation`, the step's rejection of bad input
 #: (the asset records it instead of failing); `gate`, the `gate` verdict in the step's output.
@@ -108,6 +113,13 @@ class Step:
         module, _, name = self.call.partition(":")
         return getattr(importlib.import_module(module), name)
 
+    def model_options(self) -> tuple[str, ...]:
+        """The `MODEL_OPTIONS` its function takes that no upstream output feeds (imports the function)."""
+        import inspect
+
+        taken = inspect.signature(self.function()).parameters
+        return tuple(o for o in MODEL_OPTIONS if o in taken and o not in self.inputs)
+
 
 @dataclass(frozen=True)
 class Daily:
@@ -138,6 +150,11 @@ class Pipeline:
     preflight: str = ""  # "module:function" the embedded runner calls with the run's options before the first step
     daily: Daily | None = None
     airflow_review_tasks: tuple[str, str] = ("", "")  # approval: (gate task, human-in-the-loop task)
+    # Set for one model's pipelines by ml/pipelines/models.py: the model, whether its names and
+    # paths are its own (every model but the default), and the first parts of its Dagster asset keys.
+    model: str = ""
+    model_scoped: bool = False
+    dagster_prefix: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "summary", MappingProxyType(dict(self.summary)))
@@ -185,6 +202,12 @@ class Pipeline:
                 return step
         return None
 
+    def model_option(self, step: Step) -> dict[str, str]:
+        """`{"model_name": model}` for a step of a (non-default) model's pipeline: every step runs for
+        that model (its catalog entry's settings); none where an upstream output already names it.
+        The default model's steps get none: they read ML_MODEL_NAME, as every step always has."""
+        return {MODEL_OPTION: self.model} if self.model_scoped and MODEL_OPTION not in step.inputs else {}
+
     def params(self) -> list[Param]:
         """Every run parameter of the pipeline, in step order, each once (`cache` goes to every cacheable step)."""
         return list({p.name: p for step in self.steps for p in step.run_params}.values())
@@ -212,7 +235,7 @@ def _training() -> Pipeline:
             Step(data, "ml.steps:load_training_data",
                  "Validate the dataset, drop bad rows, split train/validation/test into the run workspace.",
                  airflow_task="load_training_data", dagster_asset="training_data", limit_s=30 * MINUTE,
-                 params=("dataset_uri",), dagster_checks={"training_data_is_valid": "validation"},
+                 params=("dataset_uri", "new_task"), dagster_checks={"training_data_is_valid": "validation"},
                  cacheable=True, cache_inputs="ml.steps.training:training_inputs"),
             Step(train, "ml.steps:train",
                  "Fine-tune the base model (GPU when the launcher grants one), tracked in MLflow.",
@@ -269,7 +292,8 @@ def _inference() -> Pipeline:
                  "Label every row with that one model version (GPU when the launcher grants one).",
                  airflow_task="run_inference", dagster_asset="predictions", limit_s=4 * HOUR,
                  inputs={"data_uri": Ref(data, "data_uri"), "model_name": Ref(model, "model_name"),
-                         "version": Ref(model, "version")}, cacheable=True),
+                         "version": Ref(model, "version"), "id_column": Ref(data, "id_column", optional=True)},
+                 cacheable=True),
             Step("check-drift", "ml.monitoring.monitor:check_drift",
                  "Compare inputs and predictions with the version's training profile (PSI): ok, warn or drift.",
                  airflow_task="check_drift", dagster_check="input_drift", checks=predict, limit_s=30 * MINUTE,

@@ -23,16 +23,18 @@ log = logging.getLogger(__name__)
 
 
 def load_inference_data(*, run_id: str, input_uri: str | None = None, partition_date: str | None = None,
-                        as_of: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+                        as_of: str | None = None, model_name: str | None = None, text_column: str | None = None,
+                        id_column: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
     """Validate texts to label and stage them (id, text) in the run workspace, streaming.
 
     Without `input_uri` the run labels one day's partition (ml.data.partitions): `partition_date`, else
-    the UTC day before `as_of` (when the run was triggered or scheduled; default now).
+    the UTC day before `as_of` (when the run was triggered or scheduled; default now). The input's id
+    column name is returned (`id_column`): the predictions keep the ids under that name.
     """
     from ml.core import redact
     from ml.data import staging
 
-    s = settings_for(orchestrator)
+    s = settings_for(orchestrator, model_name=model_name, text_column=text_column, id_column=id_column)
     day = None
     if not input_uri:
         day = partitions.partition_date(as_of, partition_date)
@@ -44,16 +46,18 @@ def load_inference_data(*, run_id: str, input_uri: str | None = None, partition_
         storage.publish(staged, data_uri)
     log.info("staged %d rows from %s (%d dropped)", stats.rows, redact.uri(input_uri), stats.dropped)
     return {"data_uri": data_uri, "input_uri": redact.uri(input_uri), "partition_date": day.isoformat() if day else None,
-            "rows": stats.rows, "dropped_rows": stats.dropped, "fingerprint": stats.fingerprint}
+            "rows": stats.rows, "dropped_rows": stats.dropped, "fingerprint": stats.fingerprint,
+            "model_name": s.model_name, "id_column": s.id_column}
 
 
 def inference_inputs(*, input_uri: str | None = None, partition_date: str | None = None, as_of: str | None = None,
-                     orchestrator: str | None = None, **_: object) -> dict[str, Any]:
+                     model_name: str | None = None, orchestrator: str | None = None, **_: object) -> dict[str, Any]:
     """What load-inference-data will read (the cache key addresses it): the input given, else the day's file."""
     if input_uri:
         return {"input_uri": input_uri, "partition_date": None}
     day = partitions.partition_date(as_of, partition_date)
-    return {"input_uri": partitions.input_uri_for(settings_for(orchestrator).inference_input_template, day),
+    template = settings_for(orchestrator, model_name=model_name).inference_input_template
+    return {"input_uri": partitions.input_uri_for(template, day),
             "partition_date": day.isoformat()}
 
 
@@ -72,9 +76,16 @@ def load_model(*, run_id: str, version: str | None = None, alias: str = "champio
             "mlflow_model_url": links.model_version_url(s, s.model_name, found.version)}
 
 
-def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None = None,
+#: Columns predict writes besides the id and one `prob_<label>` per class (an id column may not take their names).
+PREDICTION_COLUMNS = ("predicted_label", "score", "model_name", "model_version", "pipeline_run_id")
+
+
+def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None = None, id_column: str | None = None,
             orchestrator: str | None = None) -> dict[str, Any]:
-    """Score the staged input with that exact version; stage predictions in the run workspace."""
+    """Score the staged input with that exact version; stage predictions in the run workspace.
+
+    The ids keep the input's column name (`id_column`, what load-inference-data found; default ML_ID_COLUMN).
+    """
     from ml.inference.predict import predict_parquet
     from ml.lifecycle import registry, tracking
     from ml.model import modeling
@@ -93,13 +104,17 @@ def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None 
         model, tokenizer = modeling.load(folder, device, precision)
         log.info("predicting with %s version %s on %s in %s (ML_PRECISION=%s)", s.model_name, version, device.type,
                  precision, s.precision)
+        ids = id_column or s.id_column
+        if ids in PREDICTION_COLUMNS or ids.startswith("prob_"):
+            raise BadInputError(f"the id column {ids!r} has the name of a prediction column; rename it in the input "
+                                f"or name another with --id-column (ML_ID_COLUMN)")
         source = storage.fetch(data_uri, Path(tmp) / "input.parquet")
         staged = Path(tmp) / "predictions.parquet"
         rows = predict_parquet(
             model, tokenizer, source, staged, text_column="text", id_column="id",
             extra_columns={"model_name": s.model_name, "model_version": str(version), "pipeline_run_id": run_id},
             max_length=tokenizer.model_max_length, max_tokens=s.predict_batch_tokens,
-            max_batch_size=s.predict_max_batch_size, chunk_rows=s.chunk_rows,
+            max_batch_size=s.predict_max_batch_size, chunk_rows=s.chunk_rows, output_id_column=ids,
         )
         predictions_uri = workspace.run_uri(s, run_id, "inference", "predictions.parquet")
         storage.publish(staged, predictions_uri)
@@ -108,7 +123,8 @@ def predict(*, run_id: str, data_uri: str, version: str, model_name: str | None 
 
 
 def save_predictions(*, run_id: str, predictions_uri: str, output_uri: str | None = None,
-                     partition_date: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
+                     partition_date: str | None = None, model_name: str | None = None,
+                     orchestrator: str | None = None) -> dict[str, Any]:
     """Publish the staged predictions where readers look, atomically (all rows or nothing).
 
     Where: `output_uri` when given; else, for a run that labelled a day's partition (the
@@ -118,7 +134,7 @@ def save_predictions(*, run_id: str, predictions_uri: str, output_uri: str | Non
     """
     import pyarrow.parquet as pq
 
-    s = settings_for(orchestrator)
+    s = settings_for(orchestrator, model_name=model_name)
     day = partitions.parse_date(partition_date) if partition_date else None
     if output_uri:
         target = workspace.confined_output(s, output_uri)  # exit 2 outside ML_RESULTS_URI
@@ -134,9 +150,12 @@ def save_predictions(*, run_id: str, predictions_uri: str, output_uri: str | Non
         if missing:
             raise BadInputError(f"{predictions_uri} is not a predict output (missing {sorted(missing)}); run predict first")
         first = meta.read_row_group(0, columns=["model_name", "model_version"]) if meta.num_row_groups else None
+        made_by = first["model_name"][0].as_py() if first is not None and first.num_rows else s.model_name
+        if made_by != s.model_name:  # another model's predictions never land in this model's location
+            raise BadInputError(f"{predictions_uri} holds predictions of model {made_by!r}, not {s.model_name!r}; "
+                                f"publish them with --model-name {made_by}")
         storage.publish(local, target)
-    model_name = first["model_name"][0].as_py() if first is not None and first.num_rows else s.model_name
     model_version = first["model_version"][0].as_py() if first is not None and first.num_rows else None
     log.info("published %d predictions to %s", meta.metadata.num_rows, target)
-    return {"output_uri": target, "rows": meta.metadata.num_rows, "model_name": model_name, "model_version": model_version,
+    return {"output_uri": target, "rows": meta.metadata.num_rows, "model_name": made_by, "model_version": model_version,
             "partition_date": day.isoformat() if day else None}

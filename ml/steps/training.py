@@ -24,15 +24,23 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "validation", "test")
 
 
-def load_training_data(*, run_id: str, dataset_uri: str | None = None, orchestrator: str | None = None) -> dict[str, Any]:
-    """Validate a labelled dataset (default: ML_DATASET_URI) and publish its train/validation/test split."""
+def load_training_data(*, run_id: str, dataset_uri: str | None = None, model_name: str | None = None,
+                       text_column: str | None = None, label_column: str | None = None, id_column: str | None = None,
+                       new_task: bool = False, orchestrator: str | None = None) -> dict[str, Any]:
+    """Validate a labelled dataset (default: ML_DATASET_URI) and publish its train/validation/test split.
+
+    A dataset of another task (labels, columns) than the model's is refused before anything is
+    published, unless `new_task` says the model's task changes on purpose (ml.lifecycle.champion).
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from ml.core import redact
     from ml.data import tables
+    from ml.lifecycle import tasks, tracking
 
-    s = settings_for(orchestrator)
+    s = settings_for(orchestrator, model_name=model_name, text_column=text_column, label_column=label_column,
+                     id_column=id_column)
     source = dataset_uri or demo.default_dataset(s)
     dataset_uri = redact.uri(source)  # what is shown, logged and tagged from here on
     with workspace.scratch() as tmp:
@@ -45,6 +53,8 @@ def load_training_data(*, run_id: str, dataset_uri: str | None = None, orchestra
                 f"{dataset_uri}: every row has the label {classes[0]!r} in {s.label_column!r}; "
                 "a classifier needs at least two classes"
             )
+        tracking.configure(s)
+        tasks.check_task(s, classes, dataset_uri, new_task=new_task)  # before anything is published
         table = tables.ensure_ids(cleaned.table, s.id_column)
         table = pa.table({
             "id": table[s.id_column],
@@ -68,20 +78,32 @@ def load_training_data(*, run_id: str, dataset_uri: str | None = None, orchestra
         "seed": s.seed,
         "text_column": s.text_column,
         "label_column": s.label_column,
+        "model_name": s.model_name,
+        "new_task": bool(new_task),
     }
     storage.write_json(storage.join(data_uri, "manifest.json"), manifest)  # written last: marks the split complete
     log.info("split %s into %s", dataset_uri, manifest["rows"])
-    return {"data_uri": data_uri, **{k: manifest[k] for k in ("dataset_uri", "fingerprint", "labels", "rows", "dropped_rows")}}
+    return {"data_uri": data_uri, **{k: manifest[k] for k in ("dataset_uri", "fingerprint", "labels", "rows", "dropped_rows",
+                                                                "model_name", "new_task")}}
 
 
-def training_inputs(*, dataset_uri: str | None = None, orchestrator: str | None = None, **_: object) -> dict[str, Any]:
-    """What load-training-data will read (the cache key addresses it): the dataset given, else the default one."""
-    return {"dataset_uri": dataset_uri or demo.default_dataset(settings_for(orchestrator))}
+def training_inputs(*, dataset_uri: str | None = None, model_name: str | None = None, orchestrator: str | None = None,
+                    **_: object) -> dict[str, Any]:
+    """What load-training-data reads besides its keywords (the cache key addresses it): the dataset (given, else the
+    default one) and the task of the model's champion, which its task check compares with: when that changes, the
+    key does, and the check runs again."""
+    from ml.lifecycle import champion, tracking
+
+    s = settings_for(orchestrator, model_name=model_name)
+    tracking.configure(s)
+    return {"dataset_uri": dataset_uri or demo.default_dataset(s),
+            "model_task": champion.read_state(s).task(s.promotion_metric)}
 
 
-def base_model_input(*, base_model: str | None = None, orchestrator: str | None = None, **_: object) -> dict[str, Any]:
+def base_model_input(*, base_model: str | None = None, model_name: str | None = None, orchestrator: str | None = None,
+                     **_: object) -> dict[str, Any]:
     """The base model train will start from (the cache key addresses a folder's content, a preset or Hub id by name)."""
-    return {"base_model": settings_for(orchestrator, base_model=base_model).base_model}
+    return {"base_model": settings_for(orchestrator, model_name=model_name, base_model=base_model).base_model}
 
 
 def _read_split(data_uri: str, name: str, tmp: str, limit: int | None = None, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -97,11 +119,17 @@ def _read_split(data_uri: str, name: str, tmp: str, limit: int | None = None, se
     return table["text"].to_pylist(), table["label"].to_pylist()
 
 
-def _manifest(data_uri: str) -> dict[str, Any]:
+def _manifest(data_uri: str, model_name: str) -> dict[str, Any]:
+    """The split's manifest; a split loaded for another model is bad input (its settings and task differ)."""
     uri = storage.join(data_uri, "manifest.json")
     if not storage.exists(uri):
         raise BadInputError(f"{data_uri} has no manifest.json: it is not a finished load-training-data output")
-    return storage.read_json(uri)
+    manifest = storage.read_json(uri)
+    loaded_for = manifest.get("model_name", model_name)
+    if loaded_for != model_name:
+        raise BadInputError(f"{data_uri} was loaded for model {loaded_for!r}, not {model_name!r}; "
+                            f"pass --model-name {loaded_for}")
+    return manifest
 
 
 def train(
@@ -114,6 +142,7 @@ def train(
     batch_size: int | None = None,
     seed: int | None = None,
     max_train_samples: int | None = None,
+    model_name: str | None = None,
     orchestrator: str | None = None,
 ) -> dict[str, Any]:
     """Fine-tune the base model on the split; log params and per-epoch metrics to a new MLflow run."""
@@ -124,9 +153,9 @@ def train(
     from ml.model.precision import resolve_precision
     from ml.training.train import TrainParams, fit
 
-    s = settings_for(orchestrator, base_model=base_model, epochs=epochs, learning_rate=learning_rate,
-                     batch_size=batch_size, seed=seed, max_train_samples=max_train_samples)
-    manifest = _manifest(data_uri)
+    s = settings_for(orchestrator, model_name=model_name, base_model=base_model, epochs=epochs,
+                     learning_rate=learning_rate, batch_size=batch_size, seed=seed, max_train_samples=max_train_samples)
+    manifest = _manifest(data_uri, s.model_name)
     labels: list[str] = manifest["labels"]
     index = {label: i for i, label in enumerate(labels)}
     lr = s.learning_rate or modeling.default_learning_rate(s.base_model)
@@ -148,7 +177,7 @@ def train(
         params = TrainParams(epochs=s.epochs, learning_rate=lr, batch_size=s.batch_size, max_length=s.max_length,
                              warmup_ratio=s.warmup_ratio, weight_decay=s.weight_decay, max_grad_norm=s.max_grad_norm,
                              patience=s.early_stopping_patience, seed=s.seed,
-                             min_steps=s.min_train_steps if _default_epochs(epochs) else 0)
+                             min_steps=s.min_train_steps if _default_epochs(epochs, s.model_name) else 0)
         created = once.create_run(s, experiment, run_name=workspace.mlflow_run_name(s.orchestrator, run_id),
                                   tags=lineage.training_tags(s, run_id, manifest))  # one run, however retried
         run = tracking.call("start run", lambda: mlflow.start_run(run_id=created.info.run_id), s)
@@ -186,15 +215,17 @@ def train(
     }
 
 
-def _default_epochs(epochs: int | None) -> bool:
-    """True when nobody chose the epoch count (no --epochs, no ML_EPOCHS): only then may
-    ML_MIN_TRAIN_STEPS raise it. An explicit count is what the user asked for, and is kept."""
-    from ml.core.config import get_settings
+def _default_epochs(epochs: int | None, model_name: str | None = None) -> bool:
+    """True when nobody chose the epoch count (no --epochs, no ML_EPOCHS, none in the model's catalog
+    entry): only then may ML_MIN_TRAIN_STEPS raise it. An explicit count is what the user asked for, and is kept."""
+    from ml.core.config import get_settings, model_catalog
 
-    return epochs is None and "epochs" not in get_settings().model_fields_set
+    return (epochs is None and "epochs" not in get_settings().model_fields_set
+            and "epochs" not in model_catalog().entry(model_name).values)
 
 
-def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, orchestrator: str | None = None) -> dict[str, Any]:
+def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, model_name: str | None = None,
+             orchestrator: str | None = None) -> dict[str, Any]:
     """Test-split metrics plus confusion-matrix and training-curve plots, logged to the training run."""
     import mlflow
     import numpy as np
@@ -207,9 +238,9 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
     from ml.training import plots
     from ml.training.metrics import classification_metrics, confusion
 
-    s = settings_for(orchestrator)
+    s = settings_for(orchestrator, model_name=model_name)
     tracking.configure(s)
-    manifest = _manifest(data_uri)
+    manifest = _manifest(data_uri, s.model_name)
     labels = manifest["labels"]
     device = modeling.resolve_device(s.device)
     precision = resolve_precision(s.precision, device)
@@ -243,7 +274,8 @@ def evaluate(*, run_id: str, data_uri: str, model_uri: str, mlflow_run_id: str, 
             "plots": ["plots/confusion_matrix.png", "plots/training_curves.png"], "gate": gate.as_dict()}
 
 
-def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: str | None = None) -> dict[str, Any]:
+def register(*, run_id: str, model_uri: str, mlflow_run_id: str, model_name: str | None = None,
+             orchestrator: str | None = None) -> dict[str, Any]:
     """Log the model to MLflow (pyfunc, servable as is), register a version, tag it, alias `challenger`.
 
     The training split's drift reference profile is logged with the run and named by the version
@@ -256,9 +288,13 @@ def register(*, run_id: str, model_uri: str, mlflow_run_id: str, orchestrator: s
     from ml.lifecycle import registry, tracking
     from ml.monitoring import monitor
 
-    s = settings_for(orchestrator)
+    s = settings_for(orchestrator, model_name=model_name)
     tracking.configure(s)
     run = tracking.call("get run", lambda: MlflowClient().get_run(mlflow_run_id), s)
+    trained_for = run.data.tags.get(lineage.MODEL_TAG, s.model_name)
+    if trained_for != s.model_name:
+        raise BadInputError(f"MLflow run {mlflow_run_id} trained model {trained_for!r}, not {s.model_name!r}; "
+                            f"register it with --model-name {trained_for}")
     metric = run.data.metrics.get(s.promotion_metric)
     if metric is None:
         raise BadInputError(f"MLflow run {mlflow_run_id} has no {s.promotion_metric}; run evaluate before register")

@@ -80,7 +80,7 @@ def airflow_home() -> Path:
         cwd=_HOME,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1800,  # a bound on a hang: a loaded machine migrates slowly
         check=False,
     )
     if result.returncode != 0:

@@ -29,7 +29,7 @@ UPSTREAM = {
                       "decision": "v7 awaits approval", "mlflow_model_url": "http://localhost:5000/#/models/text-classifier/versions/7"},
     "review_challenger": {"chosen_options": ["Approve"], "params_input": {"reason": "checked the errors"},
                           "responded_by_user": {"id": "1", "name": "alice"}},
-    "load_inference_data": {"data_uri": "s3://ml-work/r2/input", "rows": 5},
+    "load_inference_data": {"data_uri": "s3://ml-work/r2/input", "rows": 5, "id_column": "ticket_id"},
     "load_trained_model": {"model_name": "text-classifier", "version": 4, "alias": "champion"},
     "run_inference": {"predictions_uri": "s3://ml-work/r2/predictions.parquet", "rows": 5},
 }
@@ -77,8 +77,12 @@ def render(task: Any, conf: dict[str, Any] | None = None, dag_run: RunInfo | Non
     return rendered
 
 
-def ml_args(step: str, **options: Any) -> list[str]:
+def ml_args(step: str, model: str | None = None, **options: Any) -> list[str]:
+    """The argv of one step's task; every task of a (non-default) model's DAG names its model first,
+    unless an upstream output gives it (`model_name` among `options`)."""
     argv = ["python", "-m", "ml", step, "--run-id", RUN_ID, "--orchestrator", "airflow"]
+    if model and "model_name" not in options:
+        argv += ["--model-name", model]
     for name, value in options.items():
         argv += [f"--{name.replace('_', '-')}", str(value)]
     return argv

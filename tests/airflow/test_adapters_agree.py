@@ -230,12 +230,12 @@ def test_same_partition_for_a_scheduled_and_a_manual_run(both, monkeypatch) -> N
                 "dropped_rows": 0, "fingerprint": "f"}
 
     monkeypatch.setattr(assets, "run_loading_step", fake_step)
-    now = datetime.now(UTC)
     inference_data = defs.resolve_assets_def("inference_data")
     result = dg.materialize([inference_data])
     assert result.success
-    manual = render(dag.get_task("load_inference_data"), dag_run=RunInfo(run_after=now))
     assert set(seen) == {"as_of"}  # nothing else set: the step picks the partition
+    # a manual Airflow run created at the same moment: the same partition (whatever the clock says now)
+    manual = render(dag.get_task("load_inference_data"), dag_run=RunInfo(run_after=datetime.fromisoformat(seen["as_of"])))
     assert partition_date(seen["as_of"]) == partition_date(drop_empty_options(manual.command)[-1])
 
 
@@ -278,7 +278,8 @@ def test_the_stack_starts_with_the_same_automation_on_both(both) -> None:
     assert str(airflow_env["ML_TRAIN_ON_NEW_DATA"]).endswith(":-true}")  # on in the stack
     for on in (True, False):
         bag, _ = both(ML_TRAIN_ON_NEW_DATA=str(on).lower())
-        code = "from ml_dagster.sensors import new_training_data_sensor as s; print(s.default_status.name)"
+        code = ("from ml_dagster.definitions import defs; "
+                "print(defs.resolve_sensor_def('new_training_data_sensor').default_status.name)")
         env = {k: v for k, v in os.environ.items() if not k.startswith("ML_")}
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**env, "ML_TRAIN_ON_NEW_DATA": str(on).lower(), "PYTHONPATH": str(DAGSTER_DIR)})

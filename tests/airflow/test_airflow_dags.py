@@ -1,4 +1,4 @@
-"""The two DAGs as Airflow parses them: import errors, parse time, structure, params, rendered args.
+"""The two DAGs as Airflow parses them: import errors, what parsing imports, structure, params, rendered args.
 
 No step runs here: these tests need neither the `ml` services nor a Docker daemon.
 """
@@ -11,6 +11,7 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
+from dag_parse import parse_imports
 from dag_render import PLAIN, SECRETS, RunInfo, ml_args, render
 
 from ml.launch.exits import drop_empty_options
@@ -40,30 +41,14 @@ def test_dagbag_loads_both_dags_without_errors(load_dags, launcher):
     assert stats == {"ml_training.py", "ml_inference.py", "ml_new_data.py"}, "the launcher modules must be ignored as DAG files"
 
 
-def test_dag_file_parse_is_cheap_in_a_fresh_interpreter(tmp_path):
-    """CPU time to parse each file in a new process where only Airflow is imported beforehand.
+def test_dag_file_parse_is_cheap_in_a_fresh_interpreter():
+    """What parsing imports, in a new process where only Airflow is imported beforehand.
 
-    CPU time, not wall time: the test machine may be busy, the parse cost is what matters.
+    A property, not a timing (the test machine may be busy): no heavy library is imported. How
+    long a parse takes is a figure for the benchmarks.
     """
-    import os
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, time, runpy; import airflow.sdk; sys.path.append(sys.argv[1]);"
-        "t = time.process_time(); runpy.run_path(sys.argv[2]); print(time.process_time() - t)"
-    )
     for name in ("ml_training.py", "ml_inference.py"):
-        out = subprocess.run(  # the default launcher (the kubernetes provider's own import costs ~1.5 s more)
-            [sys.executable, "-c", code, str(DAGS_FOLDER), str(DAGS_FOLDER / name)],
-            env={**os.environ, "ML_LAUNCHER": "docker"},
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        seconds = float(out.stdout.strip().splitlines()[-1])
-        assert seconds < 1.0, f"{name} took {seconds:.2f} s in a fresh interpreter"
+        assert parse_imports(DAGS_FOLDER / name, ML_LAUNCHER="docker") == [], name
 
 
 def test_unknown_launcher_is_an_import_error(load_dags):
@@ -300,7 +285,7 @@ def test_bad_gpu_setting_is_an_import_error(load_dags):
 
 def test_downstream_training_tasks_take_upstream_outputs(load_dags):
     dag = load_dags(**DOCKER_ENV).dags["ml_training"]
-    assert render(dag.get_task("evaluate_model")).command == ml_args(
+    assert drop_empty_options(render(dag.get_task("evaluate_model")).command) == ml_args(  # `--cache` unset: not passed
         "evaluate", data_uri="s3://ml-work/r1/data", model_uri="s3://ml-work/r1/model", mlflow_run_id="abc123"
     )
     assert render(dag.get_task("save_trained_model")).command == ml_args(
@@ -334,8 +319,8 @@ def test_inference_model_version_is_optional(load_dags):
     assert drop_empty_options(by_alias.command) == ml_args("load-model")  # the step's default alias: champion
     pinned = render(dag.get_task("load_trained_model"), conf={"model_version": 3})
     assert drop_empty_options(pinned.command) == ml_args("load-model", version=3)
-    assert render(dag.get_task("run_inference")).command == ml_args(
-        "predict", data_uri="s3://ml-work/r2/input", model_name="text-classifier", version=4
+    assert drop_empty_options(render(dag.get_task("run_inference")).command) == ml_args(  # the ids keep the input's column name
+        "predict", data_uri="s3://ml-work/r2/input", model_name="text-classifier", version=4, id_column="ticket_id"
     )
     assert render(dag.get_task("check_drift")).command == ml_args(
         "check-drift", data_uri="s3://ml-work/r2/input", predictions_uri="s3://ml-work/r2/predictions.parquet",

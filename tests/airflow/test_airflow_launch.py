@@ -124,7 +124,6 @@ def test_local_launcher_retries_a_crash(launch, embedded_ml, monkeypatch):
 def test_local_launcher_stops_the_step_when_the_task_times_out(launch, embedded_ml, monkeypatch):
     """Airflow ends a task that overruns `execution_timeout` by raising in `execute`: the step goes too."""
     import signal
-    import time
 
     hang = embedded_ml / "hanging-python"
     hang.write_text("#!/bin/sh\nexec sleep 120\n")
@@ -139,12 +138,12 @@ def test_local_launcher_stops_the_step_when_the_task_times_out(launch, embedded_
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.alarm(2)
-    started = time.monotonic()
     try:
         with pytest.raises(Timeout):
             operator.execute(context={})
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    assert time.monotonic() - started < 100  # well before the step's own 120 s end (loaded CI machines are slow)
     assert operator._proc is not None and operator._proc.poll() is not None  # the step process is gone
+    # ended by the launcher's signal, not by the step's own end 120 s later (exit 0), however slow the machine
+    assert operator._proc.returncode in (-signal.SIGTERM, -signal.SIGKILL), operator._proc.returncode

@@ -27,9 +27,9 @@ def defs() -> dg.Definitions:
 
 
 def test_import_is_cheap_and_has_no_heavy_dependencies() -> None:
+    """A property, not a timing: loading the definitions imports no heavy library."""
     code = (
-        "import sys, time; t = time.perf_counter(); import ml_dagster.definitions as d; d.defs.get_repository_def(); "
-        "print(time.perf_counter() - t); "
+        "import sys; import ml_dagster.definitions as d; d.defs.get_repository_def(); "
         "print(sorted(m for m in ('torch', 'transformers', 'mlflow', 'pandas', 'ml.steps') if m in sys.modules))"
     )
     out = subprocess.run(
@@ -37,7 +37,6 @@ def test_import_is_cheap_and_has_no_heavy_dependencies() -> None:
         env={"PYTHONPATH": str(DAGSTER_DIR), "PATH": "/usr/bin:/bin"},
     ).stdout.splitlines()
     assert out[-1] == "[]", f"heavy modules imported by the definitions: {out[-1]}"
-    assert float(out[-2]) < 10
 
 
 def _reduced(parents: dict[str, set[str]]) -> set[tuple[str, str]]:

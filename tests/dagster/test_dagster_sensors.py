@@ -19,11 +19,11 @@ DAGSTER_DIR = Path(__file__).resolve().parents[2] / "dagster"  # holds ml_dagste
 
 
 
-def _evaluate() -> dg.SensorResult:
-    from ml_dagster.sensors import new_training_data_sensor
+def _evaluate(name: str = "new_training_data_sensor") -> dg.SensorResult:
+    from ml_dagster.definitions import defs
 
     with dg.instance_for_test() as instance:
-        return new_training_data_sensor(dg.build_sensor_context(instance=instance))
+        return defs.resolve_sensor_def(name)(dg.build_sensor_context(instance=instance))
 
 
 def test_sensor_is_registered_for_the_training_job() -> None:
@@ -81,7 +81,8 @@ def test_the_setting_decides_whether_the_sensor_runs(setting: str | None, status
     env = {k: v for k, v in os.environ.items() if not k.startswith("ML_")}
     if setting is not None:
         env["ML_TRAIN_ON_NEW_DATA"] = setting
-    code = "from ml_dagster.sensors import new_training_data_sensor as s; print(s.default_status.name)"
+    code = ("from ml_dagster.definitions import defs; "
+            "print(defs.resolve_sensor_def('new_training_data_sensor').default_status.name)")
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True,
         env={**env, "PYTHONPATH": str(DAGSTER_DIR)},

@@ -1,16 +1,19 @@
-#!/usr/bin/env python3
 """The fault phase (`make chaos` alone against a running stack; `make e2e` runs it too).
 
 Faults come from outside, as they do in production: `docker kill|pause` of the step container,
 `docker compose restart` of a service, a cancel through each orchestrator's own API. No hook in
 production code. For each fault and orchestrator (Airflow's and Dagster's side run at once) a
 tiny run is started, the host waits until the run reaches the step to hit, injects, and the
-in-image half (`chaos_checks.py`) follows the run to its end and reads the registry and the object
+in-image half (in_image/chaos.py) follows the run to its end and reads the registry and the object
 store. Every row then checks: the outcome the policy promises, no container labelled as an ml
-step left behind, no half-written object under the results/work prefixes, champion where the
+step left behind, no completion mark under the results/work prefixes that a reader would trust
+while what it marks is missing or newer (in_image/chaos.py, `reader_hazards`), champion where the
 documented rule puts it, and (training) exactly one new version per run.
 
-Host side: the standard library only, like run_e2e.py. Rows: `run_e2e.RESULTS["faults"]`.
+Host side: the standard library only, like the driver. One check per row (fault x orchestrator);
+the rows go to the fault table (`stack.RESULTS["faults"]`).
+
+    python3 -m tests.e2e.chaos [--only WORD]     # make chaos CHAOS_ARGS="--only cancel"
 """
 
 from __future__ import annotations
@@ -18,15 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run_e2e
+from . import report, stack
+from .checklist import CHECKS, say
+from .phases import ALONE, Phase, run_phases
 
 #: Tiny training runs (the phase budget is 10 minutes on a 2-core machine); 200 samples fail the quality gate.
 TRAIN_PARAMS = ["epochs=1"]
@@ -113,22 +116,16 @@ def pause_container(_: str, cid: str) -> str:
 
 def restart_service(service: str) -> Callable[[str, str], str]:
     def inject(_: str, __: str) -> str:
-        run_e2e.sh([*run_e2e.compose_cmd(), "restart", service], check=False, timeout=300)
+        stack.sh([*stack.compose_cmd(), "restart", service], check=False, timeout=300)
         return f"docker compose restart {service}"
     return inject
-
-
-def wait_healthy() -> bool:
-    return subprocess.run(["sh", "docker/wait-healthy.sh", "300"], cwd=run_e2e.ROOT, text=True,
-                          check=False, timeout=400).returncode == 0
 
 
 # --- one row ------------------------------------------------------------------------------------
 
 
 def checks_cmd(*args: str, timeout: float = 900) -> dict[str, Any]:
-    result = run_e2e.in_ml_image([*args], timeout=timeout, script="chaos_checks.py") or {}
-    return result
+    return stack.in_ml_image("chaos", *args, timeout=timeout) or {}
 
 
 def one(fault: Fault, orchestrator: str) -> dict[str, Any]:
@@ -165,7 +162,7 @@ def one(fault: Fault, orchestrator: str) -> dict[str, Any]:
     state = followed.get("state", followed.get("error", "?"))
     row.update(outcome=state, retries=followed.get("retries", "?"))
     data = [f"{len(new_versions)} new version(s) {new_versions}" if fault.pipeline == "train" else "",
-            f"{followed.get('objects_checked', 0)} objects, {len(partial)} partial",
+            f"{followed.get('objects_checked', 0)} objects, {len(partial)} incomplete",
             "champion ok" if followed.get("champion_ok") else f"champion: {followed.get('champion_detail')}",
             f"{len(leftovers)} containers left"]
     row["data_check"] = ", ".join(d for d in data if d)
@@ -179,11 +176,14 @@ def one(fault: Fault, orchestrator: str) -> dict[str, Any]:
             and row["recover_s"] <= CANCEL_DEADLINE_S
     # a training run registers exactly one version when it succeeds, none otherwise (never two)
     versions_ok = fault.pipeline != "train" or len(new_versions) == (1 if followed.get("succeeded") else 0)
-    row["passed"] = bool(outcome_ok and versions_ok and not partial and followed.get("champion_ok") and not leftovers)
+    # a run that succeeded wrote objects: the incomplete-object check must have had something to look at
+    looked = followed.get("objects_checked", 0) > 0 or not followed.get("succeeded")
+    row["passed"] = bool(outcome_ok and versions_ok and looked and not partial and followed.get("champion_ok")
+                         and not leftovers)
     row["detail"] = (f"{'; '.join(done)}; run {run_id} {json.dumps(followed.get('tasks') or followed.get('statuses'))}"
                      + (f"; {followed['error']}" if followed.get("error") else "")
                      + (f"; left: {[c['name'] for c in leftovers]}" if leftovers else "")
-                     + (f"; partial: {partial[:3]}" if partial else ""))
+                     + (f"; incomplete: {partial[:3]}" if partial else ""))
     return row
 
 
@@ -246,32 +246,18 @@ AIRFLOW_DECIDING = ["airflow-scheduler", "airflow-dag-processor"]
 
 def restart_airflow_with(env: dict[str, str]) -> None:
     """Recreate Airflow's deciding services with `env` over .env (as a user editing .env does)."""
-    run_e2e.recreate_services(AIRFLOW_DECIDING, env, wait_s=300)
+    stack.recreate_services(AIRFLOW_DECIDING, env, wait_s=300)
 
 
 def run_fault(fault: Fault) -> list[dict[str, Any]]:
     """Airflow's and Dagster's side of one fault at once."""
-    return list(run_e2e.on_both(lambda o: one(fault, o)).values())
+    return list(stack.on_both(lambda o: one(fault, o)).values())
 
 
 def record_row(row: dict[str, Any]) -> None:
-    run_e2e.RESULTS.setdefault("faults", []).append(row)
-    run_e2e.record(f"fault: {row['fault']} ({row['orchestrator']}): {row['outcome']}", row["passed"],
+    stack.add_rows("faults", [row])
+    stack.record(f"fault: {row['fault']} ({row['orchestrator']}): {row['outcome']}", row["passed"],
                    f"retries={row['retries']}, recover={row['recover_s']}s, {row['data_check']}; {row['detail']}")
-
-
-def fault_table() -> str:
-    rows = run_e2e.RESULTS.get("faults") or []
-    if not rows:
-        return ""
-    cell = run_e2e._cell
-    lines = ["", "== faults", f"{cell('fault', 40)} {cell('orchestrator', 12)} {cell('outcome', 10)} "
-             f"{cell('retries', 7)} {cell('recover_s', 9)} {cell('data check', 60)} result"]
-    for r in rows:
-        lines.append(f"{cell(r['fault'], 40)} {cell(r['orchestrator'], 12)} {cell(r['outcome'], 10)} "
-                     f"{cell(r['retries'], 7)} {cell(r['recover_s'], 9)} {cell(r['data_check'], 60)} "
-                     f"{'PASS' if r['passed'] else ('FAIL' if r['passed'] is False else 'n/a: ' + r['detail'])}")
-    return "\n".join(lines)
 
 
 def only_word(fault: Fault) -> str:
@@ -279,13 +265,30 @@ def only_word(fault: Fault) -> str:
     return next(w for w in fault.name.split() if sum(w in f.name for f in FAULTS) == 1)
 
 
+def selected(only: list[str] | None = None) -> list[Fault]:
+    """The faults `--only` names (a word of their name), else the default set."""
+    return [f for f in FAULTS if any(o in f.name for o in only)] if only else [f for f in FAULTS if f.default]
+
+
+def needs_a_champion(faults: list[Fault]) -> bool:
+    """An inference fault comes before any training fault that leaves a champion to label with."""
+    first_infer = next((i for i, f in enumerate(faults) if f.pipeline == "infer"), None)
+    return first_infer is not None and not any(f.pipeline == "train" and f.expect == "success"
+                                               for f in faults[:first_infer])
+
+
+def expected_checks(only: list[str] | None = None) -> int:
+    """One check per fault and orchestrator, and one for the training run an inference fault may need."""
+    faults = selected(only)
+    return 2 * len(faults) + needs_a_champion(faults)
+
+
 def run(only: list[str] | None = None) -> None:
     """The fault phase: every fault on both orchestrators; one check and one table row each."""
-    selected = [f for f in FAULTS if any(o in f.name for o in only)] if only else [f for f in FAULTS if f.default]
-    first_infer = next((i for i, f in enumerate(selected) if f.pipeline == "infer"), None)
-    if first_infer is not None and not any(f.pipeline == "train" and f.expect == "success" for f in selected[:first_infer]):
-        run_e2e.pipeline("train", "dagster", "PARAMS=epochs=1", source="chaos")  # a champion to label with
-    for fault in selected:
+    faults = selected(only)
+    if needs_a_champion(faults):
+        stack.pipeline("train", "dagster", "PARAMS=epochs=1", source="chaos")  # a champion to label with
+    for fault in faults:
         if fault.airflow_env:
             restart_airflow_with(dict(fault.airflow_env))
         try:
@@ -293,47 +296,42 @@ def run(only: list[str] | None = None) -> None:
                 record_row(row)
         finally:
             if fault.airflow_env:  # back to .env's values
-                restart_airflow_with({k: run_e2e.env_file_value(k) or "" for k, _ in fault.airflow_env})
-        if not wait_healthy():
-            run_e2e.record(f"fault: services healthy again after '{fault.name}'", False, "wait-healthy failed")
+                restart_airflow_with({k: stack.env_file_value(k) or "" for k, _ in fault.airflow_env})
+        if not stack.wait_healthy():
+            stack.record(f"fault: services healthy again after '{fault.name}'", False, "wait-healthy failed")
     skipped = [(f.name, "both", f"not in the default set (time budget): make chaos CHAOS_ARGS='--only {only_word(f)}'")
-               for f in FAULTS if not f.default and f not in selected]
+               for f in FAULTS if not f.default and f not in faults]
     for name, orchestrator, reason in [*NOT_RUN, *skipped]:
-        run_e2e.RESULTS.setdefault("faults", []).append(
+        stack.add_rows("faults", [
             {"fault": name, "orchestrator": orchestrator, "outcome": "not run", "retries": "-", "recover_s": "-",
-             "data_check": "-", "passed": None, "detail": reason})
+             "data_check": "-", "passed": None, "detail": reason}])
 
 
-def save(output: Path) -> None:
-    """Replace the fault rows (and the phase's time) in the e2e results file, keeping the rest."""
+def save(output: Path, phase: dict[str, Any]) -> None:
+    """Replace the fault rows (and the faults phase's figures) in the e2e results file, keeping the rest."""
     results = json.loads(output.read_text()) if output.exists() else {}
-    new = run_e2e.RESULTS.get("faults", [])
+    new = stack.RESULTS["faults"]
     measured = {(r["fault"], r["orchestrator"]) for r in new if r["outcome"] != "not run"}
     # rows measured now replace the same rows; the others (an earlier full run's) stay
     kept = [r for r in results.get("faults", []) if (r["fault"], r["orchestrator"]) not in measured
             and not (r["outcome"] == "not run" and any(f == r["fault"] for f, _ in measured))]
     results["faults"] = kept + [r for r in new if (r["fault"], r["orchestrator"]) in measured
                                 or not any(k["fault"] == r["fault"] for k in kept)]
-    results.setdefault("phases", {})["faults"] = run_e2e.RESULTS["phases"]["faults"]
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    run_e2e.say(f"fault rows: {output}")
+    results.setdefault("phases", {})["faults"] = phase
+    report.write(output, results)
+    say(f"fault rows: {output}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="make chaos: the fault phase against a running stack")
     parser.add_argument("--only", action="append", help="run the faults whose name contains this (repeatable)")
-    parser.add_argument("--output", default=str(run_e2e.ROOT / "bench" / "results" / "e2e.json"),
-                        help="results file whose `faults` rows (and phase time) this run replaces")
+    parser.add_argument("--output", default=str(stack.ROOT / "bench" / "results" / "e2e.json"),
+                        help="results file whose `faults` rows (and phase figures) this run replaces")
     args = parser.parse_args(argv)
-    started = time.monotonic()
-    run(args.only)
-    run_e2e.phase("faults", started)
-    save(Path(args.output))
-    print(fault_table())
-    for c in run_e2e.RESULTS["checks"]:
-        print(f"{'PASS' if c['passed'] else 'FAIL':<6}  {c['name']}  ({c['detail']})")
-    return 0 if run_e2e.RESULTS["checks"] and all(c["passed"] for c in run_e2e.RESULTS["checks"]) else 1
+    (outcome,) = run_phases([Phase("faults", lambda: run(args.only), expected_checks(args.only), ALONE)], CHECKS)
+    save(Path(args.output), outcome.as_dict())
+    print("\n".join([*report.fault_table(), *report.checks_table()]))
+    return 0 if outcome.ok and CHECKS.all_passed() else 1
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ Dagster's proxy and its GraphQL websocket, the object store and the MinIO consol
 container (dagster-code: the ml image with the steps' object-store identity, as every step
 container has it): writing to MLflow's bucket, an `output_uri` outside the results location, data
 URIs to the metadata address and to services inside the compose network (a listener there proves
-no request arrived). Inside the ml image (security_checks.py): a forged metric tag, a wrong object
+no request arrived). Inside the ml image (in_image/security.py): a forged metric tag, a wrong object
 store key, and a scan of every task and run log, MLflow param and tag for the stack's secrets.
 
-    python3 tests/e2e/security.py      # just this phase, against a running stack (make up)
+    python3 -m tests.e2e.run --only security     # against a running stack with a champion
+
+22 checks: 10 from the host, 6 as a step, 5 in the image, 1 scan of the services' logs.
 """
 
 from __future__ import annotations
@@ -17,18 +19,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from . import stack
 
-import run_e2e
-
-#: How many attempts `run` records (the driver may compare it with what it got).
+#: How many attempts `run` records (the phase declares it).
 EXPECTED_CHECKS = 22
 LISTENER = "mlpipes-security-listener"
 #: .env variables whose values are secrets (the scan looks for each of them).
@@ -37,14 +35,12 @@ SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "_KEY", "TOKEN")
 
 def row(what: str, expected: str, got: str, passed: bool) -> None:
     """One attempt: into e2e.json's `security` list and the check list."""
-    with run_e2e._lock:
-        run_e2e.RESULTS.setdefault("security", []).append(
-            {"what": what, "expected": expected, "got": got, "passed": bool(passed)})
-    run_e2e.record(f"security: {what}", passed, f"expected {expected}; got {got}")
+    stack.add_rows("security", [{"what": what, "expected": expected, "got": got, "passed": bool(passed)}])
+    stack.record(f"security: {what}", passed, f"expected {expected}; got {got}")
 
 
 def port(name: str, default: str) -> str:
-    return os.environ.get(name) or run_e2e.env_file_value(name) or default
+    return os.environ.get(name) or stack.env_file_value(name) or default
 
 
 def http_status(method: str, url: str, body: dict[str, Any] | None = None, *, login: tuple[str, str] | None = None,
@@ -102,8 +98,8 @@ def from_host() -> None:
 
 def in_step_container(command: list[str]) -> subprocess.CompletedProcess[str]:
     """`command` in the running dagster-code container: the ml image with the steps' identity."""
-    return run_e2e.sh([*run_e2e.compose_cmd(), "exec", "-T", "dagster-code", *command], check=False, capture=True,
-                      timeout=300)
+    return stack.sh([*stack.compose_cmd(), "exec", "-T", "dagster-code", *command], check=False, capture=True,
+                    timeout=300)
 
 
 def step(*args: str) -> tuple[int, str]:
@@ -116,21 +112,21 @@ def step(*args: str) -> tuple[int, str]:
 
 def listener(action: str) -> str:
     """A plain HTTP server inside the compose network that logs every request it gets."""
-    compose = run_e2e.compose_cmd()
+    compose = stack.compose_cmd()
     if action == "start":
-        run_e2e.sh(["docker", "rm", "-f", LISTENER], check=False, capture=True)
-        run_e2e.sh([*compose, "run", "-d", "--rm", "--no-deps", "--name", LISTENER, "ml-cli", "python", "-u", "-m",
+        stack.sh(["docker", "rm", "-f", LISTENER], check=False, capture=True)
+        stack.sh([*compose, "run", "-d", "--rm", "--no-deps", "--name", LISTENER, "ml-cli", "python", "-u", "-m",
                     "http.server", "8000", "--directory", "/tmp"], check=False, capture=True)
         return ""
     if action == "logs":  # http.server logs each request on stderr, which `docker logs` replays on its stderr
         proc = subprocess.run(["docker", "logs", LISTENER], capture_output=True, text=True, check=False, timeout=60)
         return (proc.stdout or "") + (proc.stderr or "")
-    run_e2e.sh(["docker", "rm", "-f", LISTENER], check=False, capture=True)
+    stack.sh(["docker", "rm", "-f", LISTENER], check=False, capture=True)
     return ""
 
 
 def as_a_step() -> None:
-    probe = ("import pathlib, tempfile\nfrom ml import storage\nfrom ml.errors import MLError\n"
+    probe = ("import pathlib, tempfile\nfrom ml.core import storage\nfrom ml.core.errors import MLError\n"
              "p = pathlib.Path(tempfile.mkdtemp()) / 'x.pkl'; p.write_bytes(b'not a model')\n"
              "try:\n    storage.publish(p, 's3://mlflow/artifacts/security-probe/python_model.pkl'); print('WRITTEN')\n"
              "except MLError as exc:\n    print(str(exc).split(';')[0])\n")
@@ -178,7 +174,7 @@ def as_a_step() -> None:
 def secrets() -> dict[str, str]:
     """Name -> value of every secret in .env (values of 8+ characters: shorter ones match by chance)."""
     found = {}
-    path = run_e2e.ROOT / ".env"
+    path = stack.ROOT / ".env"
     for line in path.read_text().splitlines() if path.exists() else []:
         name, _, value = line.partition("=")
         if any(word in name for word in SECRET_WORDS) and len(value.strip()) >= 8:
@@ -187,7 +183,7 @@ def secrets() -> dict[str, str]:
 
 
 def service_logs(values: dict[str, str]) -> None:
-    proc = run_e2e.sh([*run_e2e.compose_cmd(), "logs", "--no-color"], check=False, capture=True, timeout=600)
+    proc = stack.sh([*stack.compose_cmd(), "logs", "--no-color"], check=False, capture=True, timeout=600)
     text = proc.stdout or ""
     leaked = sorted(name for name, value in values.items() if value in text)
     row("scan: the logs of every service for the stack's secrets", "none found",
@@ -201,21 +197,6 @@ def run() -> None:
     as_a_step()
     values = secrets()
     admin = [port("MLFLOW_ADMIN_USER", "admin"), port("MLFLOW_ADMIN_PASSWORD", "")]
-    result = run_e2e.in_ml_image([], stdin=json.dumps({"secrets": values, "mlflow_admin": admin}), timeout=1800,
-                                 script="security_checks.py")
-    for entry in (result or {}).get("security", []):
-        with run_e2e._lock:
-            run_e2e.RESULTS.setdefault("security", []).append(entry)
-    if result is None:
-        row("checks inside the ml image ran", "a JSON result", "none", False)
+    result = stack.in_ml_image("security", stdin=json.dumps({"secrets": values, "mlflow_admin": admin}), timeout=1800)
+    stack.add_rows("security", (result or {}).get("security", []))  # its checks were merged by in_ml_image
     service_logs(values)
-
-
-if __name__ == "__main__":
-    run_e2e.timed("security", run)
-    rows = run_e2e.RESULTS.get("security", [])
-    print(json.dumps({"security": rows, "phases": run_e2e.RESULTS["phases"]}, indent=2))
-    complete = len(rows) == EXPECTED_CHECKS
-    if not complete:
-        print(f"error: {len(rows)} security rows, expected {EXPECTED_CHECKS}", file=sys.stderr)
-    sys.exit(0 if complete and all(r["passed"] for r in rows) else 1)

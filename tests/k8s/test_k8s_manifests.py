@@ -40,6 +40,7 @@ COMPOSE_SERVICE = {"postgres": "postgres", "minio": "minio", "mlflow": "mlflow",
 # Compose settings that are deliberately not carried over, with the reason.
 NOT_CARRIED = {
     "ML_IMAGE": "a launcher setting with the immutable tag, set by `make k8s-up`; no step reads it",
+    "ML_MODEL_CATALOG": "a path of compose's mount; the cluster carries the catalog's content (ML_MODEL_CATALOG_TEXT)",
 }
 SECRET_WORDS = ("PASSWORD", "SECRET", "FERNET", "TOKEN", "ACCESS_KEY", "PRIVATE", "CREDENTIAL")
 VAR = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
@@ -294,10 +295,13 @@ def test_resources_use_the_names_of_ml_kube(
 
 
 def test_configmap_equals_compose_ml_env(manifests: list[dict[str, Any]], compose: dict[str, Any]) -> None:
-    data = find(manifests, "ConfigMap", kube.DEFAULT_CONFIG_MAP)[0]["data"]
+    data = dict(find(manifests, "ConfigMap", kube.DEFAULT_CONFIG_MAP)[0]["data"])
     expected = {k: v for k, v in compose_defaults({k: str(v) for k, v in compose["x-ml-env"].items()}).items()
                 if k not in NOT_CARRIED}
+    catalog = data.pop("ML_MODEL_CATALOG_TEXT")
     assert data == expected
+    # the same model catalog as compose's config/models.yaml (every pod gets it through envFrom)
+    assert yaml.safe_load(catalog) == yaml.safe_load((ROOT / "config" / "models.yaml").read_text())
 
 
 # --- images, ports, commands, env -----------------------------------------------------------

@@ -140,10 +140,13 @@ def test_readme_says_where_predictions_land_as_the_code_does(local_env: Path) ->
 
 
 def test_run_training_offers_every_run_parameter_of_the_orchestrators() -> None:
-    """run-training and run-inference offer exactly the run parameters Airflow and Dagster offer."""
+    """run-training and run-inference offer exactly the run parameters Airflow and Dagster offer, plus
+    the model and its columns (orchestrated runs take those from the model catalog)."""
     from ml.pipelines.spec import pipeline
 
+    model = {"training": {"model_name", "text_column", "label_column", "id_column"},
+             "inference": {"model_name", "text_column", "id_column"}}
     for name in ("training", "inference"):
         spec = pipeline(name)
         offered = set(options(subparsers()[spec.cli])) - {"run_id", "orchestrator", "as_of", "_json"}
-        assert offered == {p.name for p in spec.params()}, name
+        assert offered == {p.name for p in spec.params()} | model[name], name

@@ -56,5 +56,5 @@ def test_hub_warning_is_printed_once(tmp_path: Path) -> None:
     code = ("import logging; from ml.core import logs; logs.configure(); "
             "logging.getLogger('huggingface_hub.utils._http').warning('Retrying in 1s [Retry 1/5].')")
     done = subprocess.run([sys.executable, "-c", code], env=step_env(tmp_path), capture_output=True, text=True,
-                          timeout=120, check=True)
+                          timeout=600, check=True)
     assert done.stderr.count("Retrying in 1s") == 1, done.stderr

@@ -20,13 +20,11 @@ from ml.training.metrics import classification_metrics
 
 
 def test_import_is_cheap_and_side_effect_free(tmp_path: Path) -> None:
-    code = ("import sys, time; t=time.perf_counter(); import ml, ml.steps, ml.cli, ml.core.config; "
-            "heavy=[m for m in ('torch','transformers','pandas','mlflow','pyarrow') if m in sys.modules]; "
-            "print(time.perf_counter()-t, heavy)")
+    """A property, not a timing: the import pulls in no heavy library (how long it takes is for the benchmarks)."""
+    code = ("import sys; import ml, ml.steps, ml.cli, ml.core.config; "
+            "print([m for m in ('torch','transformers','pandas','mlflow','pyarrow') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True)
-    seconds, heavy = out.stdout.split(" ", 1)
-    assert heavy.strip() == "[]"
-    assert float(seconds) < 1.0
+    assert out.stdout.strip() == "[]"
     assert list(tmp_path.iterdir()) == []  # nothing created in the working directory
 
 

@@ -46,6 +46,17 @@ def dag_params(spec: Pipeline) -> dict[str, Param]:
     }
 
 
+def literal_environment(environment: Mapping[str, str]) -> dict[str, str]:
+    """`environment` for a templated operator field: a value Jinja would read as a template (the model
+    catalog's content may hold `{{`, `{%` or `{#`) is wrapped in `{% raw %}` so that it arrives as written."""
+    def literal(value: str) -> str:
+        if any(mark in value for mark in ("{{", "{%", "{#")) and "{% endraw %}" not in value:
+            return "{% raw %}" + value + "{% endraw %}"
+        return value
+
+    return {name: literal(value) for name, value in environment.items()}
+
+
 def _builder(launcher: str) -> Any:
     if launcher == "docker":
         from ml_airflow.launch_docker import docker_task

@@ -19,6 +19,7 @@ from ml.core.secrets import masks_in_logs
 from ml.launch.env import step_environment
 from ml.launch.exits import drop_empty_options
 from ml.launch.settings import LaunchSettings, image_id, load_launch_settings, nvidia_runtime, parse_size
+from ml_airflow.launch import literal_environment
 from ml_airflow.step_failure import step_failure, step_result
 
 if TYPE_CHECKING:
@@ -164,7 +165,7 @@ def docker_task(step: str, command: list[str], common: dict[str, Any]) -> BaseOp
         policy=policy,
         image=policy.image,
         command=command,
-        environment=env.plain,
+        environment=literal_environment(env.plain),
         private_environment=env.secret,
         network_mode=policy.docker_network or None,
         docker_url=policy.docker_url or None,

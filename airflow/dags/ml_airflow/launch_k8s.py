@@ -27,6 +27,7 @@ from ml.launch.env import step_environment
 from ml.launch.exits import drop_empty_options
 from ml.launch.kube import PodSettings, load_pod_settings
 from ml.launch.settings import load_launch_settings
+from ml_airflow.launch import literal_environment
 from ml_airflow.step_failure import step_failure
 
 #: Where KubernetesPodOperator's XCom sidecar reads the result (the provider's fixed path).
@@ -141,7 +142,7 @@ def kubernetes_task(step: str, command: list[str], common: dict[str, Any]) -> Ba
         image=settings.check_image(load_launch_settings().image),
         cmds=command[:1],
         arguments=command[1:],
-        env_vars=plain_env,
+        env_vars=literal_environment(plain_env),
         labels={"app.kubernetes.io/part-of": "ml-pipelines", "ml-step": step, "ml-orchestrator": "airflow"},
         get_logs=True,
         log_events_on_failure=True,

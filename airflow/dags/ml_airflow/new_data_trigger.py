@@ -24,16 +24,18 @@ log = logging.getLogger(__name__)
 
 
 class NewTrainingDataTrigger(BaseEventTrigger):
-    """Every `poll_interval` seconds, one event naming the training files under `prefix` not yet fired."""
+    """Every `poll_interval` seconds, one event naming the training files under `prefix` not yet fired
+    (but those under `exclude`: other models' prefixes nested in this one, `ml.data.new_data.watches`)."""
 
-    def __init__(self, prefix: str, poll_interval: float) -> None:
+    def __init__(self, prefix: str, poll_interval: float, exclude: list[str] | tuple[str, ...] = ()) -> None:
         super().__init__()
         self.prefix = prefix
         self.poll_interval = poll_interval
+        self.exclude = list(exclude)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{type(self).__module__}.{type(self).__qualname__}",
-                {"prefix": self.prefix, "poll_interval": self.poll_interval})
+                {"prefix": self.prefix, "poll_interval": self.poll_interval, "exclude": self.exclude})
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from ml.core.errors import BadInputError, TransientError
@@ -42,7 +44,7 @@ class NewTrainingDataTrigger(BaseEventTrigger):
         fired: set[str] = set()
         while True:
             try:
-                objects = await asyncio.to_thread(training_objects, self.prefix)
+                objects = await asyncio.to_thread(training_objects, self.prefix, self.exclude)
             except (BadInputError, TransientError) as exc:
                 # The watcher outlives an outage or a missing bucket: report it, poll again later.
                 log.error("cannot list %s: %s; next try in %ss", self.prefix, exc, self.poll_interval)

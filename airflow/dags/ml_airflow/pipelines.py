@@ -44,8 +44,10 @@ def output_of(spec: Pipeline, ref: Ref) -> str:
 
 
 def step_options(spec: Pipeline, step: Step) -> dict[str, str]:
-    """The step's options as templates: its inputs, its run parameters, the run facts it takes."""
-    options = {keyword: output_of(spec, ref) for keyword, ref in step.inputs.items()}
+    """The step's options as templates: its inputs, its run parameters, the run facts it takes, and
+    the model the pipeline is for (`--model-name`: the step reads that model's catalog entry)."""
+    options = dict(spec.model_option(step))
+    options.update({keyword: output_of(spec, ref) for keyword, ref in step.inputs.items()})
     options.update({p.option: param(p.name) for p in step.run_params})
     if "as_of" in step.context:
         options["as-of"] = AS_OF
@@ -66,5 +68,6 @@ def pipeline_dag(spec: Pipeline, *, schedule: Any, start_date: datetime, descrip
 
     Use it as `with pipeline_dag(...) as dag: step_tasks(spec)`.
     """
+    tags = ["ml", spec.name, *([f"model:{spec.model}"] if spec.model else [])]
     return DAG(dag_id=spec.airflow_dag, description=description, schedule=schedule, start_date=start_date,
-               catchup=False, max_active_runs=8, tags=["ml", spec.name], doc_md=doc_md, params=dag_params(spec))
+               catchup=False, max_active_runs=8, tags=tags, doc_md=doc_md, params=dag_params(spec))

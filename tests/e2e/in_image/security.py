@@ -1,8 +1,11 @@
-"""The "security" phase's attempts that need the project's clients, run INSIDE the ml image (ml-cli).
+"""The "security" phase's attempts that need the project's clients, inside the ml image.
 
-stdin: {name: value} of the stack's secrets (from .env; never printed). Prints one JSON object on
-the last stdout line: {"checks": [...], "security": [{"what", "expected", "got", "passed"}]}.
-Called by security.py through run_e2e.in_ml_image.
+stdin: {"secrets": {name: value} of the stack's secrets (from .env; never printed), "mlflow_admin":
+[user, password]}. Prints one JSON object on the last stdout line: {"checks": [...], "security":
+[{"what", "expected", "got", "passed"}]}. Called by tests/e2e/security.py through
+`stack.in_ml_image("security")`.
+
+    python -m tests.e2e.in_image.security < secrets.json
 """
 
 from __future__ import annotations
@@ -15,14 +18,18 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import checks  # tests/e2e/checks.py: the API clients and Dagster's captured logs
+from ml.pipelines.spec import pipelines
+
+from ..checklist import check, emit, last_json
+from .common import airflow, dagster, mlflow_client, model_name
+from .verify import dagster_compute_logs
 
 ROWS: list[dict[str, Any]] = []
 
 
 def row(what: str, expected: str, got: str, passed: bool) -> None:
     ROWS.append({"what": what, "expected": expected, "got": got, "passed": bool(passed)})
-    checks.check(f"security: {what}", passed, f"expected {expected}; got {got}")
+    check(f"security: {what}", passed, f"expected {expected}; got {got}")
 
 
 def attempt(what: str, expected: str, fn: Callable[[], tuple[str, bool]]) -> None:
@@ -57,7 +64,7 @@ def forged_metric_tag(admin: list[str]) -> tuple[str, bool]:
 
     os.environ["MLFLOW_TRACKING_USERNAME"], os.environ["MLFLOW_TRACKING_PASSWORD"] = admin
     client = MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
-    name, metric = checks.model_name(), os.environ.get("ML_PROMOTION_METRIC", "test_macro_f1")
+    name, metric = model_name(), os.environ.get("ML_PROMOTION_METRIC", "test_macro_f1")
     champion = client.get_model_version_by_alias(name, "champion")
     source = client.get_run(champion.run_id)
     signature = source.data.tags.get("task_signature", "")
@@ -72,20 +79,13 @@ def forged_metric_tag(admin: list[str]) -> tuple[str, bool]:
         client.set_model_version_tag(name, forged.version, "task_signature", signature)
         proc = subprocess.run([sys.executable, "-m", "ml", "promote", "--run-id", "security", "--version",
                                str(forged.version)], capture_output=True, text=True, check=False, timeout=600)
-        outcome = _last_json(proc.stdout)
+        outcome = last_json(proc.stdout or "")
         after = client.get_model_version_by_alias(name, "champion").version
         got = f"v{forged.version} promoted: {outcome.get('promoted') if outcome else '?'}; champion v{after}"
         return got, proc.returncode == 0 and str(after) == str(champion.version) and not (outcome or {}).get("promoted")
     finally:
         client.delete_model_version(name, forged.version)
         client.delete_run(run.info.run_id)
-
-
-def _last_json(text: str) -> dict[str, Any] | None:
-    for line in reversed((text or "").strip().splitlines()):
-        if line.startswith("{"):
-            return json.loads(line)
-    return None
 
 
 def found(values: dict[str, str], texts: Iterable[str]) -> tuple[list[str], int]:
@@ -99,8 +99,8 @@ def found(values: dict[str, str], texts: Iterable[str]) -> tuple[list[str], int]
 
 def airflow_texts() -> Iterable[str]:
     """Every task instance (its rendered fields: the plain step environment) and every try's log."""
-    client = checks.airflow()
-    for dag in ("ml_training", "ml_inference"):
+    client = airflow()
+    for dag in sorted({p.airflow_dag for p in pipelines().values()}):
         runs = client.get(f"/api/v2/dags/{dag}/dagRuns", limit=1000).get("dag_runs", [])
         for run in runs:
             yield json.dumps(run)
@@ -116,13 +116,13 @@ query Runs { runsOrError(limit: 1000) { ... on Runs { results { runId runConfigY
 
 
 def dagster_texts() -> Iterable[str]:
-    for run in checks.dagster().query(_RUNS)["runsOrError"].get("results", []):
+    for run in dagster().query(_RUNS)["runsOrError"].get("results", []):
         yield json.dumps(run)
-        yield checks.dagster_compute_logs(run["runId"])
+        yield dagster_compute_logs(run["runId"])
 
 
 def mlflow_texts() -> Iterable[str]:
-    client = checks.mlflow_client()
+    client = mlflow_client()
     for experiment in client.search_experiments():
         token = None
         while True:
@@ -144,7 +144,7 @@ def scan(what: str, values: dict[str, str], texts: Callable[[], Iterable[str]]) 
         count > 0 and bool(values) and not leaked
 
 
-def main() -> None:
+def main() -> int:
     given = json.loads(sys.stdin.read() or "{}")
     values: dict[str, str] = given.get("secrets", {})
     operator = (os.environ.get("MLFLOW_TRACKING_USERNAME", ""), os.environ.get("MLFLOW_TRACKING_PASSWORD", ""))
@@ -158,8 +158,8 @@ def main() -> None:
             lambda: scan("dagster", values, dagster_texts))
     attempt("scan: every MLflow param and tag (runs, models, versions)", "none found",
             lambda: scan("mlflow", values, mlflow_texts))
-    print(json.dumps({"checks": checks.CHECKS, "security": ROWS}))
+    return emit(security=ROWS)
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

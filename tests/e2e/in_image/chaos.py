@@ -1,13 +1,15 @@
-"""The fault phase's in-image half (`tests/e2e/chaos.py` calls it through `run_e2e.in_ml_image`).
+"""The fault phase's in-image half (tests/e2e/chaos.py calls it through `stack.in_ml_image("chaos", ...)`).
 
 Why inside the ml image: starting, following and cancelling runs needs the `ml_trigger` clients
 (requests, dagster-graphql) and the checks need MLflow's and the object store's clients, none of
 which the host has. The host injects the faults (docker kill/restart/pause); this script only
 talks to the orchestrators' and the registry's own APIs. Sub-commands (last stdout line: JSON):
 
-    python chaos_checks.py start  --orchestrator airflow --pipeline train --param epochs=1
-    python chaos_checks.py follow --orchestrator dagster --pipeline train --run-id R --since T
-    python chaos_checks.py cancel --orchestrator airflow --pipeline train --run-id R
+    python -m tests.e2e.in_image.chaos start  --orchestrator airflow --pipeline train --param epochs=1
+    python -m tests.e2e.in_image.chaos follow --orchestrator dagster --pipeline train --run-id R --since T
+    python -m tests.e2e.in_image.chaos cancel --orchestrator airflow --pipeline train --run-id R
+
+They make no checks of their own: the host turns what `follow` reports into the fault table's row.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from typing import Any
 
-import ml_trigger as trigger  # mounted from the repo by run_e2e.py (not in the ml image)
-from ml_trigger.airflow_api import AIRFLOW_DAGS
-from ml_trigger.dagster_api import DAGSTER_JOBS, DAGSTER_LOCATION, TRIGGER_TAGS, dagster_run_config
+from ml.pipelines.spec import pipeline as spec
+from ml_trigger.dagster_api import DAGSTER_LOCATION, TRIGGER_TAGS, dagster_run_config
 from ml_trigger.params import parse_params, with_default_inputs
+
+from ..checklist import CheckList, one_line
+from .common import airflow, dagster, mlflow_client, model_name
+from .verify import verify_champion
 
 AIRFLOW_TERMINAL = {"success", "failed"}
 DAGSTER_TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
@@ -57,29 +61,14 @@ mutation Terminate($runId: String!) {
 """
 
 
-def say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def airflow() -> trigger.AirflowClient:
-    client = trigger.AirflowClient(os.environ["AIRFLOW_URL"], os.environ["AIRFLOW_ADMIN_USER"],
-                                   os.environ["AIRFLOW_ADMIN_PASSWORD"])
-    client.login()
-    return client
-
-
-def dagster() -> trigger.DagsterClient:
-    return trigger.DagsterClient(os.environ["DAGSTER_URL"])
-
-
 def start(orchestrator: str, pipeline: str, params: dict[str, str], tags: dict[str, str] | None = None) -> dict[str, Any]:
     """Trigger a run and return at once (the host waits for its step container, then injects)."""
     if orchestrator == "airflow":
         client = airflow()
-        client.wait_for_dag(AIRFLOW_DAGS[pipeline], timeout=300)
-        return {"run_id": client.trigger(AIRFLOW_DAGS[pipeline], params)}
+        client.wait_for_dag(spec(pipeline).airflow_dag, timeout=300)
+        return {"run_id": client.trigger(spec(pipeline).airflow_dag, params)}
     client = dagster()
-    job = DAGSTER_JOBS[pipeline]
+    job = spec(pipeline).dagster_job
     repository = client.find_job(job, DAGSTER_LOCATION, timeout=300)
     return {"run_id": client.launch(repository, DAGSTER_LOCATION, job, dagster_run_config(pipeline, params),
                                     {**TRIGGER_TAGS, **(tags or {})})}
@@ -87,7 +76,7 @@ def start(orchestrator: str, pipeline: str, params: dict[str, str], tags: dict[s
 
 def follow_airflow(pipeline: str, run_id: str, timeout: float) -> dict[str, Any]:
     client = airflow()
-    dag_id = AIRFLOW_DAGS[pipeline]
+    dag_id = spec(pipeline).airflow_dag
     deadline = time.monotonic() + timeout
     while True:
         run = client.run_state(dag_id, run_id)
@@ -130,12 +119,8 @@ def follow_dagster(run_id: str, timeout: float) -> dict[str, Any]:
 
 
 def registry_state(orchestrator: str, since_ms: int) -> dict[str, Any]:
-    """Versions this orchestrator registered since `since_ms`, and whether `champion` follows the rule."""
-    from mlflow import MlflowClient
-
-    name = os.environ.get("ML_MODEL_NAME", "text-classifier")
-    client = MlflowClient(tracking_uri=os.environ["MLFLOW_TRACKING_URI"])
-    versions = client.search_model_versions(f"name='{name}'")
+    """Versions this orchestrator registered since `since_ms`, per pipeline run."""
+    versions = mlflow_client().search_model_versions(f"name='{model_name()}'")
     new = [v for v in versions if int(v.creation_timestamp) >= since_ms and v.tags.get("orchestrator") == orchestrator]
     by_run: dict[str, int] = {}
     for v in new:
@@ -145,20 +130,23 @@ def registry_state(orchestrator: str, since_ms: int) -> dict[str, Any]:
 
 
 def champion_ok() -> tuple[bool, str]:
-    """`champion` is where the documented rule puts it (checks.py's verification, from the rule's text)."""
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import checks
-
-    before = len(checks.CHECKS)
-    checks.guarded("champion follows the rule", checks.verify_champion)
-    results = checks.CHECKS[before:before + 1]
-    return bool(results) and results[0]["passed"], results[0]["detail"] if results else "not checked"
+    """`champion` is where the documented rule puts it (the verify phase's check, on a list of its own)."""
+    checks = CheckList()
+    checks.guarded("champion follows the rule", lambda: verify_champion(checks.check))
+    first = checks.items[:1]
+    return bool(first) and first[0]["passed"], first[0]["detail"] if first else "not checked"
 
 
-def partial_objects(since_ms: int) -> tuple[int, list[str]]:
-    """Objects written since `since_ms` under the results and work prefixes that a reader would take
-    for whole outputs but are not: a Parquet file without its footer, a folder output's `_SUCCESS`
-    next to a missing file is not checked (readers need `_SUCCESS`, written last)."""
+def reader_hazards(since_ms: int) -> tuple[int, list[str]]:
+    """What a reader could pick up under the results and work prefixes, written since `since_ms`, that
+    is not whole: the completion marks readers trust, checked against what they mark.
+
+    A single object cannot be half-written on an S3 server (a PUT is atomic), so the hazards are the
+    marks: a folder's `_SUCCESS` (model folders; `storage.fetch_dir` requires it) with nothing else in
+    the folder or a file newer than it (changed after it was declared whole), and a split's
+    `manifest.json` (written last) whose splits are missing or newer than it. Returns the objects
+    seen and one line per hazard.
+    """
     from ml.core.config import get_settings
     from ml.core.storage import _client, split_s3
 
@@ -167,16 +155,25 @@ def partial_objects(since_ms: int) -> tuple[int, list[str]]:
     seen, bad = 0, []
     for prefix in (settings.results_uri, settings.work_uri):
         bucket, key = split_s3(prefix)
-        for obj in client.list_objects(bucket, key.rstrip("/") + "/" if key else None, recursive=True):
+        objects = {o.object_name: o for o in client.list_objects(bucket, key.rstrip("/") + "/" if key else None,
+                                                                 recursive=True)}
+        for name, obj in objects.items():
             if obj.last_modified is None or obj.last_modified.timestamp() * 1000 < since_ms:
                 continue
             seen += 1
-            if obj.object_name.endswith(".parquet"):
-                size = int(obj.size or 0)
-                tail = client.get_object(bucket, obj.object_name, offset=max(size - 4, 0), length=4).read()
-                head = client.get_object(bucket, obj.object_name, offset=0, length=4).read()
-                if size < 12 or head != b"PAR1" or tail != b"PAR1":
-                    bad.append(f"s3://{bucket}/{obj.object_name} ({size} bytes, not a whole Parquet file)")
+            folder = name.rsplit("/", 1)[0] + "/" if "/" in name else ""
+            if name.endswith("/_SUCCESS"):
+                files = {n: o for n, o in objects.items() if n.startswith(folder) and n != name}
+                newer = [n for n, o in files.items() if o.last_modified and o.last_modified > obj.last_modified]
+                if not files or newer:
+                    bad.append(f"s3://{bucket}/{name}: marks " + (f"{len(newer)} file(s) written after it, e.g. {newer[0]}"
+                                                                  if newer else "an empty folder"))
+            elif name.endswith("/manifest.json"):
+                manifest = json.loads(client.get_object(bucket, name).read())
+                splits = [f"{folder}{split}.parquet" for split in manifest.get("rows") or {}]
+                late = [s for s in splits if s not in objects or objects[s].last_modified > obj.last_modified]
+                if not splits or late:
+                    bad.append(f"s3://{bucket}/{name}: names splits missing or written after it: {late or 'none named'}")
     return seen, bad
 
 
@@ -184,9 +181,9 @@ def follow(orchestrator: str, pipeline: str, run_id: str, since_ms: int, timeout
     outcome = follow_airflow(pipeline, run_id, timeout) if orchestrator == "airflow" else follow_dagster(run_id, timeout)
     outcome["registry"] = registry_state(orchestrator, since_ms)
     try:
-        outcome["objects_checked"], outcome["partial_objects"] = partial_objects(since_ms)
+        outcome["objects_checked"], outcome["partial_objects"] = reader_hazards(since_ms)
     except Exception as exc:
-        outcome["objects_checked"], outcome["partial_objects"] = 0, [f"could not list: {type(exc).__name__}: {exc}"]
+        outcome["objects_checked"], outcome["partial_objects"] = 0, [f"could not list: {one_line(exc)}"]
     outcome["champion_ok"], outcome["champion_detail"] = champion_ok()
     return outcome
 
@@ -195,7 +192,7 @@ def cancel(orchestrator: str, pipeline: str, run_id: str) -> dict[str, Any]:
     """Cancel as a user does: Airflow's "mark failed" (PATCH state), Dagster's terminateRun."""
     if orchestrator == "airflow":
         client = airflow()
-        response = client.http.request("PATCH", client.run_path(AIRFLOW_DAGS[pipeline], run_id),
+        response = client.http.request("PATCH", client.run_path(spec(pipeline).airflow_dag, run_id),
                                        json={"state": "failed"})
         return {"answer": response.json().get("state")}
     data = dagster().query(TERMINATE, {"runId": run_id})["terminateRun"]
@@ -222,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = cancel(args.orchestrator, args.pipeline, args.run_id)
     except Exception as exc:
-        result = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+        result = {"error": one_line(exc)}
     print(json.dumps({"checks": [], **result}, default=str))
     return 0
 

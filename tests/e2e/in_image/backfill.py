@@ -1,21 +1,22 @@
 """The backfill phase's checks, inside the ml image (tests/e2e/backfill.py passes the result on stdin).
 
+    python -m tests.e2e.in_image.backfill < payload.json
+
 Per backfilled day: Airflow's and Dagster's own staged predictions carry identical labels (by id);
 the day's stable file is whole and is the staged file of one of the two runs (the last writer);
 Dagster's UI data shows the days labelled (partitions of daily/published_predictions) and not the
-missing day. Prints {"checks": [...]} as the last stdout line, like checks.py.
+missing day. Prints {"checks": [...]} as the last stdout line. Two checks per day, one for Dagster.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
-from pathlib import Path
 from typing import Any
 
-CHECKS: list[dict[str, Any]] = []
+from ..checklist import check, emit, guarded
+from .common import dagster, read_predictions
+
 COLUMNS = ["id", "predicted_label", "score", "model_version", "pipeline_run_id"]
 MATERIALIZED_PARTITIONS = """
 query Partitions($assetKey: AssetKeyInput!, $partitions: [String!]) {
@@ -28,19 +29,9 @@ query Partitions($assetKey: AssetKeyInput!, $partitions: [String!]) {
 """
 
 
-def check(name: str, passed: bool, detail: str = "") -> bool:
-    CHECKS.append({"name": name, "passed": bool(passed), "detail": detail})
-    print(f"[check] {'PASS' if passed else 'FAIL'}  {name}{'  -- ' + detail if detail else ''}", file=sys.stderr)
-    return passed
-
-
 def table(uri: str) -> dict[str, list[Any]]:
-    import pyarrow.parquet as pq
-
-    from ml.core import storage
-
-    with tempfile.TemporaryDirectory() as tmp:
-        data = pq.read_table(storage.fetch(uri, Path(tmp) / "p.parquet"), columns=COLUMNS)
+    """A predictions file's COLUMNS, rows sorted (by id first), as lists."""
+    data = read_predictions(uri, COLUMNS)
     rows = sorted(zip(*(data[c].to_pylist() for c in COLUMNS), strict=True))
     return {c: [r[i] for r in rows] for i, c in enumerate(COLUMNS)}
 
@@ -60,10 +51,7 @@ def compare_day(day: str, airflow: dict[str, Any], dagster: dict[str, Any]) -> N
 
 
 def dagster_partitions(days: list[str], missing: str) -> None:
-    import ml_trigger as trigger
-
-    client = trigger.DagsterClient(os.environ["DAGSTER_URL"])
-    data = client.query(MATERIALIZED_PARTITIONS, {"assetKey": {"path": ["daily", "published_predictions"]},
+    data = dagster().query(MATERIALIZED_PARTITIONS, {"assetKey": {"path": ["daily", "published_predictions"]},
                                                   "partitions": [*days, missing]})["assetOrError"]
     labelled = sorted({m["partition"] for m in data.get("assetMaterializations") or []})
     check("backfill: Dagster shows the seeded days labelled, not the missing one", labelled == sorted(days),
@@ -76,18 +64,14 @@ def main() -> int:
     days, missing = payload["days"], payload["missing"]
     by_day = {o: {d["day"]: d for d in backfills[o]["days"]} for o in ("airflow", "dagster")}
     for day in days:
-        airflow, dagster = by_day["airflow"].get(day), by_day["dagster"].get(day)
-        if airflow and dagster and airflow["succeeded"] and dagster["succeeded"]:
-            try:
-                compare_day(day, airflow, dagster)
-            except Exception as exc:  # a check that cannot run is a failed check, with its reason
-                check(f"backfill {day}: predictions readable", False, f"{type(exc).__name__}: {exc}")
-    try:
-        dagster_partitions(days, missing)
-    except Exception as exc:
-        check("backfill: Dagster partitions readable", False, f"{type(exc).__name__}: {exc}")
-    print(json.dumps({"checks": CHECKS}, default=str))
-    return 0 if all(c["passed"] for c in CHECKS) else 1
+        airflow, dagster_run = by_day["airflow"].get(day), by_day["dagster"].get(day)
+        if not (airflow and dagster_run and airflow["succeeded"] and dagster_run["succeeded"]):
+            check(f"backfill {day}: both orchestrators labelled the day, to compare", False,
+                  f"airflow {(airflow or {}).get('state')}, dagster {(dagster_run or {}).get('state')}")
+            continue
+        guarded(f"backfill {day}: predictions readable", lambda d=day, a=airflow, b=dagster_run: compare_day(d, a, b))
+    guarded("backfill: Dagster partitions readable", lambda: dagster_partitions(days, missing))
+    return emit()
 
 
 if __name__ == "__main__":
