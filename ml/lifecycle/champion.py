@@ -39,7 +39,7 @@ from ml.core import hints
 from ml.core.config import Settings
 from ml.core.errors import BadInputError
 from ml.lifecycle import history, registry
-from ml.lifecycle.task import describe_signature, task_signature
+from ml.lifecycle.signature import describe_signature, task_signature
 
 if TYPE_CHECKING:
     from mlflow.entities.model_registry import ModelVersion
@@ -147,7 +147,7 @@ def evidence(state: State, target: str, metric: str) -> str:
     """Why the rule puts `champion` on `target`: the pin, or its score as the best of the task."""
     if state.pin is not None and state.pin.version == str(target):
         return f"pinned: {state.pin.describe()}"
-    score = registry.score(state.get(target), metric) if state.get(target) is not None else None
+    score = state.score(state.get(target))  # what its run measured (State reads the promotion metric)
     shown = f"{score:.4f}" if score is not None else "unscored"
     return f"v{target} {metric}={shown}, the best of its task (ties go to the newer version)"
 

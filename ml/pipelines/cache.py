@@ -12,7 +12,9 @@ decision is made by one rule and is the same on Airflow, Dagster and the CLI for
   instead, so a training whose train was a hit answers with the version that run registered),
   promote and review (they move aliases: decided now, every time), load-model (reads an alias,
   which moves), check-drift (records a monitoring run), save-predictions (publishes where readers
-  look). Their JSON says `"cache": "off"`.
+  look). Their JSON says `"cache": "off"`. A check a cached step makes against something that moves
+  (load-training-data's task check against the champion's task) is made again on a hit
+  (`cache_recheck` in the spec), so a hit refuses what the step would refuse.
 - **Entries**: `<ML_WORK_URI>/cache/<step>/<key>.json`, written after the step returned (its outputs
   are published by then): its result, the run that made it, when, and the checksum of every output
   it names. The outputs stay where that run published them and are reused in place, byte for byte;
@@ -29,6 +31,7 @@ decision is made by one rule and is the same on Airflow, Dagster and the CLI for
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -83,6 +86,9 @@ def call(step: Step, own: Callable[..., dict[str, Any]], *, run_id: str, orchest
         return _mark(own(run_id=run_id, orchestrator=orchestrator, **kwargs), OFF, None, None)
     if mode == "on":
         entry = lookup(settings, step.name, key)
+        if entry is not None and step.cache_recheck:  # a check against something that moves: made again
+            module, _, name = step.cache_recheck.partition(":")
+            getattr(importlib.import_module(module), name)(result=entry["result"], orchestrator=orchestrator, **kwargs)
         if entry is not None:
             log.info("cache hit: %s reuses the outputs of run %s (key %s)", step.name, entry["run_id"], key[:16])
             return _mark(entry["result"], HIT, key, entry["run_id"])

@@ -47,6 +47,7 @@ class Step(Protocol):
     name: str
     cacheable: bool
     cache_inputs: str
+    cache_recheck: str
     inputs: Mapping[str, Any]
     context: tuple[str, ...]
 
@@ -82,6 +83,7 @@ def digest(payload: Mapping[str, Any]) -> str:
 def parts(step: Step, kwargs: Mapping[str, Any], orchestrator: str | None = None) -> dict[str, Any]:
     """The parts the key hashes (see the module docstring)."""
     fields = Settings.model_fields
+    kwargs = _with_defaults(step, kwargs)
     overrides = {k: v for k, v in kwargs.items() if k in fields}
     settings = settings_for(orchestrator, **overrides)
     dumped = settings.model_dump(mode="json")
@@ -103,6 +105,17 @@ def parts(step: Step, kwargs: Mapping[str, Any], orchestrator: str | None = None
         "resolved": resolved,
         "code": code_identity(),
     }
+
+
+def _with_defaults(step: Step, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """`kwargs` with the step function's defaults for what is not given (or given as None), so that an option
+    passed at its default (the CLI, i.e. Airflow) and one left out (Dagster, the embedded runner) are one key."""
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(step.own_function()).parameters.items()
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty
+                and name not in ("run_id", "orchestrator")}
+    return {**defaults, **{k: v for k, v in kwargs.items() if v is not None}}
 
 
 def content(uri: str) -> str | None:

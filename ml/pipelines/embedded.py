@@ -63,7 +63,7 @@ def run(name: str, params: Mapping[str, Any] | None = None, *, run_id: str | Non
     spec = pipeline(name)
     params = dict(params or {})
     _check_params(spec, params)
-    _preflight(spec, params, orchestrator, as_of)  # fails in seconds, before anything is staged
+    _preflight(spec, params, orchestrator, as_of, model or {})  # fails in seconds, before anything is staged
     run_id = run_id or new_run_id(spec.name)
     who = orchestrator or ORCHESTRATOR
     record: dict[str, Any] = {"pipeline": spec.name, "params": params, "orchestrator": orchestrator, "run_id": run_id,
@@ -138,13 +138,15 @@ def resume(run_id: str) -> dict[str, Any]:
                as_of=record.get("as_of"), model=record.get("model") or None, done=done)
 
 
-def _preflight(spec: Pipeline, params: Mapping[str, Any], orchestrator: str | None, as_of: str | None) -> None:
-    """The pipeline's checks before its first step, given the run's options (ml/pipelines/preflight.py)."""
+def _preflight(spec: Pipeline, params: Mapping[str, Any], orchestrator: str | None, as_of: str | None,
+               model: Mapping[str, Any]) -> None:
+    """The pipeline's checks before its first step, for the run's model and options (ml/pipelines/preflight.py)."""
     if not spec.preflight:
         return
     module, _, name = spec.preflight.partition(":")
     options = {p.option: params[p.name] for p in spec.params() if params.get(p.name) not in (None, "")}
-    getattr(importlib.import_module(module), name)(orchestrator=orchestrator, as_of=as_of, **options)
+    chosen = {k: v for k, v in model.items() if v not in (None, "")}
+    getattr(importlib.import_module(module), name)(orchestrator=orchestrator, as_of=as_of, **chosen, **options)
 
 
 def _check_params(spec: Pipeline, params: Mapping[str, Any]) -> None:

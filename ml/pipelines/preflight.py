@@ -23,21 +23,24 @@ log = logging.getLogger(__name__)
 
 
 def training(*, dataset_uri: str | None = None, base_model: str | None = None, orchestrator: str | None = None,
-             **_: object) -> None:
-    """The training chain can start: its dataset exists (embedded default or given), its base model can be had."""
-    s = settings_for(orchestrator, base_model=base_model)
+             **model: object) -> None:
+    """The training chain can start: its dataset exists (embedded default or given), its base model can be had.
+
+    `model`: the run's model options (model name, columns), so the checks read that model's settings.
+    """
+    s = settings_for(orchestrator, base_model=base_model, **_model_options(model))
     check_input(dataset_uri or default_dataset(s))
     check_base_model(s.base_model, s.retry_attempts)
 
 
 def inference(*, input_uri: str | None = None, version: str | None = None, alias: str = "champion",
               partition_date: str | None = None, as_of: str | None = None, orchestrator: str | None = None,
-              **_: object) -> None:
-    """The inference chain can start: a model to use exists, and so does its input (given, or the day's file)."""
+              **model: object) -> None:
+    """The inference chain can start: the model's version to use exists, and so does its input (given, or the day's file)."""
     from ml.data import partitions
     from ml.lifecycle import registry, tracking
 
-    s = settings_for(orchestrator)
+    s = settings_for(orchestrator, **_model_options(model))
     require_registry(s)
     if input_uri:
         check_input(input_uri)
@@ -49,6 +52,13 @@ def inference(*, input_uri: str | None = None, version: str | None = None, alias
                                 f"path/to/texts.csv (a {s.text_column!r} column), or put that day's file there")
     tracking.configure(s)
     registry.resolve(s, version=str(version) if version else None, alias=alias)
+
+
+def _model_options(given: dict[str, object]) -> dict[str, str]:
+    """The model options among a pipeline's other options (MODEL_OPTIONS: model name, columns)."""
+    from ml.pipelines.spec import MODEL_OPTIONS
+
+    return {k: str(v) for k, v in given.items() if k in MODEL_OPTIONS and v not in (None, "")}
 
 
 def check_input(uri: str) -> None:

@@ -78,6 +78,9 @@ class Step:
     # "module:function" giving, from the step's keywords, the inputs it resolves itself (a default dataset,
     # the day's file), so that the cache key addresses what the step will read.
     cache_inputs: str = ""
+    # "module:function" called on a hit with the cached `result` and the step's keywords: a check the step makes
+    # against something that moves (the champion's task), made again; it raises as the step would.
+    cache_recheck: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
@@ -236,7 +239,8 @@ def _training() -> Pipeline:
                  "Validate the dataset, drop bad rows, split train/validation/test into the run workspace.",
                  airflow_task="load_training_data", dagster_asset="training_data", limit_s=30 * MINUTE,
                  params=("dataset_uri", "new_task"), dagster_checks={"training_data_is_valid": "validation"},
-                 cacheable=True, cache_inputs="ml.steps.training:training_inputs"),
+                 cacheable=True, cache_inputs="ml.steps.training:training_inputs",
+                 cache_recheck="ml.steps.training:recheck_task"),
             Step(train, "ml.steps:train",
                  "Fine-tune the base model (GPU when the launcher grants one), tracked in MLflow.",
                  airflow_task="train_model", dagster_asset="trained_model", limit_s=6 * HOUR,

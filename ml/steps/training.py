@@ -89,15 +89,20 @@ def load_training_data(*, run_id: str, dataset_uri: str | None = None, model_nam
 
 def training_inputs(*, dataset_uri: str | None = None, model_name: str | None = None, orchestrator: str | None = None,
                     **_: object) -> dict[str, Any]:
-    """What load-training-data reads besides its keywords (the cache key addresses it): the dataset (given, else the
-    default one) and the task of the model's champion, which its task check compares with: when that changes, the
-    key does, and the check runs again."""
-    from ml.lifecycle import champion, tracking
+    """What load-training-data will read (the cache key addresses it): the dataset given, else the default one."""
+    return {"dataset_uri": dataset_uri or demo.default_dataset(settings_for(orchestrator, model_name=model_name))}
 
-    s = settings_for(orchestrator, model_name=model_name)
+
+def recheck_task(*, result: dict[str, Any], model_name: str | None = None, text_column: str | None = None,
+                 label_column: str | None = None, new_task: bool = False, orchestrator: str | None = None,
+                 **_: object) -> None:
+    """On a cache hit of load-training-data, its task check again: the champion's task may have moved since the
+    split was made, and a dataset of another task must be refused then as it would be by the step."""
+    from ml.lifecycle import tasks, tracking
+
+    s = settings_for(orchestrator, model_name=model_name, text_column=text_column, label_column=label_column)
     tracking.configure(s)
-    return {"dataset_uri": dataset_uri or demo.default_dataset(s),
-            "model_task": champion.read_state(s).task(s.promotion_metric)}
+    tasks.check_task(s, result["labels"], result["dataset_uri"], new_task=bool(new_task))
 
 
 def base_model_input(*, base_model: str | None = None, model_name: str | None = None, orchestrator: str | None = None,

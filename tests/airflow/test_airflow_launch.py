@@ -1,7 +1,7 @@
 """The Airflow side of the launch policy: exit codes as Airflow exceptions, the local launcher.
 
 The policy itself (argv, environment split, GPUs, sizes) is tested without Airflow in
-tests/ml/test_launch_policy.py.
+tests/ml/launch/test_launch_policy.py.
 
 The local-launcher tests run the real `python -m ml` in its embedded mode (files under a
 temporary ML_HOME, no services) and call the operator's `execute` directly.

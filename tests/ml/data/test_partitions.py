@@ -125,9 +125,8 @@ def test_explicit_inputs_and_outputs_keep_their_locations(local_env: Path, tmp_p
 @pytest.mark.parametrize("where", ["{tmp}/elsewhere/out.parquet", "{results}/../work/runs/x.parquet", "{results}",
                                    "s3://predictions/x.parquet", "https://example.org/x.parquet"])
 def test_an_output_outside_the_results_location_is_bad_input(local_env: Path, tmp_path: Path, capsys, where) -> None:
-    from cli_helpers import error_line, run_cli
-
     from ml.core.config import get_settings
+    from tests.ml.cli_helpers import error_line, run_cli
 
     staged = _staged(tmp_path / "p.parquet", "manual-1", 2)
     target = where.format(tmp=tmp_path, results=get_settings().results_uri)

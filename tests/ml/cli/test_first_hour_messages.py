@@ -16,15 +16,15 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_helpers import error_line, run_cli
 
 from ml.core import hints, logs
 from ml.core.config import Settings
 from ml.core.errors import EXIT_BAD_INPUT, BadInputError
 from ml.lifecycle import champion
 from ml.monitoring import drift
+from tests.ml.cli_helpers import error_line, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 EMBEDDED, STACK = Settings(), Settings(s3_endpoint="http://minio:9000")
 
@@ -116,7 +116,7 @@ def test_no_message_in_ml_spells_a_make_target_itself() -> None:
 @pytest.mark.parametrize(("settings", "expected", "absent"), [(EMBEDDED, "python -m ml rollback --version 2", "make "),
                                                               (STACK, "make rollback VERSION=2", "python -m ml")])
 def test_another_task_hint_is_the_rollback_of_the_mode(settings: Settings, expected: str, absent: str) -> None:
-    from test_champion_rule import STARS, state, version
+    from tests.ml.lifecycle.test_champion_rule import STARS, state, version
 
     s = state(version(1, 0.8), version(2, 0.9, STARS), champ="1")
     with pytest.raises(BadInputError) as caught:
@@ -127,7 +127,7 @@ def test_another_task_hint_is_the_rollback_of_the_mode(settings: Settings, expec
 
 
 def test_a_missing_version_points_to_the_versions_command_of_the_mode() -> None:
-    from test_champion_rule import state, version
+    from tests.ml.lifecycle.test_champion_rule import state, version
 
     s = state(version(1, 0.8), champ="1")
     with pytest.raises(BadInputError, match=r"pick one from python -m ml versions"):
@@ -135,9 +135,8 @@ def test_a_missing_version_points_to_the_versions_command_of_the_mode() -> None:
 
 
 def test_rollback_takes_new_task(local_env: Path, capsys) -> None:
-    from test_registry import STARS, _new_version
-
     from ml.core.config import get_settings
+    from tests.ml.lifecycle.test_registry import STARS, _new_version
 
     v1 = _new_version(0.8)
     champion.promote(v1, get_settings())
@@ -152,9 +151,8 @@ def test_rollback_takes_new_task(local_env: Path, capsys) -> None:
 
 
 def test_history_names_the_rejected_version(local_env: Path, capsys) -> None:
-    from test_registry import _new_version
-
     from ml.core.config import get_settings
+    from tests.ml.lifecycle.test_registry import _new_version
 
     v1 = _new_version(0.8)
     champion.promote(v1, get_settings())
@@ -215,7 +213,7 @@ def test_drift_on_a_small_sample_says_so() -> None:
 
 
 def test_drift_is_logged_as_a_warning(local_env: Path, capsys, caplog) -> None:
-    from test_first_hour_training import separable_csv
+    from tests.ml.training.test_first_hour_training import separable_csv
 
     data = separable_csv(local_env / "tickets.csv", rows=120)
     assert run_cli(capsys, "run-training", "--dataset-uri", str(data), "--epochs", "1")[0] == 0

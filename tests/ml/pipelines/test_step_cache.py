@@ -17,7 +17,7 @@ from ml.core.errors import BadInputError
 from ml.pipelines import cache, cache_key, embedded
 from ml.pipelines.spec import pipeline, step_named
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 QUICK = {"epochs": 1, "max_train_samples": 60}  # a short training: these tests are about the steps around it
 TRAIN_PARAMS = {"epochs": 3, "learning_rate": 0.002, "batch_size": 8, "seed": 7, "max_train_samples": 100}
 
@@ -79,6 +79,11 @@ def test_an_unset_parameter_is_its_default_and_run_facts_are_not_part_of_the_key
     step = step_named("load-training-data")
     assert cache_key.key(step, {"dataset_uri": str(demo_csv)}, "airflow") == \
         cache_key.key(step, {"dataset_uri": str(demo_csv)}, "dagster")  # the same decision on both
+    # the CLI (an Airflow task) passes every option, at its default when unset; Dagster leaves it out
+    assert _key("load-training-data", dataset_uri=str(demo_csv), new_task=False, model_name=None) == \
+        _key("load-training-data", dataset_uri=str(demo_csv))
+    assert _key("load-training-data", dataset_uri=str(demo_csv), new_task=True) != \
+        _key("load-training-data", dataset_uri=str(demo_csv))
 
 
 def test_a_setting_that_shapes_outputs_changes_the_key_and_one_that_does_not_does_not(
@@ -166,6 +171,8 @@ def test_off_records_nothing_refresh_replaces_and_a_removed_output_is_a_miss(loc
 
 
 def test_two_concurrent_identical_runs_leave_one_valid_entry(local_env: Path, demo_csv: Path) -> None:
+    # the SQLite registry exists first (the task check reads it): two processes creating it at once is not the point
+    step_named("load-training-data").function()(run_id="setup", dataset_uri=str(demo_csv), cache="off")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     argv = [sys.executable, "-m", "ml", "load-training-data", "--dataset-uri", str(demo_csv)]
     procs = [subprocess.Popen([*argv, "--run-id", run], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -225,7 +232,7 @@ def test_backfill_rerun_hits_for_unchanged_days_and_misses_for_a_changed_one(loc
 def test_cache_list_and_prune(local_env: Path, demo_csv: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = step_named("load-training-data").function()
     kept = run(run_id="a", dataset_uri=str(demo_csv))
-    assert main(["cache", "list", "--json"]) == 0
+    assert main(["cache", "list"]) == 0
     listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [(e["step"], e["key"], e["run_id"]) for e in listed["entries"]] == [
         ("load-training-data", kept["cache_key"], "a")]

@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_first_hour_training import separable_csv
-
 from ml.core import workspace
+from tests.ml.training.test_first_hour_training import separable_csv
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 NOISE = ("\x1b[", "Add type hints", "CloudPickle", "Downloading artifacts", "Loading weights", "Writing model shards")
 
 

@@ -10,10 +10,10 @@ import random
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
 
 from ml.core.config import Settings
 from ml.training.train import plan_epochs
+from tests.ml.cli_helpers import run_cli
 
 STOPWORDS = ["the", "a", "of", "and", "to", "in", "is", "was", "for", "on", "with", "as", "it", "at", "by",
              "this", "that", "from"]
@@ -67,7 +67,7 @@ def test_no_early_stop_reported_at_the_last_epoch() -> None:
 
 def test_min_train_steps_default_is_documented() -> None:
     default = Settings.model_fields["min_train_steps"].default
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     assert f"| `ML_MIN_TRAIN_STEPS` | {default} |" in readme
 
 

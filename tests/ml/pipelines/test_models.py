@@ -16,7 +16,7 @@ from ml.core import catalog
 from ml.core.config import check_catalog, model_catalog, reset_settings, settings_for
 from ml.core.errors import BadInputError
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 TWO_MODELS = """
 models:

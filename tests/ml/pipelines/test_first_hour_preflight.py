@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import error_line, run_cli
-from test_first_hour_logs import step_env
-from test_first_hour_training import separable_csv
 
 from ml.core.errors import EXIT_BAD_INPUT
+from tests.ml.cli.test_first_hour_logs import step_env
+from tests.ml.cli_helpers import error_line, run_cli
+from tests.ml.training.test_first_hour_training import separable_csv
 
 HEAVY = ("torch", "transformers", "mlflow", "pyarrow")
 

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import error_line, run_cli
 
 from ml.core.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
+from tests.ml.cli_helpers import error_line, run_cli
 
 
 def nothing_published(home: Path) -> bool:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import error_line, run_cli
 
 from ml.core.errors import EXIT_BAD_INPUT, BadInputError
 from ml.model import precision
+from tests.ml.cli_helpers import error_line, run_cli
 
 torch = pytest.importorskip("torch")
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -80,7 +80,7 @@ def test_unknown_precision_is_one_line_exit_2(local_env: Path, capsys, monkeypat
 def test_precision_is_documented_and_shown_by_settings(local_env: Path, capsys) -> None:
     import json
 
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     assert "| `ML_PRECISION` | `auto` |" in readme
     code, out, _ = run_cli(capsys, "settings")
     assert code == 0 and json.loads(out.splitlines()[-1])["precision"] == "auto"

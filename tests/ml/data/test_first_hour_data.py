@@ -9,11 +9,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from cli_helpers import error_line, run_cli
 
 from ml.core.config import load_settings
 from ml.core.errors import EXIT_BAD_INPUT, EXIT_FAILURE, BadInputError
 from ml.data import staging, tables
+from tests.ml.cli_helpers import error_line, run_cli
 
 
 def run_files(home: Path) -> list[Path]:

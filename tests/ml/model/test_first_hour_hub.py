@@ -8,10 +8,10 @@ import socket
 from pathlib import Path
 
 import pytest
-from test_first_hour_logs import run_step
-from test_first_hour_training import separable_csv
 
 from ml.core.errors import EXIT_BAD_INPUT, EXIT_TRANSIENT
+from tests.ml.cli.test_first_hour_logs import run_step
+from tests.ml.training.test_first_hour_training import separable_csv
 
 
 @pytest.fixture

@@ -27,10 +27,8 @@ def _new_version(score: float | None, signature: str | None = BINARY, tags: dict
     settings = get_settings()
     tracking.configure(settings)
     client = MlflowClient()
-    try:
+    if not client.search_registered_models(f"name = '{settings.model_name}'"):
         client.create_registered_model(settings.model_name)
-    except Exception:
-        pass  # exists
     with mlflow.start_run(experiment_id=tracking.experiment_id(settings),
                           tags={champion.SIGNATURE_TAG: signature} if signature else None) as run:
         if score is not None:

@@ -17,14 +17,14 @@ import threading
 from pathlib import Path
 
 import pytest
-from cli_helpers import run_cli
-from test_first_hour_logs import step_env
-from test_registry import STARS, _new_version
 
 from ml.core.config import get_settings
 from ml.lifecycle import champion
+from tests.ml.cli.test_first_hour_logs import step_env
+from tests.ml.cli_helpers import run_cli
+from tests.ml.lifecycle.test_registry import STARS, _new_version
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def on_terminal(home: Path, *argv: str) -> tuple[int, str, str]:

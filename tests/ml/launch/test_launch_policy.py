@@ -14,7 +14,7 @@ import pytest
 
 from ml.core.errors import BadInputError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

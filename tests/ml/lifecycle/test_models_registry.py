@@ -34,11 +34,11 @@ def _new_version(score: float, signature: str | None = SENTIMENT, *, model: str 
     s = settings_for(model_name=model)
     tracking.configure(s)
     client = MlflowClient()
-    try:
+    if not client.search_registered_models(f"name = '{s.model_name}'"):
         client.create_registered_model(s.model_name)
-    except Exception:
-        pass  # exists
-    with mlflow.start_run(experiment_id=tracking.experiment_id(s)) as run:
+    # the run carries what promotion trusts (train's signature tag, evaluate's metric); the version its copies
+    with mlflow.start_run(experiment_id=tracking.experiment_id(s),
+                          tags={champion.SIGNATURE_TAG: signature} if signature else None) as run:
         mlflow.log_metric("test_macro_f1", score)
         mlflow.log_text(f"score {score}", "model/score.txt")
     version = str(client.create_model_version(s.model_name, f"{run.info.artifact_uri}/model", run.info.run_id).version)

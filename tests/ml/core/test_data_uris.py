@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from cli_helpers import error_line, run_cli
 
 from ml.core import redact, safe_http
 from ml.core.config import Settings
 from ml.core.errors import EXIT_BAD_INPUT
+from tests.ml.cli_helpers import error_line, run_cli
 
 CSV = "text,label\n" + "".join(f"text number {i},{'ab'[i % 2]}\n" for i in range(40))
 

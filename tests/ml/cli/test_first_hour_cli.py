@@ -18,7 +18,7 @@ from ml.core import storage, workspace
 from ml.core.config import Settings
 from ml.core.errors import EXIT_BAD_INPUT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def subparsers() -> dict[str, argparse.ArgumentParser]:

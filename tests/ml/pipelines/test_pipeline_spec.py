@@ -2,7 +2,7 @@
 
 The orchestrators' graphs are compared with the spec in tests/airflow/test_airflow_dags.py and
 tests/dagster/test_dagster_definitions.py; the names it writes appear nowhere else
-(tests/ml/test_launch_policy.py).
+(tests/ml/launch/test_launch_policy.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pytest
 from ml.pipelines.params import catalogue
 from ml.pipelines.spec import all_steps, pipeline, pipelines
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.mark.parametrize("name", ["training", "inference", "review"])
