@@ -182,6 +182,10 @@ train: .env ## Train MODEL=name (default: the default model) through ORCHESTRATO
 infer: .env ## Label texts with MODEL=name through ORCHESTRATOR=airflow|dagster (PARAMS="input_uri=s3://... model_version=3"; STACK=k8s)
 	$(TRIGGER) infer --orchestrator $(ORCHESTRATOR) $(MODEL_ARG) $(foreach p,$(PARAMS),--param $(p)) $(TRIGGER_ARGS)
 
+resume: .env ## Resume the failed run RUN=<run id> from its failed step through ORCHESTRATOR=airflow|dagster (finished steps are not re-run)
+	@test -n "$(RUN)" || { echo "error: make resume needs RUN=<run id> (make train printed it)" >&2; exit 2; }
+	$(TRIGGER) resume --run "$(RUN)" --orchestrator $(ORCHESTRATOR) $(TRIGGER_ARGS)
+
 # Both orchestrators at once unless ORCHESTRATOR is given (on the command line or in the environment).
 BACKFILL_ORCHESTRATOR = $(if $(filter command line environment environment override,$(origin ORCHESTRATOR)),$(ORCHESTRATOR),both)
 backfill: .env ## Label every day FROM=YYYY-MM-DD TO=YYYY-MM-DD (both orchestrators; ORCHESTRATOR=airflow|dagster for one)
@@ -236,7 +240,7 @@ clean: ## Stop the stack and delete its volumes (databases, object store, logs) 
 	$(COMPOSE) down -v --remove-orphans
 	@ids=$$(docker ps -aq --filter label=ml.orchestrator); if [ -n "$$ids" ]; then docker rm -f $$ids >/dev/null; fi
 
-.PHONY: images up down logs train infer backfill models history versions rollback unpin approve reject seed-data e2e chaos clean
+.PHONY: images up down logs train infer resume backfill models history versions rollback unpin approve reject seed-data e2e chaos clean
 
 # --- Kubernetes (docs/kubernetes.md) ------------------------------------------------------------
 # The same four images on a cluster: the services from the kustomize base docker/k8s, Airflow and

@@ -204,6 +204,13 @@ def run_airflow(
     if not wait:
         return outcome
     run, tasks = _follow(client, dag_id, outcome, started, timeout, poll)
+    return collect(client, dag_id, outcome, run, tasks, started)
+
+
+def collect(client: AirflowClient, dag_id: str, outcome: Outcome, run: Mapping[str, Any],
+            tasks: list[dict[str, Any]], started: float) -> Outcome:
+    """The finished run's state, each task's state, time and try, the steps' results, the failure's reason."""
+    pipeline, run_id = outcome.pipeline, outcome.run_id
     outcome.wall_s = duration(run.get("start_date"), run.get("end_date")) or (time.monotonic() - started)
     outcome.state = run["state"]
     outcome.succeeded = outcome.state == "success"

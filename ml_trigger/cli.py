@@ -3,7 +3,9 @@
 `python -m ml_trigger backfill --from YYYY-MM-DD --to YYYY-MM-DD [-o airflow|dagster|both]`
 labels a range of days (ml_trigger/backfill.py); `python -m ml_trigger local train|infer -o ...`
 runs a pipeline on this machine with no servers (ml_trigger/local.py); `python -m ml_trigger reload`
-makes Dagster load the code location again after the model catalog changed (ml_trigger/reload.py).
+makes Dagster load the code location again after the model catalog changed (ml_trigger/reload.py);
+`python -m ml_trigger resume --run <id> -o ...` resumes a failed run from its failed step
+(ml_trigger/resume.py).
 `--model NAME` picks a model of the catalog (default: the default model).
 
 Progress goes to stderr as task/step states change; the summary is printed for people and, as
@@ -86,20 +88,30 @@ def emit(payload: Mapping[str, Any], args: argparse.Namespace) -> int | None:
     return None
 
 
+def run_clients(orchestrator: str, env: Mapping[str, str]) -> Any:
+    """The API client of one orchestrator, from the environment (only its module is imported)."""
+    if orchestrator == "airflow":
+        from ml_trigger.airflow_api import AirflowClient
+
+        return AirflowClient(env.get("AIRFLOW_URL", "http://localhost:8080"), env.get("AIRFLOW_ADMIN_USER", ""),
+                             env.get("AIRFLOW_ADMIN_PASSWORD", ""), public_url=env.get("AIRFLOW_PUBLIC_URL"))
+    from ml_trigger.dagster_api import DagsterClient
+
+    return DagsterClient(env.get("DAGSTER_URL", "http://localhost:3000"), public_url=env.get("DAGSTER_PUBLIC_URL"))
+
+
 def run(orchestrator: str, pipeline: str, params: Mapping[str, Any], env: Mapping[str, str], *,
         timeout: float, poll: float, wait: bool, model: str | None = None) -> Outcome:
     """Trigger the pipeline of `model` (None: the default) through one orchestrator (only its client
     module is imported)."""
+    client = run_clients(orchestrator, env)
     if orchestrator == "airflow":
-        from ml_trigger.airflow_api import AirflowClient, run_airflow
+        from ml_trigger.airflow_api import run_airflow
 
-        client = AirflowClient(env.get("AIRFLOW_URL", "http://localhost:8080"), env.get("AIRFLOW_ADMIN_USER", ""),
-                               env.get("AIRFLOW_ADMIN_PASSWORD", ""), public_url=env.get("AIRFLOW_PUBLIC_URL"))
         return run_airflow(client, pipeline, params, timeout=timeout, poll=poll, wait=wait, model=model)
-    from ml_trigger.dagster_api import DagsterClient, run_dagster
+    from ml_trigger.dagster_api import run_dagster
 
-    dagster = DagsterClient(env.get("DAGSTER_URL", "http://localhost:3000"), public_url=env.get("DAGSTER_PUBLIC_URL"))
-    return run_dagster(dagster, pipeline, params, timeout=timeout, poll=poll, wait=wait, model=model)
+    return run_dagster(client, pipeline, params, timeout=timeout, poll=poll, wait=wait, model=model)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -108,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ml_trigger.backfill import main as backfill_main
 
         return backfill_main(argv[1:])
+    if argv[:1] == ["resume"]:  # a failed run goes on from its failed step (ml_trigger/resume.py)
+        from ml_trigger.resume import main as resume_main
+
+        return resume_main(argv[1:])
     if argv[:1] == ["local"]:  # a run on this machine, no servers (ml_trigger/local.py)
         from ml_trigger.local import main as local_main
 

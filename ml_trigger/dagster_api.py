@@ -344,6 +344,12 @@ def run_dagster(
     if not wait:
         return outcome
     run = _follow(client, outcome, started, timeout, poll)
+    return collect(client, outcome, run, started)
+
+
+def collect(client: DagsterClient, outcome: Outcome, run: Mapping[str, Any], started: float) -> Outcome:
+    """The finished run's state, each step's state and time, the assets' results, the failure's reason."""
+    pipeline, run_id = outcome.pipeline, outcome.run_id
     outcome.state = run["status"]
     outcome.succeeded = run["status"] == "SUCCESS"
     outcome.wall_s = duration(run.get("startTime"), run.get("endTime")) or (time.monotonic() - started)

@@ -28,10 +28,11 @@ DEMO_INPUT = "s3://datasets/demo/inference.csv"
 #: The summaries both orchestrators' runs give (ml's spec reads them from the steps' results).
 TRAIN_SUMMARY = {"model_name": "text-classifier", "model_version": "7", "alias": "challenger", "promoted": True,
                  "champion_version": "7", "decision": "first version: promoted",
-                 "metrics": {"test_macro_f1": 0.91}, "mlflow_run_id": "abc"}
+                 "metrics": {"test_macro_f1": 0.91}, "mlflow_run_id": "abc", "cached_steps": []}
 INFER_SUMMARY = {"predictions_uri": "s3://predictions/run-1/predictions.parquet", "rows": 500,
                  "model_name": "text-classifier", "model_version": 7, "input_uri": "s3://datasets/daily/2026-11-25.csv",
-                 "partition_date": "2026-11-25", "drift": "ok", "drift_summary": "no drift: text_length PSI 0.010"}
+                 "partition_date": "2026-11-25", "drift": "ok", "drift_summary": "no drift: text_length PSI 0.010",
+                 "cached_steps": []}
 
 
 def by_step_name(xcoms: dict[str, Any]) -> dict[str, Any]:

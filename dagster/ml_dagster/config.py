@@ -59,6 +59,7 @@ def run_config(name: str, params: Mapping[str, Any], model: str | None = None) -
             raise ValueError(f"unknown {spec.name} parameter {key!r}; known: {', '.join(sorted(known))}")
         if value is None or value == "":
             continue
-        op = "__".join([*spec.dagster_prefix, spec.step_of_param(key).dagster_name])
-        ops.setdefault(op, {"config": {}})["config"][key] = value
+        for step in spec.steps_of_param(key):  # `cache` goes to every cacheable step
+            op = "__".join([*spec.dagster_prefix, step.dagster_name])
+            ops.setdefault(op, {"config": {}})["config"][key] = value
     return {"ops": ops} if ops else {}

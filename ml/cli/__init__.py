@@ -87,6 +87,20 @@ def show_settings() -> dict[str, Any]:
     return get_settings().public()
 
 
+def cache_command(action: typing.Literal["list", "prune"], *, older_than_days: float | None = None) -> dict[str, Any]:
+    """List the step cache's entries, or prune those past ML_CACHE_RETENTION_DAYS and the stale ones."""
+    from ml.pipelines import cache
+
+    return cache.cache_command(action, older_than_days=older_than_days)
+
+
+def resume(*, run: str) -> dict[str, Any]:
+    """Resume a failed embedded run (run-training, run-inference) from its failed step; the steps it finished are reused."""
+    from ml.pipelines import embedded
+
+    return embedded.resume(run)
+
+
 def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
     """Every command: the spec's steps and pipelines, then the helpers and the lifecycle commands."""
     from ml.lifecycle import commands
@@ -106,6 +120,8 @@ def _commands() -> dict[str, tuple[Callable[..., dict[str, Any]], str]]:
         "upload": (upload, "helper"),
         "init-storage": (init_storage, "helper"),
         "settings": (show_settings, "helper"),
+        "cache": (cache_command, "helper"),
+        "resume": (resume, "pipeline"),
     })
     table.update({name: (fn, "lifecycle") for name, fn in commands.COMMANDS.items()})
     return table
@@ -153,6 +169,11 @@ STEP_OPTION_HELP: dict[str, str] = {
     "upload.source_uri": "The file to copy: a local path, s3:// or http(s)://.",
     "upload.output_uri": "Where to put it: a local path or s3:// URI (written atomically).",
     "demo_data.seed": "Random seed of the generator (same seed, same rows).",
+    "cache_command.action": "list: every entry, newest first; prune: remove the entries past retention and the stale "
+                            "ones (their outputs are gone or changed).",
+    "cache_command.older_than_days": "prune: remove entries at least this many days old (default: "
+                                     "ML_CACHE_RETENTION_DAYS).",
+    "resume.run": "The run id of the failed run (its outcome printed it: cli-training-..., cli-inference-...).",
 }
 
 
@@ -189,11 +210,16 @@ def _boolean(text: str) -> bool:
 
 
 def _add_options(parser: argparse.ArgumentParser, fn: Callable[..., Any]) -> None:
+    """One `--option` per keyword-only parameter; a positional parameter (a Literal) is an argument with choices."""
     for name, param in inspect.signature(fn).parameters.items():
         flag = "--" + name.replace("_", "-")
+        text = _option_help(fn, name, param.default)
+        if param.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD:  # `cache list|prune`
+            parser.add_argument(name, choices=typing.get_args(eval(param.annotation, {"typing": typing})),
+                                help=text)
+            continue
         kind = _scalar_type(param.annotation)
         required = param.default is inspect.Parameter.empty
-        text = _option_help(fn, name, param.default)
         if kind is bool:  # `--flag`, `--no-flag`, or `--flag true|false` (what a templated task renders)
             parser.add_argument(flag, dest=name, nargs="?", const=True, type=_boolean, metavar="true|false",
                                 default=None if required else param.default, help=text)

@@ -127,6 +127,13 @@ class Settings(BaseSettings):
     drift_warn_psi: float = Field(0.1, gt=0, description="PSI from which a drift statistic is a warning.")
     drift_alert_psi: float = Field(0.25, gt=0, description="PSI from which a drift statistic is drift.")
 
+    # --- step cache (ml/pipelines/cache.py) -----------------------------------------------------
+    cache: Literal["on", "off", "refresh"] = Field(
+        "on", description="Step cache: on = reuse a step whose inputs, parameters and code are unchanged; off = run every "
+        "step and record nothing; refresh = run every step and replace its entry.")
+    cache_retention_days: int = Field(
+        30, ge=1, le=3650, description="Days a cache entry is kept; `python -m ml cache prune` removes older ones.")
+
     retry_attempts: int = Field(5, ge=1, le=20, description="Attempts for object-store and MLflow calls (backoff between).")
 
     # --- provenance ------------------------------------------------------------------------

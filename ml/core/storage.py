@@ -349,3 +349,31 @@ def bucket_names(settings: Settings) -> list[str]:
     """Buckets the configured URIs live in (for `init-storage`)."""
     uris = [settings.work_uri, settings.results_uri, f"s3://{settings.data_bucket}"]
     return sorted({split_s3(u)[0] for u in uris if is_s3(u)})
+
+
+def etag(uri: str) -> str | None:
+    """The ETag of the `s3://` object `uri` (the store's checksum of its content), None when there is none."""
+    from minio.error import S3Error
+
+    bucket, key = split_s3(uri)
+    client = _client(get_settings(), uri)
+
+    def stat() -> str | None:
+        try:
+            return (client.stat_object(bucket, key).etag or "").strip('"') or None
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject", "NoSuchBucket"):
+                return None
+            raise
+
+    return _call_s3("stat", uri, stat)
+
+
+def remove(uri: str) -> None:
+    """Delete the object or local file at `uri` (nothing when it is gone already)."""
+    if is_s3(uri):
+        bucket, key = split_s3(uri)
+        client = _client(get_settings(), uri)
+        _call_s3("delete", uri, lambda: client.remove_object(bucket, key))
+    else:
+        local_path(uri).unlink(missing_ok=True)

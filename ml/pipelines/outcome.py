@@ -27,9 +27,13 @@ def describe(outcome: Mapping[str, Any]) -> str:
     mark = "SUCCEEDED" if outcome.get("succeeded") else "FAILED"
     lines = [f"\n{outcome.get('orchestrator')} {outcome.get('pipeline')} run {outcome.get('run_id')}: {mark} "
              f"({outcome.get('state')}) in {float(outcome.get('wall_s') or 0):.1f}s"]
+    results = outcome.get("results") or {}
     for step, info in (outcome.get("steps") or {}).items():
         seconds = info.get("duration_s")
-        lines.append(f"  {step:<44} {info.get('state')!s:<16} {'' if seconds is None else f'{seconds:.1f}s'}")
+        result = results.get(step)
+        cache = result.get("cache") if isinstance(result, Mapping) else None
+        note = f"  cache {cache}" + (f" (run {result.get('cache_source_run')})" if cache == "hit" else "") if cache else ""
+        lines.append(f"  {step:<44} {info.get('state')!s:<16} {'' if seconds is None else f'{seconds:.1f}s'}{note}")
     if outcome.get("error"):
         lines.append(f"  reason: {outcome['error']}")
     for key, value in (outcome.get("summary") or {}).items():

@@ -114,10 +114,18 @@ def _review() -> list[Param]:
     ]
 
 
+def _cache() -> list[Param]:
+    """Every step the spec marks `cacheable` takes it (ml/pipelines/cache.py)."""
+    return [Param("cache", "Step cache",
+                  "on: reuse steps whose inputs, parameters and code are unchanged; off: run every step; refresh: run "
+                  "every step and replace its cache entry. " + _default_note("cache") + ".",
+                  {"type": "string", "pattern": r"^(on|off|refresh)$"})]  # a pattern: an optional enum suits neither form
+
+
 @cache
 def catalogue() -> dict[str, Param]:
     """Every run parameter by name (a name means the same thing in every pipeline)."""
-    return {p.name: p for p in [*_training(), *_inference(), *_review()]}
+    return {p.name: p for p in [*_training(), *_inference(), *_review(), *_cache()]}
 
 
 def param(name: str) -> Param:

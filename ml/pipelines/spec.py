@@ -71,6 +71,16 @@ class Step:
     dagster_op: str | None = None  # the op of a job without assets
     checks: str = ""  # with dagster_check: the step whose asset the check is about
     dagster_checks: Mapping[str, Verdict] = field(default_factory=dict)  # checks showing its verdicts
+    # Reusable by content (ml/pipelines/cache.py): its outputs are a function of its inputs, parameters, settings
+    # and code, and it changes nothing but its outputs. Never for a step that moves an alias, registers, publishes
+    # where readers look, or reads something mutable (an alias).
+    cacheable: bool = False
+    # "module:function" giving, from the step's keywords, the inputs it resolves itself (a default dataset,
+    # the day's file), so that the cache key addresses what the step will read.
+    cache_inputs: str = ""
+    # "module:function" called on a hit with the cached `result` and the step's keywords: a check the step makes
+    # against something that moves (the champion's task), made again; it raises as the step would.
+    cache_recheck: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "inputs", MappingProxyType(dict(self.inputs)))
@@ -86,8 +96,8 @@ class Step:
 
     @property
     def run_params(self) -> list[Param]:
-        """The run parameters this step takes, in form order."""
-        return [param(name) for name in self.params]
+        """The run parameters this step takes, in form order (`cache` last, on a cacheable step)."""
+        return [param(name) for name in self.params] + ([param("cache")] if self.cacheable else [])
 
     @property
     def dagster_name(self) -> str:
@@ -95,7 +105,14 @@ class Step:
         return self.dagster_asset or self.dagster_check or self.dagster_op or ""
 
     def function(self) -> Callable[..., dict[str, Any]]:
-        """The `ml` function the step calls (imported now, not when the spec is read)."""
+        """What every runner calls: the `ml` function behind the step cache (ml/pipelines/cache.py), with its
+        signature plus `cache` on a cacheable step; its result says `cache`, `cache_key`, `cache_source_run`."""
+        from ml.pipelines.cache import cached
+
+        return cached(self)
+
+    def own_function(self) -> Callable[..., dict[str, Any]]:
+        """The `ml` function itself (imported now, not when the spec is read)."""
         module, _, name = self.call.partition(":")
         return getattr(importlib.import_module(module), name)
 
@@ -195,13 +212,17 @@ class Pipeline:
         return {MODEL_OPTION: self.model} if self.model_scoped and MODEL_OPTION not in step.inputs else {}
 
     def params(self) -> list[Param]:
-        """Every run parameter of the pipeline, in step order."""
-        return [p for step in self.steps for p in step.run_params]
+        """Every run parameter of the pipeline, in step order, each once (`cache` goes to every cacheable step)."""
+        return list({p.name: p for step in self.steps for p in step.run_params}.values())
+
+    def steps_of_param(self, name: str) -> list[Step]:
+        """Every step that takes run parameter `name`."""
+        return [step for step in self.steps if name in (p.name for p in step.run_params)]
 
     def step_of_param(self, name: str) -> Step:
-        """The step that takes run parameter `name` (KeyError: not a parameter of this pipeline)."""
+        """The (first) step that takes run parameter `name` (KeyError: not a parameter of this pipeline)."""
         for step in self.steps:
-            if name in step.params:
+            if name in (p.name for p in step.run_params):
                 return step
         raise KeyError(f"pipeline {self.name} has no parameter {name!r}")
 
@@ -217,18 +238,21 @@ def _training() -> Pipeline:
             Step(data, "ml.steps:load_training_data",
                  "Validate the dataset, drop bad rows, split train/validation/test into the run workspace.",
                  airflow_task="load_training_data", dagster_asset="training_data", limit_s=30 * MINUTE,
-                 params=("dataset_uri", "new_task"), dagster_checks={"training_data_is_valid": "validation"}),
+                 params=("dataset_uri", "new_task"), dagster_checks={"training_data_is_valid": "validation"},
+                 cacheable=True, cache_inputs="ml.steps.training:training_inputs",
+                 cache_recheck="ml.steps.training:recheck_task"),
             Step(train, "ml.steps:train",
                  "Fine-tune the base model (GPU when the launcher grants one), tracked in MLflow.",
                  airflow_task="train_model", dagster_asset="trained_model", limit_s=6 * HOUR,
                  inputs={"data_uri": Ref(data, "data_uri")},
-                 params=("base_model", "epochs", "learning_rate", "batch_size", "seed", "max_train_samples")),
+                 params=("base_model", "epochs", "learning_rate", "batch_size", "seed", "max_train_samples"),
+                 cacheable=True, cache_inputs="ml.steps.training:base_model_input"),
             Step("evaluate", "ml.steps:evaluate",
                  "Score the held-out test split; metrics, plots and the quality gate's verdict go to the MLflow run.",
                  airflow_task="evaluate_model", dagster_asset="model_evaluation", limit_s=1 * HOUR,
                  inputs={"data_uri": Ref(data, "data_uri"), "model_uri": Ref(train, "model_uri"),
                          "mlflow_run_id": Ref(train, "mlflow_run_id")},
-                 dagster_checks={"quality_gate": "gate"}),
+                 dagster_checks={"quality_gate": "gate"}, cacheable=True),
             Step("register", "ml.steps:register",
                  "Register the model as a new version with alias `challenger` (only past the quality gate).",
                  airflow_task="save_trained_model", dagster_asset="registered_model", limit_s=30 * MINUTE,
@@ -262,7 +286,8 @@ def _inference() -> Pipeline:
                  "Validate the texts to label and stage them (id, text) in the run workspace.",
                  airflow_task="load_inference_data", dagster_asset="inference_data", limit_s=30 * MINUTE,
                  params=("input_uri", "partition_date"), context=("as_of",),
-                 dagster_checks={"inference_data_is_valid": "validation"}),
+                 dagster_checks={"inference_data_is_valid": "validation"},
+                 cacheable=True, cache_inputs="ml.steps.inference:inference_inputs"),
             Step(model, "ml.steps:load_model",
                  "Resolve the model version once (alias -> version) for the whole run.",
                  airflow_task="load_trained_model", dagster_asset="production_model", limit_s=30 * MINUTE,
@@ -271,7 +296,8 @@ def _inference() -> Pipeline:
                  "Label every row with that one model version (GPU when the launcher grants one).",
                  airflow_task="run_inference", dagster_asset="predictions", limit_s=4 * HOUR,
                  inputs={"data_uri": Ref(data, "data_uri"), "model_name": Ref(model, "model_name"),
-                         "version": Ref(model, "version"), "id_column": Ref(data, "id_column", optional=True)}),
+                         "version": Ref(model, "version"), "id_column": Ref(data, "id_column", optional=True)},
+                 cacheable=True),
             Step("check-drift", "ml.monitoring.monitor:check_drift",
                  "Compare inputs and predictions with the version's training profile (PSI): ok, warn or drift.",
                  airflow_task="check_drift", dagster_check="input_drift", checks=predict, limit_s=30 * MINUTE,
@@ -344,4 +370,6 @@ def summarize(p: Pipeline, results: Mapping[str, Any]) -> dict[str, Any]:
     for key, ref in p.summary.items():
         result = results.get(ref.step)
         out[key] = result.get(ref.output) if isinstance(result, Mapping) else None
+    out["cached_steps"] = [step.name for step in p.steps  # reused from the step cache, in step order
+                           if isinstance(results.get(step.name), Mapping) and results[step.name].get("cache") == "hit"]
     return out

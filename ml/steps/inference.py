@@ -50,6 +50,17 @@ def load_inference_data(*, run_id: str, input_uri: str | None = None, partition_
             "model_name": s.model_name, "id_column": s.id_column}
 
 
+def inference_inputs(*, input_uri: str | None = None, partition_date: str | None = None, as_of: str | None = None,
+                     model_name: str | None = None, orchestrator: str | None = None, **_: object) -> dict[str, Any]:
+    """What load-inference-data will read (the cache key addresses it): the input given, else the day's file."""
+    if input_uri:
+        return {"input_uri": input_uri, "partition_date": None}
+    day = partitions.partition_date(as_of, partition_date)
+    template = settings_for(orchestrator, model_name=model_name).inference_input_template
+    return {"input_uri": partitions.input_uri_for(template, day),
+            "partition_date": day.isoformat()}
+
+
 def load_model(*, run_id: str, version: str | None = None, alias: str = "champion", model_name: str | None = None,
                orchestrator: str | None = None) -> dict[str, Any]:
     """Resolve an alias (or check an explicit version) to ONE concrete version for the whole run."""

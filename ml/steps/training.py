@@ -87,6 +87,30 @@ def load_training_data(*, run_id: str, dataset_uri: str | None = None, model_nam
                                                                 "model_name", "new_task")}}
 
 
+def training_inputs(*, dataset_uri: str | None = None, model_name: str | None = None, orchestrator: str | None = None,
+                    **_: object) -> dict[str, Any]:
+    """What load-training-data will read (the cache key addresses it): the dataset given, else the default one."""
+    return {"dataset_uri": dataset_uri or demo.default_dataset(settings_for(orchestrator, model_name=model_name))}
+
+
+def recheck_task(*, result: dict[str, Any], model_name: str | None = None, text_column: str | None = None,
+                 label_column: str | None = None, new_task: bool = False, orchestrator: str | None = None,
+                 **_: object) -> None:
+    """On a cache hit of load-training-data, its task check again: the champion's task may have moved since the
+    split was made, and a dataset of another task must be refused then as it would be by the step."""
+    from ml.lifecycle import tasks, tracking
+
+    s = settings_for(orchestrator, model_name=model_name, text_column=text_column, label_column=label_column)
+    tracking.configure(s)
+    tasks.check_task(s, result["labels"], result["dataset_uri"], new_task=bool(new_task))
+
+
+def base_model_input(*, base_model: str | None = None, model_name: str | None = None, orchestrator: str | None = None,
+                     **_: object) -> dict[str, Any]:
+    """The base model train will start from (the cache key addresses a folder's content, a preset or Hub id by name)."""
+    return {"base_model": settings_for(orchestrator, model_name=model_name, base_model=base_model).base_model}
+
+
 def _read_split(data_uri: str, name: str, tmp: str, limit: int | None = None, seed: int = 0) -> tuple[list[str], list[str]]:
     import pyarrow.parquet as pq
 
