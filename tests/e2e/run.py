@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import backfill, browser, chaos, lifecycle, models, parity, phases, report, security, stack
+from . import backfill, browser, cache, chaos, lifecycle, models, parity, phases, report, security, stack
 from .checklist import CHECKS, say
 from .phases import ALONE, FREE, STEADY, TRAINS, Phase
 
@@ -76,6 +77,7 @@ def declare(options: argparse.Namespace) -> list[Phase]:
         Phase("load airflow", load("airflow", n, options.load_param), 3 + 9 * n, TRAINS),
         Phase("load dagster", load("dagster", n, options.load_param), 3 + 9 * n, TRAINS),
         Phase("new data", lambda: stack.in_ml_image("new_data", timeout=1800), 11, TRAINS),
+        Phase("cache", cache.run, cache.EXPECTED_CHECKS, TRAINS),
         Phase("champion", lambda: stack.in_ml_image("verify", "champion"), 2, STEADY),  # still the best
         Phase("backfill", backfill.run, 15, STEADY),
         # tries to break in; its forged version must not move the champion (so beside steady phases)
@@ -116,6 +118,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     options = parse(argv)
+    # The phases prove what runs compute (parity, load, faults): the stack starts with the step cache
+    # off, and the cache phase turns it on per run (`cache=on`), as a user's default has it.
+    os.environ.setdefault("ML_CACHE", "off")
     if not stack.docker_info_answers():
         say("error: no Docker engine answers `docker info`; start one (on CI: .ci/docker-engine.sh)")
         return 2
