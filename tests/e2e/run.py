@@ -5,8 +5,8 @@
 Runs on the host with the standard library only (the host needs docker, make and python3). The
 phases are declared once, in `declare()` below, each with the number of checks it makes and what
 it may run beside (tests/e2e/phases.py): phases start in that order, and independent ones share
-the wall time. A clean start (`docker compose down -v`) comes first and a teardown last, leaving
-no containers. The summary prints the parity table, the fault table, every check with its phase,
+the wall time. A clean start (`make clean`: the stack, its volumes, leftover step containers)
+comes first and a teardown last, leaving no containers. The summary prints the parity table, the fault table, every check with its phase,
 every run, and each phase's time and check counts; bench/results/e2e.json keeps them all.
 
 The layout of tests/e2e: the driver and each phase's host side here (standard library only),
@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[phases.Outcome] = []
     try:
         if not options.no_clean_start:
-            stack.sh([*stack.compose_cmd(), "down", "-v", "--remove-orphans"], check=False)
+            stack.make("clean", timeout=600)  # the stack, its volumes and any step container an earlier run left
         outcomes = phases.run_phases(selected, CHECKS)
     finally:  # interrupted too: the stack comes down and what was measured is written
         if not phases.verdict(outcomes, CHECKS):
