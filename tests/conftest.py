@@ -101,6 +101,9 @@ def live_env(live_services: Services, monkeypatch: pytest.MonkeyPatch) -> Servic
     for key, value in live_services.env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("ML_MODEL_NAME", f"test-model-{uuid.uuid4().hex[:8]}")
+    # These tests prove what each run computes (its own run id in its outputs); the step cache, which
+    # would reuse an earlier identical call across the session's shared buckets, has its own tests.
+    monkeypatch.setenv("ML_CACHE", "off")
     return live_services
 
 
