@@ -71,7 +71,8 @@ def test_names_are_the_projects() -> None:
 CRASHING = """<!doctype html><html><body><div id="app"></div><script>
 const loads = Number(sessionStorage.getItem("loads") || 0) + 1;
 sessionStorage.setItem("loads", String(loads));
-document.getElementById("app").textContent = loads === 1 ? "Something went wrong" : "Version 3 @ champion";
+document.getElementById("app").innerHTML = loads === 1 ? "Something went wrong"
+  : 'Version 3 @ champion <img src="get-artifact" alt="plots/confusion_matrix.png">';
 </script></body></html>"""
 
 
@@ -126,5 +127,13 @@ def test_a_crashed_app_is_loaded_again(page: Any, site: str) -> None:
     page.evaluate("sessionStorage.clear()")
     page.goto(crashing)
     assert browser.wait_for_texts(page, ["Version 3", "champion"], timeout_s=20) == []
+    assert page.evaluate("sessionStorage.getItem('loads')") == "2"
+
+
+def test_a_crashed_app_is_loaded_again_for_its_image(page: Any, site: str) -> None:
+    page.goto(site)
+    page.evaluate("sessionStorage.clear()")
+    page.goto(site.replace("index.html", "crashing.html"))
+    assert browser.image_rendered(page, "plots/confusion_matrix.png", timeout_s=20)
     assert page.evaluate("sessionStorage.getItem('loads')") == "2"
 

@@ -224,16 +224,23 @@ def wait_for_texts(page: Any, expected: Iterable[str], timeout_s: float = PAGE_T
         page.wait_for_timeout(500)
 
 
-def image_rendered(page: Any, name: str, timeout_s: float = PAGE_TIMEOUT_S) -> bool:
+def image_rendered(page: Any, name: str, timeout_s: float = PAGE_TIMEOUT_S, reloads: int = RELOADS) -> bool:
     """True once an <img> named `name` (its alt text or src; MLflow shows artifacts as blob: URLs
     with the artifact path as alt) has loaded with a non-zero size."""
-    script = """(name) => [...document.images].some(
+    script = """([name, crashed]) => [...document.images].some(
+        i => (i.alt.includes(name) || i.src.includes(name)) && i.complete && i.naturalWidth > 0)
+        || crashed.some(text => document.body.innerText.includes(text))"""
+    shown = """(name) => [...document.images].some(
         i => (i.alt.includes(name) || i.src.includes(name)) && i.complete && i.naturalWidth > 0)"""
-    try:
-        page.wait_for_function(script, arg=name, timeout=timeout_s * 1000)
-        return True
-    except Exception:  # Playwright's TimeoutError: the image never showed
-        return False
+    for _ in range(reloads + 1):  # a crashed app (see wait_for_texts) is loaded again
+        try:
+            page.wait_for_function(script, arg=[name, list(CRASHED)], timeout=timeout_s * 1000)
+        except Exception:  # Playwright's TimeoutError: the image never showed
+            return False
+        if page.evaluate(shown, name):
+            return True
+        page.reload()
+    return False
 
 
 def screenshot(page: Any, out_dir: Path, name: str, shots: list[str]) -> Path:
