@@ -36,7 +36,15 @@ db_uri="postgresql+psycopg2://${MLFLOW_DB_USER:-mlflow}:${MLFLOW_DB_PASSWORD}@${
 set --
 if [ -n "${MLFLOW_AUTH_ADMIN_PASSWORD:-}" ]; then
   : "${MLFLOW_FLASK_SERVER_SECRET_KEY:?error: MLFLOW_FLASK_SERVER_SECRET_KEY is not set (the login's session key)}"
+  case "${MLFLOW_AUTH_CACHE_TTL_S:-60}" in
+    ''|*[!0-9]*) echo "error: MLFLOW_AUTH_CACHE_TTL_S=${MLFLOW_AUTH_CACHE_TTL_S} is not a whole number of seconds; set it in .env (60, or 0 to turn the cache off)" >&2; exit 2 ;;
+  esac
   # The users and their rights live in MLflow's own database (tables apart from the tracking ones).
+  # auth_cache_ttl_seconds: MLflow's own cache of verified credentials (per worker, keyed by an HMAC
+  # of the password). Without it every request pays a deliberately slow password-hash check, and a
+  # model's upload or download (one request per file) queues every other client behind it. A
+  # password changed through MLflow's API holds at once on the worker that changed it, elsewhere
+  # within the TTL; 0 turns the cache off.
   MLFLOW_AUTH_CONFIG_PATH=$(mktemp /tmp/mlflow-auth.XXXXXX)
   export MLFLOW_AUTH_CONFIG_PATH
   umask 077
@@ -45,6 +53,7 @@ if [ -n "${MLFLOW_AUTH_ADMIN_PASSWORD:-}" ]; then
 default_permission = READ
 database_uri = ${db_uri}
 admin_username = ${MLFLOW_AUTH_ADMIN_USERNAME:-admin}
+auth_cache_ttl_seconds = ${MLFLOW_AUTH_CACHE_TTL_S:-60}
 authorization_function = mlflow.server.auth:authenticate_request_basic_auth
 INI
   set -- --app-name basic-auth
