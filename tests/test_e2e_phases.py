@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import checklist, phases, run
+from tests.e2e import checklist, phases, report, run
 from tests.e2e.checklist import CheckList, in_phase
 from tests.e2e.phases import ALONE, FREE, STEADY, TRAINS, Phase, run_phases
 
@@ -156,6 +156,16 @@ def test_results_have_each_phase_and_the_total() -> None:
     assert (table["b"]["expected_checks"], table["b"]["checks"], table["b"]["passed"]) == (3, 1, 1)
     assert table["total"] == {"seconds": 12.3, "expected_checks": 5, "checks": 3, "passed": 3}
     assert "FAIL (1 checks made, 3 declared)" in phases.table(outcomes, 12.34)
+
+
+def test_the_summary_ends_with_each_failed_check_and_its_reason() -> None:
+    checks = [{"name": "champion where the rule puts it", "passed": False, "detail": "champion=v1, expected v2",
+               "phase": "verify"}, {"name": "aliases", "passed": True, "detail": "", "phase": "verify"}]
+    table = report.failures_table(checks)
+    assert table[1] == "== failed checks (1)"
+    assert "verify" in table[2] and "champion where the rule puts it  -- champion=v1, expected v2" in table[2]
+    assert not any("aliases" in line for line in table)
+    assert report.failures_table([{"name": "ok", "passed": True, "detail": ""}]) == []
 
 
 def test_a_phase_must_declare_checks_and_a_known_kind() -> None:

@@ -64,10 +64,19 @@ def runs_table() -> list[str]:
     return lines
 
 
+def failures_table(checks: Sequence[dict[str, Any]] | None = None) -> list[str]:
+    """Each failed check with its reason, printed last: a CI log's tail then says what failed."""
+    failed = [c for c in (CHECKS.items if checks is None else checks) if not c["passed"]]
+    if not failed:
+        return []
+    return ["", f"== failed checks ({len(failed)})",
+            *(f"FAIL  {cell(c.get('phase', ''), 16)}  {c['name']}  -- {str(c.get('detail', ''))[:400]}" for c in failed)]
+
+
 def summary(outcomes: Sequence[phases.Outcome], total_seconds: float) -> str:
     passed = sum(c["passed"] for c in CHECKS.items)
     lines = [*parity_table(), *fault_table(), *checks_table(), *runs_table(),
-             phases.table(outcomes, total_seconds), f"== {passed}/{len(CHECKS.items)} checks passed"]
+             phases.table(outcomes, total_seconds), *failures_table(), f"== {passed}/{len(CHECKS.items)} checks passed"]
     return "\n".join(lines)
 
 

@@ -323,8 +323,8 @@ def check_dagster(page: Any, stack: Stack, out: Path, check: Callable[..., bool]
     # The run's event log, filtered to its materializations (the log list is virtualised: unfiltered,
     # only the newest events are rendered).
     page.goto(f"{stack.dagster}/runs/{want['run_id']}?logs=type%3AASSET_MATERIALIZATION")
-    expected = ["Success", f"{len(want['assets'])} assets",
-                *(f"Materialized value {a.split('/')[-1]}." for a in want["assets"])]
+    # (not the header's "N assets" tag: the UI fills it from a later query, and at times never)
+    expected = ["Success", *(f"Materialized value {a.split('/')[-1]}." for a in want["assets"])]
     missing = wait_for_texts(page, expected)
     skip = page.get_by_role("button", name="Skip")  # the UI's first-visit newsletter dialog hides the page
     if skip.count():
