@@ -146,7 +146,7 @@ class MlflowServer:
         if admin_password:
             ini = root / "basic_auth.ini"
             ini.write_text(f"[mlflow]\ndefault_permission = READ\ndatabase_uri = sqlite:///{root / 'auth.db'}\n"
-                           "admin_username = admin\n"
+                           "admin_username = admin\nauth_cache_ttl_seconds = 60\n"
                            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n")
             env.update({"MLFLOW_AUTH_CONFIG_PATH": str(ini), "MLFLOW_AUTH_ADMIN_PASSWORD": admin_password,
                         "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-session-key"})

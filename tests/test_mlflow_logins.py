@@ -69,6 +69,11 @@ def test_every_api_asks_who_you_are(server: MlflowServer) -> None:
     assert requests.get(api, timeout=30).status_code == 401
     assert requests.get(api, auth=(ADMIN[0], "wrong-password-0123"), timeout=30).status_code == 401
     assert requests.get(api, auth=ADMIN, timeout=30).status_code == 200
+    # the cache of verified logins (auth_cache_ttl_seconds, as docker/mlflow-start.sh sets it) holds
+    # only what was verified: after a good login, a wrong password is still refused
+    for password in ("wrong-password-0123", ADMIN[1] + "x", ""):
+        assert requests.get(api, auth=(ADMIN[0], password), timeout=30).status_code == 401
+    assert requests.get(api, auth=ADMIN, timeout=30).status_code == 200
     assert requests.get(f"{server.url}/health", timeout=30).status_code == 200  # the healthcheck stays open
 
 

@@ -38,10 +38,11 @@ STEP_LABEL = "ml.orchestrator"
 CANCEL_DEADLINE_S = 30.0
 RUN_TIMEOUT_S = 420.0
 #: The step each Airflow task runs / the asset (step key) Dagster logs when the step starts.
-AIRFLOW_STEP = {"train": "train", "register": "register", "predict": "predict", "load": "load-training-data"}
+AIRFLOW_STEP = {"train": "train", "evaluate": "evaluate", "register": "register", "predict": "predict",
+                "load": "load-training-data"}
 #: The asset (step key) of each step; the run worker logs `- <key> - STEP_START -` on its stdout.
-DAGSTER_STEP = {"train": "trained_model", "register": "registered_model", "predict": "predictions",
-                "load": "training_data"}
+DAGSTER_STEP = {"train": "trained_model", "evaluate": "model_evaluation", "register": "registered_model",
+                "predict": "predictions", "load": "training_data"}
 
 
 @dataclass

@@ -83,7 +83,7 @@ def summary(outcomes: Sequence[phases.Outcome], total_seconds: float) -> str:
 def results(outcomes: Sequence[phases.Outcome], total_seconds: float) -> dict[str, Any]:
     return {"checks": CHECKS.items, "runs": RESULTS["runs"], "phases": phases.results(outcomes, total_seconds),
             "parity": RESULTS["parity"], "faults": RESULTS["faults"], "security": RESULTS["security"],
-            "models": RESULTS["models"], "cache": RESULTS["cache"]}
+            "models": RESULTS["models"], "cache": RESULTS["cache"], "resume": RESULTS["resume"]}
 
 
 def write(path: Path, payload: dict[str, Any]) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import backfill, browser, cache, chaos, lifecycle, models, parity, phases, report, security, stack
+from . import backfill, browser, cache, chaos, lifecycle, models, parity, phases, report, resume, security, stack
 from .checklist import CHECKS, say
 from .phases import ALONE, FREE, STEADY, TRAINS, Phase
 
@@ -86,6 +86,7 @@ def declare(options: argparse.Namespace) -> list[Phase]:
         Phase("models", models.run, models.EXPECTED_CHECKS, ALONE),
         Phase("champion again", lambda: stack.in_ml_image("verify", "champion"), 2, STEADY),  # still the best
         Phase("lifecycle", lifecycle.run, 16, ALONE),
+        Phase("resume", resume.run, resume.EXPECTED_CHECKS, ALONE),  # stops MLflow for a while
         Phase("faults", chaos.run, chaos.expected_checks(), ALONE),  # needs no other run in flight
         # last: the deciding services go to approval mode, and back only with --keep
         Phase("approval mode", lambda: lifecycle.approval(restore=options.keep), 8 if options.keep else 7, ALONE),

@@ -28,7 +28,7 @@ DEFAULT_INPUT_TEMPLATE = "s3://datasets/inference/{ds}.csv"
 #: The rows the summary shows besides the checks (the parity table, the fault table, every run,
 #: the security attempts, each model's runs and parity).
 RESULTS: dict[str, list[dict[str, Any]]] = {"runs": [], "parity": [], "faults": [], "security": [], "models": [],
-                                            "cache": []}
+                                            "cache": [], "resume": []}
 _lock = threading.Lock()
 
 record = CHECKS.check
