@@ -25,7 +25,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,19 @@ def run_clients(orchestrator: str, env: Mapping[str, str]) -> Any:
     return DagsterClient(env.get("DAGSTER_URL", "http://localhost:3000"), public_url=env.get("DAGSTER_PUBLIC_URL"))
 
 
+def followed(follow: Callable[[], Outcome], args: argparse.Namespace) -> Outcome | int:
+    """`follow()`'s outcome, or the exit code of its failure, said in one line (a timeout also prints
+    what the run had done, as JSON)."""
+    try:
+        return follow()
+    except RunTimeout as exc:
+        log(f"error: {exc}, {exc.outcome.links.get('run', '')}, raise --timeout or check the run in the UI")
+        return emit(exc.outcome.as_dict(), args) or EXIT_TIMEOUT
+    except TriggerError as exc:
+        log(f"error: {exc}")
+        return exc.exit_code
+
+
 def run(orchestrator: str, pipeline: str, params: Mapping[str, Any], env: Mapping[str, str], *,
         timeout: float, poll: float, wait: bool, model: str | None = None) -> Outcome:
     """Trigger the pipeline of `model` (None: the default) through one orchestrator (only its client
@@ -137,16 +150,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: usage errors exit 2, --help exits 0
         return int(exc.code or 0)
     env = os.environ
-    try:
+
+    def start() -> Outcome:
         params = with_default_inputs(args.pipeline, parse_params(args.param), env)
-        outcome = run(args.orchestrator, args.pipeline, params, env, timeout=args.timeout, poll=args.poll,
-                      wait=not args.no_wait, model=args.model)
-    except RunTimeout as exc:
-        log(f"error: {exc}, {exc.outcome.links.get('run', '')}, raise --timeout or check the run in the UI")
-        return emit(exc.outcome.as_dict(), args) or EXIT_TIMEOUT
-    except TriggerError as exc:
-        log(f"error: {exc}")
-        return exc.exit_code
+        return run(args.orchestrator, args.pipeline, params, env, timeout=args.timeout, poll=args.poll,
+                   wait=not args.no_wait, model=args.model)
+
+    outcome = followed(start, args)
+    if isinstance(outcome, int):
+        return outcome
     if args.no_wait:
         return emit(outcome.as_dict(), args) or EXIT_OK
     from ml.pipelines.outcome import describe, warnings

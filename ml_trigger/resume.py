@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ml_trigger.errors import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, RunTimeout, TriggerError
+from ml_trigger.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, TriggerError
 from ml_trigger.outcome import Outcome, log
 
 REEXECUTE_MUTATION = """
@@ -118,7 +118,7 @@ def resume_dagster(client: Any, run_id: str, *, timeout: float, poll: float) -> 
 
 def main(argv: Sequence[str]) -> int:
     """`resume --run <id> [-o airflow|dagster]`: exit 0 when the resumed run succeeds, 1 when it fails again."""
-    from ml_trigger.cli import ORCHESTRATORS, emit, run_clients
+    from ml_trigger.cli import ORCHESTRATORS, emit, followed, run_clients
     from ml_trigger.summary import summarize
 
     parser = argparse.ArgumentParser(prog="python -m ml_trigger resume", description=__doc__.splitlines()[0])
@@ -133,16 +133,13 @@ def main(argv: Sequence[str]) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
-    try:
-        client = run_clients(args.orchestrator, os.environ)
+    def follow() -> Outcome:
         resume = resume_airflow if args.orchestrator == "airflow" else resume_dagster
-        outcome = resume(client, args.run, timeout=args.timeout, poll=args.poll)
-    except RunTimeout as exc:
-        log(f"error: {exc}, {exc.outcome.links.get('run', '')}, raise --timeout or check the run in the UI")
-        return emit(exc.outcome.as_dict(), args) or EXIT_TIMEOUT
-    except TriggerError as exc:
-        log(f"error: {exc}")
-        return exc.exit_code
+        return resume(run_clients(args.orchestrator, os.environ), args.run, timeout=args.timeout, poll=args.poll)
+
+    outcome = followed(follow, args)
+    if isinstance(outcome, int):
+        return outcome
     from ml.pipelines.outcome import describe
 
     payload: Mapping[str, Any] = {**outcome.as_dict(), "resumed": args.run, "summary": summarize(outcome)}
