@@ -17,7 +17,8 @@ import pytest
 
 from ml.core.config import get_settings, reset_settings, settings_for
 from ml.core.errors import BadInputError
-from ml.lifecycle import champion, history, registry, tracking
+from ml.lifecycle import champion, history, registry
+from tests.ml.registry_versions import new_version
 
 pytestmark = pytest.mark.integration
 
@@ -27,28 +28,8 @@ STARS = champion.task_signature(["1", "3", "5"], "text", "label")
 
 def _new_version(score: float, signature: str | None = SENTIMENT, *, model: str | None = None,
                  owner: tuple[str, str] = ("airflow", "manual__1"), **tags: str) -> str:
-    """A real registry version of `model` (default: ML_MODEL_NAME) with register's tags."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    s = settings_for(model_name=model)
-    tracking.configure(s)
-    client = MlflowClient()
-    if not client.search_registered_models(f"name = '{s.model_name}'"):
-        client.create_registered_model(s.model_name)
-    # the run carries what promotion trusts (train's signature tag, evaluate's metric); the version its copies
-    with mlflow.start_run(experiment_id=tracking.experiment_id(s),
-                          tags={champion.SIGNATURE_TAG: signature} if signature else None) as run:
-        mlflow.log_metric("test_macro_f1", score)
-        mlflow.log_text(f"score {score}", "model/score.txt")
-    version = str(client.create_model_version(s.model_name, f"{run.info.artifact_uri}/model", run.info.run_id).version)
-    all_tags = {registry.METRIC_TAG_PREFIX + s.promotion_metric: repr(score), "orchestrator": owner[0],
-                "pipeline_run_id": owner[1], **tags}
-    if signature:
-        all_tags[champion.SIGNATURE_TAG] = signature
-    for key, value in all_tags.items():
-        client.set_model_version_tag(s.model_name, version, key, value)
-    return version
+    """A version of `model` with the lineage tags register sets (orchestrator, pipeline run)."""
+    return new_version(score, signature, {"orchestrator": owner[0], "pipeline_run_id": owner[1], **tags}, model=model)
 
 
 def _relabelled(source: str, dest: Path, mapping: dict[str, str] | None = None, header: dict[str, str] | None = None) -> Path:

@@ -10,7 +10,8 @@ import pytest
 
 from ml.core.config import get_settings, reset_settings
 from ml.core.errors import BadInputError
-from ml.lifecycle import champion, commands, history, registry, tracking
+from ml.lifecycle import champion, commands, history, registry
+from tests.ml.registry_versions import new_version
 
 pytestmark = pytest.mark.integration
 
@@ -19,28 +20,7 @@ STARS = champion.task_signature(["1", "3", "5"], "text", "label")
 
 
 def _new_version(score: float | None, signature: str | None = BINARY, tags: dict[str, str] | None = None) -> str:
-    """A real registry version as `ml.steps` leaves it: a run with the metric (evaluate) and the task
-    signature tag (train), the version with their copies as tags (register), plus any `tags` given."""
-    import mlflow
-    from mlflow.tracking import MlflowClient
-
-    settings = get_settings()
-    tracking.configure(settings)
-    client = MlflowClient()
-    if not client.search_registered_models(f"name = '{settings.model_name}'"):
-        client.create_registered_model(settings.model_name)
-    with mlflow.start_run(experiment_id=tracking.experiment_id(settings),
-                          tags={champion.SIGNATURE_TAG: signature} if signature else None) as run:
-        if score is not None:
-            mlflow.log_metric("test_macro_f1", score)
-        mlflow.log_text(f"score {score}", "model/score.txt")
-    version = client.create_model_version(settings.model_name, f"{run.info.artifact_uri}/model", run.info.run_id)
-    copies = {champion.SIGNATURE_TAG: signature} if signature else {}
-    if score is not None:
-        copies[registry.METRIC_TAG_PREFIX + settings.promotion_metric] = repr(score)
-    for key, value in {**copies, **(tags or {})}.items():
-        client.set_model_version_tag(settings.model_name, version.version, key, value)
-    return str(version.version)
+    return new_version(score, signature, tags)
 
 
 def _tags(version: str) -> dict[str, str]:
