@@ -92,14 +92,16 @@ def main() -> None:
 
 
 def catalog_models(default: str) -> list[str]:
-    """The default model and every model of the catalog (ML_MODEL_CATALOG, when the file is there)."""
+    """The default model and every model of the catalog: the file ML_MODEL_CATALOG names (compose
+    mounts it), else the catalog's text in ML_MODEL_CATALOG_TEXT (Kubernetes passes it by value)."""
     import yaml
 
     path = os.environ.get("ML_MODEL_CATALOG", "")
-    entries = {}
+    text = os.environ.get("ML_MODEL_CATALOG_TEXT", "")
     if path and os.path.isfile(path):
         with open(path, encoding="utf-8") as handle:
-            entries = (yaml.safe_load(handle) or {}).get("models") or {}
+            text = handle.read()
+    entries = (yaml.safe_load(text) or {}).get("models") or {} if text.strip() else {}
     return [default, *sorted(name for name in entries if name != default)]
 
 

@@ -111,3 +111,22 @@ def test_every_model_of_the_catalog_gets_the_same_rights(server, monkeypatch) ->
     operator.create_run(operator.get_experiment_by_name("champion-history/support-tickets").experiment_id)
     assert forbidden(lambda: operator.delete_model_version("support-tickets", version.version))
 
+
+
+def test_the_catalog_comes_from_its_file_or_from_its_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compose mounts config/models.yaml (ML_MODEL_CATALOG); Kubernetes passes its text (ML_MODEL_CATALOG_TEXT)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("mlflow_users", ROOT / "docker/mlflow-users.py")
+    users = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(users)
+    monkeypatch.setenv("ML_MODEL_CATALOG", "")
+    monkeypatch.setenv("ML_MODEL_CATALOG_TEXT", "models:\n  text-classifier: {}\n  support-tickets: {}\n")
+    assert users.catalog_models("text-classifier") == ["text-classifier", "support-tickets"]
+    catalog = tmp_path / "models.yaml"
+    catalog.write_text("models:\n  reviews: {}\n")
+    monkeypatch.setenv("ML_MODEL_CATALOG", str(catalog))  # the file wins where both are set
+    assert users.catalog_models("text-classifier") == ["text-classifier", "reviews"]
+    monkeypatch.setenv("ML_MODEL_CATALOG", "")
+    monkeypatch.setenv("ML_MODEL_CATALOG_TEXT", "")
+    assert users.catalog_models("text-classifier") == ["text-classifier"]
