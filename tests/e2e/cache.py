@@ -60,7 +60,7 @@ def seed(rows: int, data_seed: int) -> bool:
 
 def run() -> None:
     data_seed = int(time.time()) % 1_000_000  # new rows each e2e: an earlier run's entries never match
-    seed(400, data_seed)
+    seed(2000, data_seed)
     runs = [stack.pipeline("train", orchestrator, PARAMS, source="cache")
             for orchestrator in ("airflow", "dagster", "airflow")]
     first, second, third = (decisions(r) for r in runs)
@@ -75,7 +75,7 @@ def run() -> None:
     versions = [((r or {}).get("summary") or {}).get("model_version") for r in runs]
     row("one model version for the three runs, nothing new registered by the reusing ones",
         versions[0] is not None and len(set(versions)) == 1, f"versions {versions}; wall {wall} s")
-    seed(400, data_seed + 1)
+    seed(2000, data_seed + 1)
     changed = stack.pipeline("train", "dagster", PARAMS, source="cache")
     fourth = decisions(changed)
     row("dagster, the same call on the changed file: every cacheable step computed again",
