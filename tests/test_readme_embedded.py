@@ -162,11 +162,11 @@ def test_readme_block_runs_as_written(tmp_path: Path, name: str) -> None:
     assert registered_versions(repo / ".ml", model) == ["1"], output[-3000:]
     assert {noise: why for noise, why in NOISE.items() if noise in output} == {}, output[-6000:]
     assert DOUBLE_TIMESTAMP.search(output) is None, DOUBLE_TIMESTAMP.search(output)
-    runner = {"airflow": "airflow", "dagster": "dagster"}.get(name, "embedded")
+    runner = {"airflow": "airflow", "dagster": "dagster"}.get(name, "cli")  # an embedded run is the CLI's (ML_ORCHESTRATOR)
     assert re.search(rf"{runner} train run \S+: SUCCEEDED", output), output[-3000:]
     assert "  model_version: 1" in output and "  champion_version: 1" in output, output[-3000:]
     if name in ("embedded", "own-data"):
-        assert re.search(r"embedded infer run \S+: SUCCEEDED", output) and "  predictions_uri: " in output
+        assert re.search(r"cli infer run \S+: SUCCEEDED", output) and "  predictions_uri: " in output
     if name == "own-data":
         assert "ticket-router" in done.stderr and "billing" in done.stderr, "the versions table names model and labels"
     if name == "airflow":

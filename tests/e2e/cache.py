@@ -13,7 +13,7 @@ is in the rows' detail (a measurement, not a check: the machine's load decides i
 
     python3 -m tests.e2e.run --only cache     # against a running stack
 
-10 checks: 2 seedings, 4 runs, 4 here. Rows under `cache` in e2e.json.
+11 checks: 2 seedings, 4 runs, 5 here. Rows under `cache` in e2e.json.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from . import stack
 
-EXPECTED_CHECKS = 2 + 4 + 4
+EXPECTED_CHECKS = 2 + 4 + 5
 #: The steps the spec marks cacheable in the training pipeline (`python -m ml pipelines --json`).
 CACHED = ("load-training-data", "train", "evaluate")
 #: This phase's own training file: the other phases train beside it on the default one.
