@@ -55,12 +55,14 @@ class MlLocalOperator(BaseOperator):
             errors="replace", env={**os.environ, **self.environment},
             start_new_session=True,  # on_kill ends the step and anything it started
         )
-        stderr_tail: deque[str] = deque(maxlen=50)
-        reader = threading.Thread(target=self._pump_stderr, args=(proc, stderr_tail), name=f"ml-{self.step}-stderr",
-                                  daemon=True)
-        reader.start()
-        stdout_lines: list[str] = []
+        # Everything after the start is inside the try: Airflow's timeout is an exception raised
+        # wherever execute is, so one landing before the try would leave the step running.
         try:
+            stderr_tail: deque[str] = deque(maxlen=50)
+            reader = threading.Thread(target=self._pump_stderr, args=(proc, stderr_tail),
+                                      name=f"ml-{self.step}-stderr", daemon=True)
+            reader.start()
+            stdout_lines: list[str] = []
             assert proc.stdout is not None
             for line in proc.stdout:
                 stdout_lines.append(line.rstrip("\n"))
