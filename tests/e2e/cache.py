@@ -51,9 +51,7 @@ def origins(outcome: dict[str, Any] | None) -> dict[str, str]:
 
 def seed(rows: int, data_seed: int) -> bool:
     """Write the labelled demo dataset of `data_seed` at DATASET (the same URI each time)."""
-    script = f"python -m ml demo-data --output-uri {DATASET} --rows {rows} --seed {data_seed}"
-    proc = stack.sh([*stack.compose_cmd(), "run", "--rm", "--no-deps", "-T", "ml-cli", "sh", "-ec", script],
-                    check=False, capture=True, timeout=600)
+    proc = stack.seed_inputs([DATASET], rows, data_seed, labelled=True)
     return stack.record(f"cache: {DATASET} written ({rows} rows, data seed {data_seed})", proc.returncode == 0,
                         f"exit {proc.returncode}")
 

@@ -103,9 +103,11 @@ def pipeline(pipeline_name: str, orchestrator: str, *variables: str, source: str
     return outcome if ok or keep_failed else None
 
 
-def seed_inputs(uris: list[str], rows: int, seed: int) -> subprocess.CompletedProcess[str]:
-    """Unlabelled demo texts (`python -m ml demo-data`) at each URI, in one `docker compose run` of the ml image."""
-    script = "\n".join(f"python -m ml demo-data --output-uri {shlex.quote(uri)} --no-labelled --rows {rows} "
+def seed_inputs(uris: list[str], rows: int, seed: int, labelled: bool = False) -> subprocess.CompletedProcess[str]:
+    """Demo texts (`python -m ml demo-data`; unlabelled unless `labelled`) at each URI, the i-th with
+    seed `seed + i`, in one `docker compose run` of the ml image."""
+    flag = "" if labelled else " --no-labelled"
+    script = "\n".join(f"python -m ml demo-data --output-uri {shlex.quote(uri)}{flag} --rows {rows} "
                        f"--seed {seed + i}" for i, uri in enumerate(uris))
     return sh([*compose_cmd(), "run", "--rm", "--no-deps", "-T", "ml-cli", "sh", "-ec", script],
               check=False, capture=True, timeout=900)
