@@ -101,7 +101,8 @@ def catalog_models(default: str) -> list[str]:
     if path and os.path.isfile(path):
         with open(path, encoding="utf-8") as handle:
             text = handle.read()
-    entries = (yaml.safe_load(text) or {}).get("models") or {} if text.strip() else {}
+    catalog = yaml.safe_load(text) if text.strip() else None
+    entries = (catalog or {}).get("models") or {}
     return [default, *sorted(name for name in entries if name != default)]
 
 
