@@ -8,6 +8,7 @@ file's per-phase figures.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -214,11 +215,26 @@ def test_the_driver_needs_only_the_standard_library() -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_the_fault_rows_name_the_spec_steps() -> None:
-    """The fault phase finds a step's container by the spec's names (a rename in the spec must fail here)."""
+def test_the_fault_and_resume_phases_name_spec_steps() -> None:
+    """The host names the steps it waits for as the spec does, and takes their Dagster asset from it."""
     from ml.pipelines.spec import step_named
-    from tests.e2e import chaos
+    from tests.e2e import chaos, resume
 
-    assert chaos.AIRFLOW_STEP.keys() == chaos.DAGSTER_STEP.keys()
-    for key, step in chaos.AIRFLOW_STEP.items():
-        assert step_named(step).dagster_asset == chaos.DAGSTER_STEP[key], key
+    steps = {step for fault in chaos.FAULTS for step, _ in fault.hits} | {resume.FAILING_STEP}
+    for step in steps:
+        assert step_named(step).dagster_asset, step  # raises for a name the spec does not have
+
+
+def test_the_resume_and_cache_phases_read_the_spec(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the host reads from `python -m ml pipelines --json` (there in the ml image) answers its questions."""
+    from tests.e2e import cache, resume, stack
+
+    listed = subprocess.run([sys.executable, "-m", "ml", "pipelines", "--json"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=300, check=True).stdout.strip().splitlines()[-1]
+    monkeypatch.setattr(stack, "_SPEC", json.loads(listed))
+    assert resume.comes_after(resume.FAILING_STEP, "train") and resume.comes_after("promote", "train")
+    assert not resume.comes_after("load-training-data", "train") and not resume.comes_after("train", "train")
+    assert not resume.comes_after(None, "train")
+    with pytest.raises(KeyError, match="no pipeline step 'trian'"):
+        stack.spec_step("trian")
+    assert cache.cacheable_training_steps() == ["load-training-data", "train", "evaluate"]

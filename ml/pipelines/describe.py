@@ -49,7 +49,8 @@ def _pipeline_json(p: Pipeline) -> dict[str, Any]:
 def _step_json(s: Step) -> dict[str, Any]:
     out: dict[str, Any] = {"step": s.name, "function": s.call, "after": list(s.upstream),
                            "inputs": {k: f"{r.step}.{r.output}" for k, r in s.inputs.items()},
-                           "params": list(s.params), "airflow_task": s.airflow_task, "limit_s": s.limit_s}
+                           "params": list(s.params), "airflow_task": s.airflow_task, "limit_s": s.limit_s,
+                           "cacheable": s.cacheable}
     for key in ("dagster_asset", "dagster_check", "dagster_op"):
         if getattr(s, key):
             out[key] = getattr(s, key)

@@ -24,18 +24,21 @@ from typing import Any
 from . import stack
 
 EXPECTED_CHECKS = 2 + 4 + 5
-#: The steps the spec marks cacheable in the training pipeline (`python -m ml pipelines --json`).
-CACHED = ("load-training-data", "train", "evaluate")
 #: This phase's own training file: the other phases train beside it on the default one.
 DATASET = "s3://datasets/e2e-cache/train.csv"
 PARAMS = f"PARAMS=cache=on epochs=1 seed=101 dataset_uri={DATASET}"
+
+
+def cacheable_training_steps() -> list[str]:
+    """The training steps the spec marks cacheable (`python -m ml pipelines --json`)."""
+    return [s["step"] for s in stack.spec()["pipelines"]["training"]["steps"] if s["cacheable"]]
 
 
 def decisions(outcome: dict[str, Any] | None) -> dict[str, tuple[Any, Any]]:
     """Step -> (its cache decision, the run its outputs came from), from a `make train` outcome."""
     results = (outcome or {}).get("results") or {}
     return {step: ((results.get(step) or {}).get("cache"), (results.get(step) or {}).get("cache_source_run"))
-            for step in CACHED}
+            for step in cacheable_training_steps()}
 
 
 def row(what: str, passed: bool, detail: str) -> None:

@@ -37,12 +37,6 @@ TRAIN_PARAMS = ["epochs=1"]
 STEP_LABEL = "ml.orchestrator"
 CANCEL_DEADLINE_S = 30.0
 RUN_TIMEOUT_S = 420.0
-#: The step each Airflow task runs / the asset (step key) Dagster logs when the step starts.
-AIRFLOW_STEP = {"train": "train", "evaluate": "evaluate", "register": "register", "predict": "predict",
-                "load": "load-training-data"}
-#: The asset (step key) of each step; the run worker logs `- <key> - STEP_START -` on its stdout.
-DAGSTER_STEP = {"train": "trained_model", "evaluate": "model_evaluation", "register": "registered_model",
-                "predict": "predictions", "load": "training_data"}
 
 
 @dataclass
@@ -51,7 +45,7 @@ class Fault:
 
     name: str
     pipeline: str
-    hits: tuple[tuple[str, Callable[[str, str], str]], ...]  # (step, inject(orchestrator, container id))
+    hits: tuple[tuple[str, Callable[[str, str], str]], ...]  # (spec step, inject(orchestrator, container id))
     expect: str  # "success" | "ends" (succeeds or fails visibly) | "stopped" (cancelled)
     params: tuple[str, ...] = ()
     default: bool = True  # False: only with --only (outside the e2e time budget)
@@ -87,16 +81,17 @@ def wait_for_step(orchestrator: str, step: str, timeout: float = 300) -> str | N
     One fault runs at a time per orchestrator, so the step container of this orchestrator is the
     fault's run (for Dagster also its run retry, a new run id in a new container).
     """
+    asset = stack.spec_step(step)["dagster_asset"]  # the run worker's step key for it
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for c in step_containers(orchestrator):
             if c["state"] != "running":
                 continue
-            if orchestrator == "airflow" and f"ml.step={AIRFLOW_STEP[step]}" in c["labels"].split(","):
+            if orchestrator == "airflow" and f"ml.step={step}" in c["labels"].split(","):
                 return c["id"]
             if orchestrator == "dagster":
                 logs = docker("logs", c["id"], timeout=30)
-                if f" - {DAGSTER_STEP[step]} - STEP_START - " in (logs.stdout or "") + (logs.stderr or ""):
+                if f" - {asset} - STEP_START - " in (logs.stdout or "") + (logs.stderr or ""):
                     return c["id"]
         time.sleep(1)
     return None

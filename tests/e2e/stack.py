@@ -139,6 +139,35 @@ def in_ml_image(module: str, *args: str, stdin: str | None = None, timeout: floa
     return result
 
 
+_SPEC: dict[str, Any] = {}
+_SPEC_LOCK = threading.Lock()
+
+
+def spec() -> dict[str, Any]:
+    """The pipelines as `python -m ml pipelines --json` in the ml image describes them, read once.
+
+    The host has no `ml` to import, and names of its own for steps or their order would be a
+    second truth.
+    """
+    with _SPEC_LOCK:
+        if not _SPEC:
+            proc = sh([*compose_cmd(), "run", "--rm", "--no-deps", "-T", "ml-cli", "python", "-m", "ml", "pipelines",
+                       "--json"], check=False, capture=True, timeout=600)
+            listed = last_json(proc.stdout or "")
+            if not listed:
+                raise RuntimeError(f"python -m ml pipelines --json in the ml image: exit {proc.returncode}, no JSON")
+            _SPEC.update(listed)
+    return _SPEC
+
+
+def spec_step(step: str) -> dict[str, Any]:
+    """The spec's entry for pipeline step `step`: what it runs after, its Airflow task, its Dagster asset."""
+    steps = {s["step"]: s for pipeline in spec()["pipelines"].values() for s in pipeline["steps"]}
+    if step not in steps:
+        raise KeyError(f"no pipeline step {step!r} in the spec (steps: {', '.join(sorted(steps))})")
+    return steps[step]
+
+
 def on_both(fn: Callable[[str], Any]) -> dict[str, Any]:
     """`fn(orchestrator)` for both orchestrators at the same time (checks count for the caller's phase)."""
     with ThreadPoolExecutor(max_workers=len(ORCHESTRATORS), thread_name_prefix="both") as pool:
