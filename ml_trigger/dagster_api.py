@@ -29,6 +29,8 @@ from ml_trigger.outcome import Outcome, by_step, duration, failure_reason, log
 
 #: The code location that holds the jobs (dagster/ml_dagster).
 DAGSTER_LOCATION = "ml"
+#: A failure's cause raised by ml itself, as Dagster words it: "ml.core.errors.SomeError: <message>".
+ML_ERROR = re.compile(r"^ml\.[\w.]*\.\w+: (.+)$")
 DAGSTER_TERMINAL = {"SUCCESS", "FAILURE", "CANCELED"}
 #: The metadata entry in which each asset carries its step's JSON result.
 RESULT_LABEL = "ml_result"
@@ -110,6 +112,27 @@ def graphql_client(base_url: str, timeout: int, auth: tuple[str, str] | None = N
         path_prefix=parts.path.rstrip("/"),
         auth=requests.auth.HTTPBasicAuth(*auth) if auth else None,
     )
+
+
+def step_failure(event: dict[str, Any]) -> tuple[str | None, str]:
+    """A step failure event's `error:` line (None without one) and its first line otherwise.
+
+    After its retries ran out a step's own error is the failure's cause: Dagster's message then only
+    says "Exceeded max_retries of N", so the causes are read too.
+    """
+    error = event.get("error") or {}
+    message = (error.get("message") or event.get("message") or "").strip()
+    causes = [text for c in error.get("causes") or [] if (text := str(c.get("message") or "").strip())]
+    for text in (message, *causes):
+        if reason := failure_reason(text):
+            return reason, reason
+    deepest = causes[-1] if causes else message
+    line = deepest.splitlines()[0] if deepest else "failed"
+    if causes and message.startswith("Exceeded max_retries"):
+        line += f" ({message.splitlines()[0].lower()})"
+    if ml_error := ML_ERROR.match(line):  # raised by ml: the line its step CLI prints
+        return f"error: {ml_error[1]}", line
+    return None, line
 
 
 class DagsterClient:
@@ -214,11 +237,10 @@ class DagsterClient:
                 if reason:
                     return reason
             elif event["__typename"] == "ExecutionStepFailureEvent":
-                text = (event.get("error") or {}).get("message") or event.get("message") or ""
-                reason = failure_reason(text)
+                reason, line = step_failure(event)
                 if reason:
                     return f"{event.get('stepKey')}: {reason}"
-                first = first or f"{event.get('stepKey')}: {text.strip().splitlines()[0] if text.strip() else 'failed'}"
+                first = first or f"{event.get('stepKey')}: {line}"
             elif event["__typename"] == "RunFailureEvent":
                 first = first or event.get("message")
         return first

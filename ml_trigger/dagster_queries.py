@@ -37,7 +37,7 @@ query RunFailures($runId: ID!) {
       events {
         __typename
         ... on MessageEvent { message stepKey }
-        ... on ExecutionStepFailureEvent { stepKey error { message } }
+        ... on ExecutionStepFailureEvent { stepKey error { message causes { message } } }
         ... on RunFailureEvent { message }
         ... on AssetCheckEvaluationEvent {
           stepKey
