@@ -68,12 +68,14 @@ def versions_of_run(settings: Settings, mlflow_run_id: str) -> list[str]:
     return sorted((str(v.version) for v in found), key=int)
 
 
-def register_version(settings: Settings, model_uri: str, mlflow_run_id: str) -> str:
+def register_version(settings: Settings, model_uri: str, mlflow_run_id: str, tags: dict[str, str]) -> str:
     """The version of `model_uri` (logged in `mlflow_run_id`): registered once, whatever retried.
 
     The run is the key: one training run registers one version. Tries that both landed (a retry
     after a timed-out answer) leave the lowest number; the others are deleted before anyone
-    tags, aliases or promotes them.
+    aliases or promotes them. The version is created with its `tags` (one request): another run's
+    promotion may pick it the moment it exists, and its history line names the version's code
+    and image from them.
     """
     import mlflow
     from mlflow.tracking import MlflowClient
@@ -82,7 +84,7 @@ def register_version(settings: Settings, model_uri: str, mlflow_run_id: str) -> 
         found = versions_of_run(settings, mlflow_run_id)
         if found:
             return found[0]
-        return str(mlflow.register_model(model_uri, settings.model_name, await_registration_for=300).version)
+        return str(mlflow.register_model(model_uri, settings.model_name, await_registration_for=300, tags=tags).version)
 
     tracking.call("register model", find_or_register, settings)
     versions = versions_of_run(settings, mlflow_run_id)

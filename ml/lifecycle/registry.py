@@ -92,11 +92,11 @@ def version_of_run(settings: Settings, mlflow_run_id: str) -> str | None:
 
 
 def register(model_uri: str, tags: dict[str, str], settings: Settings, mlflow_run_id: str) -> str:
-    """A new version of the registered model (one per run, however often retried: `ml.once`), tagged,
-    with alias `challenger`; returns its number."""
+    """A new version of the registered model (one per run, however often retried: `ml.once`), born
+    with its tags, with alias `challenger`; returns its number."""
     from ml.lifecycle import once
 
-    return tag_version(once.register_version(settings, model_uri, mlflow_run_id), tags, settings)
+    return tag_version(once.register_version(settings, model_uri, mlflow_run_id, tags), {}, settings)
 
 
 def tag_version(version: str, tags: dict[str, str], settings: Settings) -> str:

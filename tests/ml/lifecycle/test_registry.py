@@ -247,3 +247,29 @@ def test_a_forged_metric_tag_is_not_promoted(live_env) -> None:
     outcome = champion.promote(forged, settings)
     assert not outcome.promoted and registry.champion_version(settings) == v1
     assert "scored 0.2000" in outcome.decision
+
+
+def test_a_version_is_born_with_its_tags(live_env, monkeypatch) -> None:
+    """Another run's promotion may pick a version the moment it exists: its code and image are on it then."""
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from ml.lifecycle import tracking
+
+    class Echo(mlflow.pyfunc.PythonModel):  # the smallest model register takes, without a training
+        def predict(self, context, model_input, params=None):
+            return model_input
+
+    settings = get_settings()
+    tracking.configure(settings)
+    with mlflow.start_run(experiment_id=tracking.experiment_id(settings)) as run:
+        logged = mlflow.pyfunc.log_model(name="model", python_model=Echo(), pip_requirements=[])
+
+    def tagged_later(*args, **kwargs) -> None:
+        raise AssertionError("a version tag set after the version exists")
+
+    monkeypatch.setattr(MlflowClient, "set_model_version_tag", tagged_later)
+    lineage = {"git_sha": "0123abcd", "image": "mlpipes/ml:local", "image_id": "sha256:feed"}
+    version = registry.register(logged.model_uri, lineage, settings, run.info.run_id)
+    assert _tags(version) == lineage
+    assert MlflowClient().get_model_version_by_alias(settings.model_name, registry.CHALLENGER).version == version
