@@ -5,6 +5,7 @@ Imported by `ml_airflow.launch` only when `ML_LAUNCHER=local`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -21,6 +22,9 @@ from ml_airflow.step_failure import step_failure, step_result
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+#: How long a killed step may take to be reaped (only a process stuck in the kernel takes long).
+REAP_TIMEOUT_S = 60
 
 
 class MlLocalOperator(BaseOperator):
@@ -83,16 +87,21 @@ class MlLocalOperator(BaseOperator):
             self.log.info("%s", tail[-1])
 
     def _terminate(self) -> None:
+        """Kill the step's process group at once and reap it: the task never ends with its step running.
+
+        No SIGTERM grace, as with the Docker launcher's containers: a step's outputs are published
+        atomically, so a killed step leaves nothing where readers look, and Airflow's supervisor may
+        kill this process before a grace period ends.
+        """
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already: reap below
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        try:
+            proc.wait(timeout=REAP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:  # stuck in the kernel (a hung mount): say so, do not hang the task
+            self.log.error("step %s (pid %s) still there %ss after SIGKILL", self.step, proc.pid, REAP_TIMEOUT_S)
 
     def on_kill(self) -> None:
         self._terminate()
