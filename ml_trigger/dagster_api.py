@@ -126,13 +126,14 @@ def step_failure(event: dict[str, Any]) -> tuple[str | None, str]:
     for text in (message, *causes):
         if reason := failure_reason(text):
             return reason, reason
-    deepest = causes[-1] if causes else message
-    line = deepest.splitlines()[0] if deepest else "failed"
-    if causes and message.startswith("Exceeded max_retries"):
-        line += f" ({message.splitlines()[0].lower()})"
-    if ml_error := ML_ERROR.match(line):  # raised by ml: the line its step CLI prints
-        return f"error: {ml_error[1]}", line
-    return None, line
+    retried = f" ({message.splitlines()[0].lower()})" if causes and message.startswith("Exceeded max_retries") else ""
+    firsts = [text.splitlines()[0] for text in causes]
+    for line in firsts:  # outermost first: ml's own error, not the library error it was raised from
+        if ml_error := ML_ERROR.match(line):
+            return f"error: {ml_error[1]}{retried}", line
+    if firsts:
+        return None, firsts[-1] + retried
+    return None, message.splitlines()[0] if message else "failed"
 
 
 class DagsterClient:

@@ -34,9 +34,19 @@ def failure_event(raised: Exception, retries: int) -> dict[str, Any]:
             "error": {"message": top.message, "causes": causes}}
 
 
+def transient() -> TransientError:
+    """ml's error as its MLflow calls raise it: from the library's own exception."""
+    try:
+        try:
+            raise ConnectionError("HTTPConnectionPool(host='mlflow', port=5000): Max retries exceeded")
+        except ConnectionError as exc:
+            raise TransientError("MLflow at http://mlflow:5000 unreachable after 5 attempts") from exc
+    except TransientError as error:
+        return error
+
+
 def test_after_its_retries_the_reason_is_the_steps_own_error() -> None:
-    event = failure_event(TransientError("MLflow at http://mlflow:5000 unreachable after 5 attempts"), 1)
-    reason, _ = step_failure(event)
+    reason, _ = step_failure(failure_event(transient(), 1))
     assert reason == "error: MLflow at http://mlflow:5000 unreachable after 5 attempts (exceeded max_retries of 1)"
 
 
